@@ -1,0 +1,19 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'native/', 'web/dist/', 'test-artifacts/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      'no-console': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Tests, benchmarks and the CLI entry talk to a terminal on purpose.
+    files: ['test/**', 'bench/**', 'src/cli/**', 'examples/**', 'bin/**'],
+    rules: { 'no-console': 'off' },
+  },
+);

@@ -1,0 +1,31 @@
+/**
+ * The `bistro` command. Each subcommand lives in its own module under
+ * `commands/`; this file only wires them into commander.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerNodesCommand } from './commands/nodes.js';
+import { registerValidateCommand } from './commands/validate.js';
+import { CliExit } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('bistro')
+    .description('A task scheduler that supervises every task process it starts (Bistro-compatible).')
+    .exitOverride()
+    .showHelpAfterError();
+  registerValidateCommand(program);
+  registerNodesCommand(program);
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CliExit) return error.code;
+    if (error instanceof CommanderError) return error.exitCode;
+    throw error;
+  }
+}

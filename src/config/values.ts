@@ -1,0 +1,33 @@
+/**
+ * Leaf value schemas shared by settings and jobs. Each carries a description
+ * used as the "expected ..." part of error messages.
+ */
+import { z } from 'zod';
+
+export const boolean = z.boolean().describe('true or false');
+export const finiteNumber = z.number().finite().describe('a number');
+export const nonNegativeNumber = z.number().finite().min(0).describe('a number >= 0');
+export const integer = z.number().int().describe('an integer');
+export const nonNegativeInteger = z.number().int().min(0).describe('an integer >= 0');
+export const positiveInteger = z.number().int().min(1).describe('an integer >= 1');
+export const string = z.string().describe('a string');
+export const nonEmptyString = z.string().min(1).describe('a non-empty string');
+export const stringArray = z.array(z.string()).describe('an array of strings');
+export const jsonObject = z.record(z.string(), z.unknown()).describe('an object');
+export const signalNumber = z.number().int().min(0).max(64).describe('a signal number from 0 to 64');
+
+/** A job name becomes a directory name, so it is restricted (SPEC §11). */
+export const JOB_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,240}$/;
+
+export function jobNameProblem(name: string): string | undefined {
+  if (!JOB_NAME_PATTERN.test(name)) {
+    return `job name ${JSON.stringify(name)} must be 1 to 240 characters from [A-Za-z0-9_.-]`;
+  }
+  if (name === '.' || name === '..') return `job name ${JSON.stringify(name)} is reserved`;
+  return undefined;
+}
+
+/** Bistro's seconds-as-float to whole milliseconds: truncation (reference conventions). */
+export function secondsToMs(seconds: number): number {
+  return Math.trunc(seconds * 1000);
+}

@@ -1,0 +1,142 @@
+/**
+ * The node list (reference §3.1) in columnar form: parallel arrays indexed by
+ * node position, so a million nodes cost a few arrays rather than a million
+ * objects, and the scheduling core can walk parents by index.
+ *
+ * Position 0 is always the instance node. Names may repeat (replicas: the
+ * same shard under two parents); replicas share a status and a resource
+ * budget, which the scheduler resolves by name.
+ */
+
+export interface NodeSpec {
+  readonly name: string;
+  readonly level: number;
+  /** Index of the parent node; -1 only for the instance node. */
+  readonly parent: number;
+  readonly enabled: boolean;
+  readonly tags?: readonly string[];
+}
+
+export class NodeSet {
+  private byName: Map<string, number[]> | undefined;
+  private byLevel: Int32Array[] | undefined;
+
+  constructor(
+    readonly names: readonly string[],
+    readonly levels: Uint16Array,
+    readonly parents: Int32Array,
+    readonly enabled: Uint8Array,
+    /** Sorted tags per node, or undefined for none. */
+    readonly tags: readonly (readonly string[] | undefined)[],
+    readonly levelCount: number,
+  ) {}
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  node(index: number): NodeSpec {
+    return {
+      name: this.names[index]!,
+      level: this.levels[index]!,
+      parent: this.parents[index]!,
+      enabled: this.enabled[index] === 1,
+      tags: this.tags[index] ?? [],
+    };
+  }
+
+  /** Positions of every replica named `name`. */
+  indicesOf(name: string): readonly number[] {
+    if (!this.byName) {
+      this.byName = new Map();
+      for (let i = 0; i < this.names.length; i++) {
+        const list = this.byName.get(this.names[i]!);
+        if (list) list.push(i);
+        else this.byName.set(this.names[i]!, [i]);
+      }
+    }
+    return this.byName.get(name) ?? [];
+  }
+
+  /** Positions of the nodes at `level`, in list order. */
+  atLevel(level: number): Int32Array {
+    if (!this.byLevel) {
+      const counts = new Int32Array(this.levelCount);
+      for (let i = 0; i < this.levels.length; i++) counts[this.levels[i]!]!++;
+      const lists = Array.from(counts, (count) => new Int32Array(count));
+      const fill = new Int32Array(this.levelCount);
+      for (let i = 0; i < this.levels.length; i++) {
+        const level = this.levels[i]!;
+        lists[level]![fill[level]!++] = i;
+      }
+      this.byLevel = lists;
+    }
+    return this.byLevel[level] ?? new Int32Array(0);
+  }
+
+  /** Names from the instance node down to `index`. */
+  pathTo(index: number): string[] {
+    const path: string[] = [];
+    for (let at = index; at >= 0; at = this.parents[at]!) path.push(this.names[at]!);
+    return path.reverse();
+  }
+}
+
+/** Appends nodes; sources may look at nodes that earlier sources added. */
+export class NodeSetBuilder {
+  private readonly names: string[] = [];
+  private readonly levels: number[] = [];
+  private readonly parents: number[] = [];
+  private readonly enabled: boolean[] = [];
+  private readonly tags: (readonly string[] | undefined)[] = [];
+
+  /**
+   * @param levelCount number of levels including `instance` and `worker`.
+   */
+  constructor(
+    instanceName: string,
+    readonly levelCount: number,
+  ) {
+    this.add({ name: instanceName, level: 0, parent: -1, enabled: true });
+  }
+
+  /** Deepest level a node may have: the last configured level (`worker` has no nodes). */
+  get maxLevel(): number {
+    return this.levelCount - 2;
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  add(node: NodeSpec): number {
+    this.names.push(node.name);
+    this.levels.push(node.level);
+    this.parents.push(node.parent);
+    this.enabled.push(node.enabled);
+    this.tags.push(node.tags && node.tags.length > 0 ? [...new Set(node.tags)].sort() : undefined);
+    return this.names.length - 1;
+  }
+
+  nameOf(index: number): string {
+    return this.names[index]!;
+  }
+
+  /** Every node currently at `level`, enabled or not, in list order. */
+  nodesAtLevel(level: number): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.levels.length; i++) if (this.levels[i] === level) out.push(i);
+    return out;
+  }
+
+  build(): NodeSet {
+    return new NodeSet(
+      this.names,
+      Uint16Array.from(this.levels),
+      Int32Array.from(this.parents),
+      Uint8Array.from(this.enabled, (e) => (e ? 1 : 0)),
+      this.tags,
+      this.levelCount,
+    );
+  }
+}

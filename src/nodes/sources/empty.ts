@@ -1,0 +1,7 @@
+/** `empty` source (reference §3.7): adds nothing; only the instance node exists. */
+import type { NodeSourceCompiler } from './source.js';
+
+export const compileEmpty: NodeSourceCompiler = (prefs) => {
+  prefs.finish();
+  return { name: 'empty', run: () => undefined };
+};
