@@ -27,7 +27,12 @@ export interface ConfigAnalysis extends Config {
 export function analyzeConfig(input: unknown, options: SettingsOptions = {}): ConfigAnalysis {
   const sink = newIssueSink();
   if (!isPlainObject(input)) {
-    sink.errors.push({ path: [], message: 'expected a JSON object at the top of the file', kind: 'invalid', value: input });
+    sink.errors.push({
+      path: [],
+      message: 'expected a JSON object at the top of the file',
+      kind: 'invalid',
+      value: input,
+    });
   }
   const top = isPlainObject(input) ? input : {};
   const settings = readSettings(top['bistro_settings'], sink, options);
@@ -36,7 +41,11 @@ export function analyzeConfig(input: unknown, options: SettingsOptions = {}): Co
   for (const [key, value] of Object.entries(top)) {
     if (key === 'bistro_settings') continue;
     if (!key.startsWith(JOB_PREFIX)) {
-      warnings.push({ path: [key], message: 'top-level key is neither "bistro_settings" nor "bistro_job->NAME"; ignored', kind: 'invalid' });
+      warnings.push({
+        path: [key],
+        message: 'top-level key is neither "bistro_settings" nor "bistro_job->NAME"; ignored',
+        kind: 'invalid',
+      });
       continue;
     }
     const job = parseJob(key.slice(JOB_PREFIX.length), value, settings);
@@ -50,7 +59,10 @@ export function analyzeConfig(input: unknown, options: SettingsOptions = {}): Co
 export function parseConfig(input: unknown, options: SettingsOptions = {}): Config {
   const analysis = analyzeConfig(input, options);
   if (analysis.settingsErrors.length > 0) {
-    throw new ConfigError(`Invalid config: ${summarizeIssues(analysis.settingsErrors)}`, analysis.settingsErrors);
+    throw new ConfigError(
+      `Invalid config: ${summarizeIssues(analysis.settingsErrors)}`,
+      analysis.settingsErrors,
+    );
   }
   return { settings: analysis.settings, jobs: analysis.jobs, warnings: analysis.warnings };
 }

@@ -87,7 +87,8 @@ export class FileConfigLoader {
       const hash = createHash('sha256').update(text).digest('hex');
       fingerprint = `${stat.mtimeMs}:${stat.size}:${hash}`;
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+      const reason =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
       return new ConfigError(`${this.file}: cannot read config (${reason})`, [], this.file);
     }
     if (fingerprint === this.fingerprint && this.state !== undefined && this.state.error === undefined) {
@@ -97,7 +98,9 @@ export class FileConfigLoader {
       return { config: parseConfig(parseConfigJson(text, this.file), this.options), fingerprint };
     } catch (error) {
       if (error instanceof ConfigError) {
-        const message = error.message.startsWith(this.file) ? error.message : `${this.file}: ${error.message}`;
+        const message = error.message.startsWith(this.file)
+          ? error.message
+          : `${this.file}: ${error.message}`;
         return new ConfigError(message, error.issues, this.file);
       }
       throw error;

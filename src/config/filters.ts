@@ -57,7 +57,11 @@ export function readFilters(job: ObjectReader, levels: readonly string[]): Recor
   const out: Record<string, NodeFilter> = {};
   for (const level of Object.keys(reader.input)) {
     if (!levels.includes(level)) {
-      reader.invalid([level], `unknown level ${JSON.stringify(level)}; levels are ${levels.join(', ')}`, reader.input[level]);
+      reader.invalid(
+        [level],
+        `unknown level ${JSON.stringify(level)}; levels are ${levels.join(', ')}`,
+        reader.input[level],
+      );
       reader.accept(level);
       continue;
     }
@@ -65,7 +69,12 @@ export function readFilters(job: ObjectReader, levels: readonly string[]): Recor
     if (!filter) continue;
     let fraction = filter.optional('fraction_of_nodes', finiteNumber, 1);
     if (fraction <= 0 || fraction > 1) {
-      if (fraction > 1) filter.invalid(['fraction_of_nodes'], `expected a number <= 1, received ${describeValue(fraction)}`, fraction);
+      if (fraction > 1)
+        filter.invalid(
+          ['fraction_of_nodes'],
+          `expected a number <= 1, received ${describeValue(fraction)}`,
+          fraction,
+        );
       fraction = 1;
     }
     const parsed: NodeFilter = {

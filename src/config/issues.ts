@@ -94,7 +94,8 @@ export function errorRecordFromIssues(issues: readonly ConfigIssue[], input: unk
 /** Flattens an `errors` record back into readable issues (for `bistro validate`). */
 export function issuesFromErrorRecord(record: ErrorRecord, prefix: KeyPath): ConfigIssue[] {
   const out: ConfigIssue[] = [];
-  if (record.error !== undefined) out.push({ path: prefix, message: record.error, kind: 'invalid', value: record.value });
+  if (record.error !== undefined)
+    out.push({ path: prefix, message: record.error, kind: 'invalid', value: record.value });
   for (const [key, message] of Object.entries(record.key_errors ?? {})) {
     out.push({ path: [...prefix, key], message, kind: 'missing' });
   }

@@ -17,7 +17,15 @@ import { readKillRequest, serializeKillRequest, type KillRequest } from './killR
 import { isPlainObject, newIssueSink, ObjectReader } from './reader.js';
 import { readBackoffField, readKillDelayField, readLevelRef, type Settings } from './settings.js';
 import { readTaskSubprocess, serializeTaskSubprocess, type TaskSubprocessOptions } from './taskSubprocess.js';
-import { boolean, integer, jobNameProblem, jsonObject, nonNegativeInteger, nonNegativeNumber, string, stringArray } from './values.js';
+import {
+  boolean,
+  integer,
+  jobNameProblem,
+  jsonObject,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  string,
+} from './values.js';
 
 export interface Job {
   readonly name: string;
@@ -68,9 +76,16 @@ export function parseJob(name: string, input: unknown, settings: Settings): Job 
   if (nameProblem) sink.errors.push({ path: [], message: nameProblem, kind: 'invalid', value: input });
 
   const previousErrors = reader.raw('errors');
-  const hasPreviousErrors = previousErrors !== undefined && !(isPlainObject(previousErrors) && Object.keys(previousErrors).length === 0);
+  const hasPreviousErrors =
+    previousErrors !== undefined &&
+    !(isPlainObject(previousErrors) && Object.keys(previousErrors).length === 0);
   if (hasPreviousErrors) {
-    sink.errors.push({ path: ['errors'], message: 'Pre-existing errors', kind: 'invalid', value: previousErrors });
+    sink.errors.push({
+      path: ['errors'],
+      message: 'Pre-existing errors',
+      kind: 'invalid',
+      value: previousErrors,
+    });
   }
 
   const levels = settings.levels;
@@ -91,7 +106,11 @@ export function parseJob(name: string, input: unknown, settings: Settings): Job 
     dependsOn: reader.optional('depends_on', jobNameList, []),
     runOnlyAfterAllNodesAreDoneFor: reader.optional('run_only_after_all_nodes_are_done_for', jobNameList, []),
     levelForTasks: readLevelRef(reader, 'level_for_tasks', levels, settings.levelForTasks),
-    killOrphanTasksAfterSec: readKillDelayField(reader, 'kill_orphan_tasks_after_sec', settings.killOrphanTasksAfterSec),
+    killOrphanTasksAfterSec: readKillDelayField(
+      reader,
+      'kill_orphan_tasks_after_sec',
+      settings.killOrphanTasksAfterSec,
+    ),
     killTasksExceedingResourcesAfterSec: readKillDelayField(
       reader,
       'kill_tasks_exceeding_resources_after_sec',
@@ -106,10 +125,20 @@ export function parseJob(name: string, input: unknown, settings: Settings): Job 
     versionId: reader.optional('version_id', integer, -1),
   };
   if (!isPlainObject(input)) {
-    sink.errors.push({ path: [], message: `expected a job object, received ${describeValue(input)}`, kind: 'invalid', value: input });
+    sink.errors.push({
+      path: [],
+      message: `expected a job object, received ${describeValue(input)}`,
+      kind: 'invalid',
+      value: input,
+    });
   }
   reader.finish();
-  return { ...job, errors: errorsFor(sink.errors, object, hasPreviousErrors ? previousErrors : undefined), issues: sink.errors, warnings: sink.warnings };
+  return {
+    ...job,
+    errors: errorsFor(sink.errors, object, hasPreviousErrors ? previousErrors : undefined),
+    issues: sink.errors,
+    warnings: sink.warnings,
+  };
 }
 
 function readJobResources(reader: ObjectReader, settings: Settings): Record<string, number> {
@@ -119,7 +148,11 @@ function readJobResources(reader: ObjectReader, settings: Settings): Record<stri
   if (!overrides) return effective;
   for (const name of Object.keys(overrides.input)) {
     if (!(name in effective)) {
-      overrides.invalid([name], `unknown resource; configured resources are ${Object.keys(effective).join(', ') || '(none)'}`, overrides.input[name]);
+      overrides.invalid(
+        [name],
+        `unknown resource; configured resources are ${Object.keys(effective).join(', ') || '(none)'}`,
+        overrides.input[name],
+      );
       overrides.accept(name);
       continue;
     }
@@ -133,7 +166,11 @@ function readJobResources(reader: ObjectReader, settings: Settings): Record<stri
  * pre-existing record (plus problems that record already holds), it is kept
  * as it was, so a load -> save cycle neither loses nor grows it.
  */
-function errorsFor(issues: readonly ConfigIssue[], input: Record<string, unknown>, previous: unknown): ErrorRecord | undefined {
+function errorsFor(
+  issues: readonly ConfigIssue[],
+  input: Record<string, unknown>,
+  previous: unknown,
+): ErrorRecord | undefined {
   if (issues.length === 0) return undefined;
   if (previous !== undefined && isPlainObject(previous)) {
     const others = issues.filter((issue) => !(issue.path.length === 1 && issue.path[0] === 'errors'));
@@ -177,8 +214,10 @@ export function serializeJob(job: Job, settings: Settings): Record<string, unkno
   };
   if (settings.resources.length > 0) out.resources = { ...job.resources };
   const filters = Object.entries(job.filters);
-  if (filters.length > 0) out.filters = Object.fromEntries(filters.map(([level, f]) => [level, serializeFilter(f)]));
-  if (job.levelForHostPlacement !== undefined) out.level_for_host_placement = settings.levels[job.levelForHostPlacement];
+  if (filters.length > 0)
+    out.filters = Object.fromEntries(filters.map(([level, f]) => [level, serializeFilter(f)]));
+  if (job.levelForHostPlacement !== undefined)
+    out.level_for_host_placement = settings.levels[job.levelForHostPlacement];
   if (job.hostPlacement !== '') out.host_placement = job.hostPlacement;
   if (job.dependsOn.length > 0) out.depends_on = [...job.dependsOn];
   if (job.runOnlyAfterAllNodesAreDoneFor.length > 0) {

@@ -11,7 +11,7 @@ export type KillDelaySec = number | null;
 export function parseKillDelay(input: unknown): KillDelaySec | string {
   if (input === true) return 0;
   if (input === false) return null;
-  if (typeof input === 'number' && Number.isFinite(input)) return input < 0 ? null : input;
+  if (typeof input === 'number' && Number.isFinite(input)) return input < 0 ? null : input + 0; // + 0 turns -0 into 0
   return `expected true, false or a number of seconds, received ${describeValue(input)}`;
 }
 

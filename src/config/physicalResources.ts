@@ -26,14 +26,21 @@ export interface PhysicalResourceMapping {
 
 export type PhysicalResources = Partial<Record<PhysicalResourceName, PhysicalResourceMapping>>;
 
-export function readPhysicalResources(settings: ObjectReader, resources: readonly ResourceDefinition[]): PhysicalResources {
+export function readPhysicalResources(
+  settings: ObjectReader,
+  resources: readonly ResourceDefinition[],
+): PhysicalResources {
   const reader = settings.object('physical_resources');
   if (!reader) return {};
   const out: PhysicalResources = {};
   const usedLogical = new Map<string, string>();
   for (const key of Object.keys(reader.input)) {
     if (!(key in PHYSICAL_RESOURCE_ENFORCEMENT)) {
-      reader.invalid([key], `unknown physical resource; expected one of ${Object.keys(PHYSICAL_RESOURCE_ENFORCEMENT).join(', ')}`, key);
+      reader.invalid(
+        [key],
+        `unknown physical resource; expected one of ${Object.keys(PHYSICAL_RESOURCE_ENFORCEMENT).join(', ')}`,
+        key,
+      );
       reader.accept(key);
       continue;
     }
@@ -45,7 +52,11 @@ export function readPhysicalResources(settings: ObjectReader, resources: readonl
     const logicalResource = entry.required('logical_resource', string, '');
     if (entry.has('logical_resource') && logicalResource !== '') {
       if (!resources.some((r) => r.name === logicalResource)) {
-        entry.invalid(['logical_resource'], `unknown resource ${JSON.stringify(logicalResource)}`, logicalResource);
+        entry.invalid(
+          ['logical_resource'],
+          `unknown resource ${JSON.stringify(logicalResource)}`,
+          logicalResource,
+        );
       } else if (usedLogical.has(logicalResource)) {
         entry.invalid(
           ['logical_resource'],

@@ -23,7 +23,11 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /** Message for a value that failed `schema`, in the house phrasing. */
-export function mismatchMessage(schema: z.ZodType, value: unknown, result: z.ZodSafeParseError<unknown>): string {
+export function mismatchMessage(
+  schema: z.ZodType,
+  value: unknown,
+  result: z.ZodSafeParseError<unknown>,
+): string {
   const custom = result.error.issues.find((issue) => issue.code === 'custom');
   if (custom) return `${custom.message}, received ${describeValue(value)}`;
   return `expected ${schema.description ?? 'a valid value'}, received ${describeValue(value)}`;

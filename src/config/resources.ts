@@ -19,7 +19,10 @@ export interface ResourceDefinition {
   readonly weight: number;
 }
 
-const resourceName = z.string().regex(/^[A-Za-z0-9_.:\- ]{1,200}$/).describe('a resource name');
+const resourceName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:\- ]{1,200}$/)
+  .describe('a resource name');
 
 export function readResources(settings: ObjectReader, levels: readonly string[]): ResourceDefinition[] {
   const reader = settings.object('resources', true);
@@ -30,20 +33,32 @@ export function readResources(settings: ObjectReader, levels: readonly string[])
     const levelReader = reader.object(levelName);
     const levelId = levels.indexOf(levelName);
     if (levelId < 0) {
-      reader.invalid([levelName], `unknown level ${JSON.stringify(levelName)}; levels are ${levels.join(', ')}`, levelName);
+      reader.invalid(
+        [levelName],
+        `unknown level ${JSON.stringify(levelName)}; levels are ${levels.join(', ')}`,
+        levelName,
+      );
       continue;
     }
     if (!levelReader) continue;
     for (const name of Object.keys(levelReader.input)) {
       const named = resourceName.safeParse(name);
       if (!named.success) {
-        levelReader.invalid([name], `expected a resource name of [A-Za-z0-9_.:- ], received ${describeValue(name)}`, name);
+        levelReader.invalid(
+          [name],
+          `expected a resource name of [A-Za-z0-9_.:- ], received ${describeValue(name)}`,
+          name,
+        );
         levelReader.accept(name);
         continue;
       }
       const previousLevel = seen.get(name);
       if (previousLevel !== undefined) {
-        levelReader.invalid([name], `resource "${name}" is already defined at level "${previousLevel}"`, name);
+        levelReader.invalid(
+          [name],
+          `resource "${name}" is already defined at level "${previousLevel}"`,
+          name,
+        );
         levelReader.accept(name);
         continue;
       }

@@ -54,8 +54,13 @@ export interface Settings {
 const policyName = z.enum(POLICY_NAMES).describe(`one of ${POLICY_NAMES.join(', ')}`);
 const nodeOrder = z.enum(NODE_ORDERS).describe(`one of ${NODE_ORDERS.join(', ')}`);
 const workerSelector = z.enum(WORKER_SELECTORS).describe('"roundrobin" or "busiest"');
-const levelName = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/).describe('a level name of [A-Za-z0-9_.-]');
-const sourceName = z.enum(NODE_SOURCE_NAMES).describe(`a node source: one of ${NODE_SOURCE_NAMES.join(', ')}`);
+const levelName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,100}$/)
+  .describe('a level name of [A-Za-z0-9_.-]');
+const sourceName = z
+  .enum(NODE_SOURCE_NAMES)
+  .describe(`a node source: one of ${NODE_SOURCE_NAMES.join(', ')}`);
 
 export interface SettingsOptions {
   /** Mirrors the original's deprecated `--kill_job_if_disabled`: orphans are killed at once by default. */
@@ -101,7 +106,11 @@ export function readSettings(input: unknown, sink: IssueSink, options: SettingsO
       'kill_orphan_tasks_after_sec',
       options.killOrphansByDefault ? 0 : null,
     ),
-    killTasksExceedingResourcesAfterSec: readKillDelayField(reader, 'kill_tasks_exceeding_resources_after_sec', null),
+    killTasksExceedingResourcesAfterSec: readKillDelayField(
+      reader,
+      'kill_tasks_exceeding_resources_after_sec',
+      null,
+    ),
     taskSubprocess: readTaskSubprocess(reader, DEFAULT_TASK_SUBPROCESS),
     killSubprocess: readKillRequest(reader, DEFAULT_KILL_REQUEST),
     physicalResources: readPhysicalResources(reader, resources),
@@ -119,19 +128,44 @@ function readLevels(settings: ObjectReader): string[] {
   const path = ['bistro_settings', 'nodes', 'levels'];
   const raw = nodes['levels'];
   if (raw === undefined) {
-    settings.sink.errors.push({ path, message: 'required key "levels" is missing', kind: 'missing', value: nodes });
+    settings.sink.errors.push({
+      path,
+      message: 'required key "levels" is missing',
+      kind: 'missing',
+      value: nodes,
+    });
   } else if (!Array.isArray(raw)) {
-    settings.sink.errors.push({ path, message: 'expected an array of level names', kind: 'invalid', value: raw });
+    settings.sink.errors.push({
+      path,
+      message: 'expected an array of level names',
+      kind: 'invalid',
+      value: raw,
+    });
   } else {
     raw.forEach((item: unknown, index) => {
       const parsed = levelName.safeParse(item);
       const at = [...path, index];
       if (!parsed.success) {
-        settings.sink.errors.push({ path: at, message: `expected a level name of [A-Za-z0-9_.-], received ${JSON.stringify(item)}`, kind: 'invalid', value: item });
+        settings.sink.errors.push({
+          path: at,
+          message: `expected a level name of [A-Za-z0-9_.-], received ${JSON.stringify(item)}`,
+          kind: 'invalid',
+          value: item,
+        });
       } else if (parsed.data === INSTANCE_LEVEL || parsed.data === WORKER_LEVEL) {
-        settings.sink.errors.push({ path: at, message: `"${parsed.data}" is a reserved level name`, kind: 'invalid', value: item });
+        settings.sink.errors.push({
+          path: at,
+          message: `"${parsed.data}" is a reserved level name`,
+          kind: 'invalid',
+          value: item,
+        });
       } else if (levels.includes(parsed.data)) {
-        settings.sink.errors.push({ path: at, message: `level "${parsed.data}" is listed twice`, kind: 'invalid', value: item });
+        settings.sink.errors.push({
+          path: at,
+          message: `level "${parsed.data}" is listed twice`,
+          kind: 'invalid',
+          value: item,
+        });
       } else {
         levels.push(parsed.data);
       }
@@ -166,7 +200,9 @@ function readNodeSources(nodes: ObjectReader): NodeSourceConfig[] {
 /** `node_order` lives in `nodes` (canonical) and is accepted at the top of settings too (SPEC §11). */
 function readNodeOrder(settings: ObjectReader, nodes: ObjectReader | undefined): NodeOrder {
   const inNodes = nodes?.has('node_order') ? nodes.optional('node_order', nodeOrder, 'random') : undefined;
-  const topLevel = settings.has('node_order') ? settings.optional('node_order', nodeOrder, 'random') : undefined;
+  const topLevel = settings.has('node_order')
+    ? settings.optional('node_order', nodeOrder, 'random')
+    : undefined;
   settings.accept('node_order');
   if (inNodes !== undefined && topLevel !== undefined && inNodes !== topLevel) {
     settings.invalid(
@@ -179,7 +215,12 @@ function readNodeOrder(settings: ObjectReader, nodes: ObjectReader | undefined):
 }
 
 /** Reads a level-name field; returns its level id. */
-export function readLevelRef(reader: ObjectReader, key: string, levels: readonly string[], fallback: number): number {
+export function readLevelRef(
+  reader: ObjectReader,
+  key: string,
+  levels: readonly string[],
+  fallback: number,
+): number {
   const name = reader.optional(key, nonEmptyString, levels[fallback] ?? INSTANCE_LEVEL);
   const id = levels.indexOf(name);
   if (id < 0) {
@@ -228,7 +269,8 @@ function readWorkerOverrides(
     for (const name of Object.keys(entry.input)) {
       const resource = resources.find((r) => r.name === name);
       if (!resource) entry.invalid([name], 'overriding unknown resource', name);
-      else if (resource.levelId !== workerLevel) entry.invalid([name], 'overriding a resource that is not at the worker level', name);
+      else if (resource.levelId !== workerLevel)
+        entry.invalid([name], 'overriding a resource that is not at the worker level', name);
       const amount = entry.optional(name, z.number().int().min(0).describe('an integer >= 0'), -1);
       if (resource && amount >= 0 && resource.levelId === workerLevel) overrides[name] = amount;
     }

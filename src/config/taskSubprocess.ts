@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import type { ObjectReader } from './reader.js';
-import { boolean, integer, nonNegativeInteger, nonNegativeNumber, signalNumber, string, stringArray } from './values.js';
+import { boolean, integer, nonNegativeInteger, nonNegativeNumber, signalNumber, string } from './values.js';
 
 export const CGROUP_VERSIONS = ['v1', 'v2'] as const;
 export type CgroupVersion = (typeof CGROUP_VERSIONS)[number];
@@ -70,7 +70,10 @@ const subsystemList = z
   .describe('an array of cgroup controller names such as "memory"');
 
 /** Reads `task_subprocess` from `parent`, field by field over `inherited`. */
-export function readTaskSubprocess(parent: ObjectReader, inherited: TaskSubprocessOptions): TaskSubprocessOptions {
+export function readTaskSubprocess(
+  parent: ObjectReader,
+  inherited: TaskSubprocessOptions,
+): TaskSubprocessOptions {
   const reader = parent.object('task_subprocess');
   if (!reader) return inherited;
   const pollMs = reader.optional('poll_ms', integer, inherited.pollMs);
@@ -98,11 +101,22 @@ function readCgroups(parent: ObjectReader, inherited: CgroupOptions | undefined)
   const base = inherited ?? DEFAULT_CGROUP_OPTIONS;
   const cgroups: CgroupOptions = {
     root: reader.optional('root', string, base.root),
-    slice: reader.optional('slice', z.string().regex(/^[^/]*(\/[^/]+)*$/).describe('a relative cgroup path'), base.slice),
+    slice: reader.optional(
+      'slice',
+      z
+        .string()
+        .regex(/^[^/]*(\/[^/]+)*$/)
+        .describe('a relative cgroup path'),
+      base.slice,
+    ),
     subsystems: reader.optional('subsystems', subsystemList, base.subsystems),
     killWithoutFreezer: reader.optional('kill_without_freezer', boolean, base.killWithoutFreezer),
     version: reader.optional('version', cgroupVersion, base.version),
-    unkillableTimeoutSec: reader.optional('unkillable_timeout_sec', nonNegativeNumber, base.unkillableTimeoutSec),
+    unkillableTimeoutSec: reader.optional(
+      'unkillable_timeout_sec',
+      nonNegativeNumber,
+      base.unkillableTimeoutSec,
+    ),
     pidsMax: reader.optional('pids_max', nonNegativeInteger, base.pidsMax),
   };
   reader.finish();

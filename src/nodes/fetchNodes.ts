@@ -22,7 +22,11 @@ export interface CompiledNodeSources {
 export function compileNodeSources(settings: Settings): CompiledNodeSources {
   const sink = newIssueSink();
   const sources = settings.nodeSources.map((entry, index) => {
-    const prefs = new ObjectReader({ ...entry.prefs }, ['bistro_settings', 'nodes', 'node_sources', index, 'prefs'], sink);
+    const prefs = new ObjectReader(
+      { ...entry.prefs },
+      ['bistro_settings', 'nodes', 'node_sources', index, 'prefs'],
+      sink,
+    );
     return NODE_SOURCES[entry.source](prefs, settings);
   });
   return { sources, errors: sink.errors, warnings: sink.warnings };

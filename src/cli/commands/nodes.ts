@@ -15,7 +15,9 @@ interface NodesOptions {
 export function registerNodesCommand(program: Command): void {
   program
     .command('nodes')
-    .description('run the node sources once and print the node tree: per level, the count and the first names')
+    .description(
+      'run the node sources once and print the node tree: per level, the count and the first names',
+    )
     .argument('<config>', 'path of the JSON config file')
     .option('--instance-node-name <name>', 'name of the instance node (default: this host name)')
     .option('--limit <n>', 'how many names to show per level', '10')
@@ -37,11 +39,19 @@ export function registerNodesCommand(program: Command): void {
       }
       const levels = settings.levels.slice(0, -1);
       if (options.json) {
-        const out: Record<string, { name: string; parent: string | null; enabled: boolean; tags: readonly string[] }[]> = {};
+        const out: Record<
+          string,
+          { name: string; parent: string | null; enabled: boolean; tags: readonly string[] }[]
+        > = {};
         levels.forEach((level, id) => {
           out[level] = Array.from(nodes.atLevel(id), (i) => {
             const node = nodes.node(i);
-            return { name: node.name, parent: node.parent >= 0 ? nodes.names[node.parent]! : null, enabled: node.enabled, tags: node.tags ?? [] };
+            return {
+              name: node.name,
+              parent: node.parent >= 0 ? nodes.names[node.parent]! : null,
+              enabled: node.enabled,
+              tags: node.tags ?? [],
+            };
           });
         });
         printJson(out);

@@ -32,14 +32,23 @@ export interface CrontabItem {
 
 const SKIP_FIXES = ['skip', 'unskip'] as const;
 const REPEAT_FIXES = ['repeat_use_both', 'repeat_use_only_early', 'repeat_use_only_late'] as const;
-const STANDARD_KEYS = new Set(['minute', 'hour', 'day_of_month', 'day_of_week', 'month', 'year', 'dst_fixes']);
+const STANDARD_KEYS = new Set([
+  'minute',
+  'hour',
+  'day_of_month',
+  'day_of_week',
+  'month',
+  'year',
+  'dst_fixes',
+]);
 
 /** Parses one crontab item; returns a message on error. */
 export function parseCrontabItem(input: unknown): CrontabItem | string {
   if (!isPlainObject(input)) return `expected a crontab object, received ${describeValue(input)}`;
   if ('epoch' in input) {
     const extra = Object.keys(input).filter((key) => key !== 'epoch');
-    if (extra.length > 0) return `an epoch item takes only the key "epoch", found ${extra.map((k) => JSON.stringify(k)).join(', ')}`;
+    if (extra.length > 0)
+      return `an epoch item takes only the key "epoch", found ${extra.map((k) => JSON.stringify(k)).join(', ')}`;
     const progression = parseProgression(input['epoch'], EPOCH);
     if (typeof progression === 'string') return progression;
     return { eventsBetween: (low, high) => progressionBetween(progression, low, high) };
@@ -65,7 +74,14 @@ function parseStandardItem(input: Record<string, unknown>): CrontabItem | string
     if (typeof set === 'string') return set;
     sets.push(set);
   }
-  const [minutes, hours, daysOfMonth, daysOfWeek, months, years] = sets as [ValueSet, ValueSet, ValueSet, ValueSet, ValueSet, ValueSet];
+  const [minutes, hours, daysOfMonth, daysOfWeek, months, years] = sets as [
+    ValueSet,
+    ValueSet,
+    ValueSet,
+    ValueSet,
+    ValueSet,
+    ValueSet,
+  ];
   const matchers = {
     dayOfMonth: toMask(daysOfMonth, 32),
     dayOfWeek: toMask(daysOfWeek, 8),
@@ -73,8 +89,12 @@ function parseStandardItem(input: Record<string, unknown>): CrontabItem | string
     year: new Set(years),
   };
   const dateMatches = (year: number, month: number, day: number, weekday: number): boolean =>
-    matchers.year.has(year) && matchers.month[month] === 1 && matchers.dayOfMonth[day] === 1 && matchers.dayOfWeek[weekday] === 1;
-  if (!someDateMatches(years, dateMatches)) return 'the selector never matches any date (does your selector never match?)';
+    matchers.year.has(year) &&
+    matchers.month[month] === 1 &&
+    matchers.dayOfMonth[day] === 1 &&
+    matchers.dayOfWeek[weekday] === 1;
+  if (!someDateMatches(years, dateMatches))
+    return 'the selector never matches any date (does your selector never match?)';
 
   return {
     eventsBetween(low, high) {
@@ -111,7 +131,8 @@ function parseDstFixes(input: unknown): DstFixes | string {
   if (!Array.isArray(input)) return `${expected}, received ${describeValue(input)}`;
   const skips = input.filter((item) => (SKIP_FIXES as readonly unknown[]).includes(item));
   const repeats = input.filter((item) => (REPEAT_FIXES as readonly unknown[]).includes(item));
-  if (skips.length !== 1 || repeats.length !== 1 || input.length !== 2) return `${expected}, received ${describeValue(input)}`;
+  if (skips.length !== 1 || repeats.length !== 1 || input.length !== 2)
+    return `${expected}, received ${describeValue(input)}`;
   return { skip: skips[0] as DstFixes['skip'], repeat: repeats[0] as DstFixes['repeat'] };
 }
 
@@ -131,7 +152,10 @@ function toMask(values: ValueSet, size: number): Uint8Array {
 }
 
 /** Whether any real date matches, searching up to 400 matching years (a full Gregorian cycle). */
-function someDateMatches(years: ValueSet, matches: (y: number, m: number, d: number, w: number) => boolean): boolean {
+function someDateMatches(
+  years: ValueSet,
+  matches: (y: number, m: number, d: number, w: number) => boolean,
+): boolean {
   for (const year of years.slice(0, 400)) {
     for (let month = 1; month <= 12; month++) {
       const days = new Date(Date.UTC(year, month, 0)).getUTCDate();

@@ -55,14 +55,20 @@ export function parseProgression(input: unknown, field: FieldSpec): Progression 
   }
   if (isPlainObject(input)) {
     for (const key of Object.keys(input)) {
-      if (!SELECTOR_KEYS.has(key)) return `${field.name}: unknown key ${JSON.stringify(key)} (expected start, end, period)`;
+      if (!SELECTOR_KEYS.has(key))
+        return `${field.name}: unknown key ${JSON.stringify(key)} (expected start, end, period)`;
     }
     const start = input['start'] === undefined ? field.min : parseValue(input['start'], field);
     if (typeof start === 'string') return start;
     const end = input['end'] === undefined ? field.max : parseValue(input['end'], field);
     if (typeof end === 'string') return end;
     const period = input['period'] ?? 1;
-    if (typeof period !== 'number' || !Number.isInteger(period) || period < 1 || period >= field.max - field.min) {
+    if (
+      typeof period !== 'number' ||
+      !Number.isInteger(period) ||
+      period < 1 ||
+      period >= field.max - field.min
+    ) {
       return `${field.name}: period must be an integer from 1 to ${field.max - field.min - 1}, received ${describeValue(period)}`;
     }
     if (start > end) return `${field.name}: start ${start} is after end ${end}`;
@@ -116,7 +122,20 @@ export const MONTH: FieldSpec = {
   min: 1,
   max: 12,
   names: namesFrom(
-    ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'],
+    [
+      'january',
+      'february',
+      'march',
+      'april',
+      'may',
+      'june',
+      'july',
+      'august',
+      'september',
+      'october',
+      'november',
+      'december',
+    ],
     1,
   ),
 };

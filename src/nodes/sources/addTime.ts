@@ -37,10 +37,17 @@ export const compileAddTime: NodeSourceCompiler = (prefs, settings) => {
   }
   const schedule: ScheduleItem[] = [];
   if (!Array.isArray(rawSchedule)) {
-    prefs.invalid(['schedule'], `expected an array of schedule items, received ${describeValue(rawSchedule)}`, rawSchedule);
+    prefs.invalid(
+      ['schedule'],
+      `expected an array of schedule items, received ${describeValue(rawSchedule)}`,
+      rawSchedule,
+    );
   } else {
     rawSchedule.forEach((raw: unknown, index) => {
-      const item = readScheduleItem(raw, new ObjectReader(isPlainObject(raw) ? raw : {}, [...prefs.path, 'schedule', index], prefs.sink));
+      const item = readScheduleItem(
+        raw,
+        new ObjectReader(isPlainObject(raw) ? raw : {}, [...prefs.path, 'schedule', index], prefs.sink),
+      );
       if (item) schedule.push(item);
     });
   }

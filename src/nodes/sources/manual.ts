@@ -22,7 +22,8 @@ export const compileManual: NodeSourceCompiler = (prefs, settings) => {
     if (typeof value === 'string') entries.set(name, { children: [value], disabled: false });
     else if (Array.isArray(value)) {
       const children = stringArray.safeParse(value);
-      if (!children.success) prefs.invalid([name], `expected an array of child names, received ${describeValue(value)}`, value);
+      if (!children.success)
+        prefs.invalid([name], `expected an array of child names, received ${describeValue(value)}`, value);
       entries.set(name, { children: children.success ? children.data : [], disabled: false });
     } else if (isPlainObject(value)) {
       const entry = new ObjectReader(value, [...prefs.path, name], prefs.sink);
@@ -32,13 +33,22 @@ export const compileManual: NodeSourceCompiler = (prefs, settings) => {
       });
       entry.finish();
     } else {
-      prefs.invalid([name], `expected a child name, an array of names or {"children": [...], "disabled": bool}, received ${describeValue(value)}`, value);
+      prefs.invalid(
+        [name],
+        `expected a child name, an array of names or {"children": [...], "disabled": bool}, received ${describeValue(value)}`,
+        value,
+      );
     }
   }
   const hasParent = new Set<string>();
   for (const entry of entries.values()) for (const child of entry.children) hasParent.add(child);
   const topLevel = [...entries.keys()].filter((name) => !hasParent.has(name));
-  if (topLevel.length === 0) prefs.invalid([], 'No top level nodes are defined (every node is some node\'s child, or prefs are empty)', prefs.input);
+  if (topLevel.length === 0)
+    prefs.invalid(
+      [],
+      "No top level nodes are defined (every node is some node's child, or prefs are empty)",
+      prefs.input,
+    );
   const maxLevel = settings.levels.length - 2;
 
   const source: CompiledNodeSource = {
@@ -46,7 +56,10 @@ export const compileManual: NodeSourceCompiler = (prefs, settings) => {
     run(builder) {
       const add = (name: string, level: number, parent: number): void => {
         if (level > maxLevel) {
-          throw new NodeSourceError('manual', `Node ${name} would be at level ${level} but the maximum is ${maxLevel}`);
+          throw new NodeSourceError(
+            'manual',
+            `Node ${name} would be at level ${level} but the maximum is ${maxLevel}`,
+          );
         }
         const entry = entries.get(name);
         const index = builder.add({ name, level, parent, enabled: !(entry?.disabled ?? false) });

@@ -27,7 +27,12 @@ export const compileRangeLabel: NodeSourceCompiler = (prefs, settings) => {
       for (const parent of builder.nodesAtLevel(parentLevel)) {
         const parentName = builder.nameOf(parent);
         for (let i = start; i <= end; i++) {
-          builder.add({ name: name({ ...vars, parent: parentName, i: String(i) }), level: parentLevel + 1, parent, enabled });
+          builder.add({
+            name: name({ ...vars, parent: parentName, i: String(i) }),
+            level: parentLevel + 1,
+            parent,
+            enabled,
+          });
         }
       }
     },

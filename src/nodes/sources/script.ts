@@ -44,10 +44,15 @@ function runScript(script: string, parentName: string, timeoutMs: number): Promi
       { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' },
       (error, stdout) => {
         if (!error) return resolve(stdout);
-        const failure = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null; code?: unknown };
+        const failure = error as NodeJS.ErrnoException & {
+          killed?: boolean;
+          signal?: string | null;
+          code?: unknown;
+        };
         let reason: string;
         if (failure.killed && failure.signal === 'SIGKILL') reason = `timed out after ${timeoutMs} ms`;
-        else if (typeof failure.code === 'string') reason = `could not run it (${failure.code}: ${failure.message})`;
+        else if (typeof failure.code === 'string')
+          reason = `could not run it (${failure.code}: ${failure.message})`;
         else if (failure.signal) reason = `killed by ${failure.signal}`;
         else reason = `exited with status ${String(failure.code)}`;
         reject(new NodeSourceError('script', `${script} ${JSON.stringify(parentName)}: ${reason}`));

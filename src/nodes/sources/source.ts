@@ -42,7 +42,11 @@ export function readParentLevel(prefs: ObjectReader, settings: Settings): number
   }
   const id = typeof name === 'string' ? levels.indexOf(name) : -1;
   if (typeof name !== 'string' || id < 0 || id === levels.length - 1) {
-    prefs.invalid(['parent_level'], `expected one of the levels ${levels.slice(0, -1).join(', ')}, received ${JSON.stringify(name)}`, name);
+    prefs.invalid(
+      ['parent_level'],
+      `expected one of the levels ${levels.slice(0, -1).join(', ')}, received ${JSON.stringify(name)}`,
+      name,
+    );
     return 0;
   }
   const maxLevel = levels.length - 2;
