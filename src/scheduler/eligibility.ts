@@ -1,0 +1,131 @@
+/**
+ * Where a job may start (reference §4): the task node and every ancestor must
+ * be enabled, and pass the job's filter for its level. The result per node at
+ * the job's level is cached per (job, node index), since it only changes with
+ * the config or the nodes. Dependencies are checked per pass, against the
+ * statuses.
+ */
+import type { NodeFilter } from '../config/filters.js';
+import type { Job } from '../config/job.js';
+import type { Settings } from '../config/settings.js';
+import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import { StatusBits } from '../statuses/taskStatus.js';
+import { passesFraction } from './fractionHash.js';
+import type { NodeIndex } from './nodeIndex.js';
+
+export const Eligibility = { ELIGIBLE: 0, DISABLED: 1, AVOIDED: 2 } as const;
+
+/** Per node at the job's level (same order as `nodes.atLevel`): an Eligibility value. */
+export type EligibilityMask = Uint8Array;
+
+export function passesFilter(filter: NodeFilter, name: string, tags: readonly string[] | undefined, job: string, compiled: CompiledFilter): boolean {
+  if (filter.whitelist.length > 0 && !compiled.whitelist!.has(name)) return false;
+  if (compiled.whitelistRegex && !compiled.whitelistRegex.test(name)) return false;
+  if (filter.blacklist.length > 0 && compiled.blacklist!.has(name)) return false;
+  if (compiled.blacklistRegex && compiled.blacklistRegex.test(name)) return false;
+  if (filter.tagWhitelist.length > 0 && !(tags ?? []).some((tag) => compiled.tagWhitelist!.has(tag))) return false;
+  if (filter.fractionOfNodes < 1 && !passesFraction(name, job, filter.fractionOfNodes)) return false;
+  return true;
+}
+
+interface CompiledFilter {
+  readonly whitelist?: ReadonlySet<string>;
+  readonly blacklist?: ReadonlySet<string>;
+  readonly tagWhitelist?: ReadonlySet<string>;
+  readonly whitelistRegex?: RegExp;
+  readonly blacklistRegex?: RegExp;
+}
+
+function compileFilter(filter: NodeFilter): CompiledFilter {
+  return {
+    whitelist: new Set(filter.whitelist),
+    blacklist: new Set(filter.blacklist),
+    tagWhitelist: new Set(filter.tagWhitelist),
+    // No `g` flag: test() must not carry state between nodes.
+    whitelistRegex: filter.whitelistRegex ? new RegExp(filter.whitelistRegex) : undefined,
+    blacklistRegex: filter.blacklistRegex ? new RegExp(filter.blacklistRegex) : undefined,
+  };
+}
+
+/** Computes the eligibility of every node at the job's level. */
+export function computeEligibility(job: Job, settings: Settings, index: NodeIndex): EligibilityMask {
+  const nodes = index.nodes;
+  const taskNodes = nodes.atLevel(job.levelForTasks);
+  const mask = new Uint8Array(taskNodes.length);
+  // Filter verdicts per node on the path, computed once per node: 0 unknown, 1 pass, 2 fail.
+  const verdict = new Uint8Array(nodes.size);
+  const filtersByLevel = settings.levels.map((level) => {
+    const filter = job.filters[level];
+    return filter ? { filter, compiled: compileFilter(filter) } : undefined;
+  });
+  for (let k = 0; k < taskNodes.length; k++) {
+    const node = taskNodes[k]!;
+    if (!index.pathEnabled[node]) {
+      mask[k] = Eligibility.DISABLED;
+      continue;
+    }
+    for (let at = node; at >= 0; at = nodes.parents[at]!) {
+      const entry = filtersByLevel[nodes.levels[at]!];
+      if (!entry) continue;
+      if (verdict[at] === 0) {
+        verdict[at] = passesFilter(entry.filter, nodes.names[at]!, nodes.tags[at], job.name, entry.compiled) ? 1 : 2;
+      }
+      if (verdict[at] === 2) {
+        mask[k] = Eligibility.AVOIDED;
+        break;
+      }
+    }
+  }
+  return mask;
+}
+
+/** Caches eligibility masks; entries die with their job object or node index. */
+export class EligibilityCache {
+  private readonly masks = new WeakMap<Job, { index: NodeIndex; mask: EligibilityMask }>();
+
+  get(job: Job, settings: Settings, index: NodeIndex): EligibilityMask {
+    const cached = this.masks.get(job);
+    if (cached && cached.index === index) return cached.mask;
+    const mask = computeEligibility(job, settings, index);
+    this.masks.set(job, { index, mask });
+    return mask;
+  }
+}
+
+/** True if every dependency is done on the node named `nameId` (reference §4.2). */
+export function dependenciesDone(job: Job, nameId: number, statuses: TaskStatuses): boolean {
+  for (const dependency of job.dependsOn) {
+    const table = statuses.table(dependency);
+    if (!table || nameId >= table.bits.length || (table.bits[nameId]! & StatusBits.DONE) === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * `run_only_after_all_nodes_are_done_for` (reference §4.3, implemented as
+ * documented): every listed job must be runnable, and done on every node of
+ * its level that it is not filtered out of (a level with no nodes is done).
+ */
+export function prerequisiteJobsDone(
+  job: Job,
+  jobs: ReadonlyMap<string, Job>,
+  canRun: (job: Job) => boolean,
+  settings: Settings,
+  index: NodeIndex,
+  statuses: TaskStatuses,
+  cache: EligibilityCache,
+): boolean {
+  for (const name of job.runOnlyAfterAllNodesAreDoneFor) {
+    const prerequisite = jobs.get(name);
+    if (!prerequisite || !canRun(prerequisite)) return false;
+    const mask = cache.get(prerequisite, settings, index);
+    const taskNodes = index.nodes.atLevel(prerequisite.levelForTasks);
+    const table = statuses.table(name);
+    for (let k = 0; k < taskNodes.length; k++) {
+      if (mask[k] !== Eligibility.ELIGIBLE) continue;
+      const nameId = index.nameIds[taskNodes[k]!]!;
+      if (!table || nameId >= table.bits.length || (table.bits[nameId]! & StatusBits.DONE) === 0) return false;
+    }
+  }
+  return true;
+}

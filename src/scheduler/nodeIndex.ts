@@ -1,0 +1,121 @@
+/**
+ * Everything about a node set that does not change between passes, computed
+ * once per (node set, levels, resources): interned name ids, the resource
+ * budget each node draws on (replicas -- same name at the same level -- share
+ * one), the limits, and whether each node's whole path is enabled.
+ */
+import type { ResourceDefinition } from '../config/resources.js';
+import type { NameInterner } from '../nodes/nameInterner.js';
+import type { NodeSet } from '../nodes/nodeSet.js';
+
+export class NodeIndex {
+  /** Interned name id of each node. */
+  readonly nameIds: Int32Array;
+  /** Budget id of each node, or -1 if its level defines no resources. */
+  readonly budgetOf: Int32Array;
+  /** Offset of each budget's slots in the availability array. */
+  readonly budgetBase: Int32Array;
+  /** First node of each budget (for messages). */
+  readonly budgetNode: Int32Array;
+  /** Initial availability: the limits, one slot per (budget, resource at its level). */
+  readonly limits: Int32Array;
+  /** Per level: indices into `resources` of the resources defined there. */
+  readonly levelResources: readonly (readonly number[])[];
+  /** Per resource: its slot position within a budget of its level. */
+  readonly resourceSlot: Int32Array;
+  /** 1 if the node and every ancestor are enabled. */
+  readonly pathEnabled: Uint8Array;
+  /** By name id: 1 if some replica with that name is enabled. */
+  readonly enabledByName: Uint8Array;
+  /** Position of each node within `nodes.atLevel(its level)`. */
+  readonly positionInLevel: Int32Array;
+  private readonly budgetByName = new Map<number, Int32Array>();
+  private sortedLevels = new Map<number, Int32Array>();
+
+  constructor(
+    readonly nodes: NodeSet,
+    readonly resources: readonly ResourceDefinition[],
+    readonly names: NameInterner,
+  ) {
+    const size = nodes.size;
+    this.nameIds = new Int32Array(size);
+    for (let i = 0; i < size; i++) this.nameIds[i] = names.intern(nodes.names[i]!);
+
+    const levelResources: number[][] = Array.from({ length: nodes.levelCount }, () => []);
+    this.resourceSlot = new Int32Array(resources.length);
+    resources.forEach((resource, r) => {
+      const list = levelResources[resource.levelId];
+      if (!list) return;
+      this.resourceSlot[r] = list.length;
+      list.push(r);
+    });
+    this.levelResources = levelResources;
+
+    this.budgetOf = new Int32Array(size).fill(-1);
+    const bases: number[] = [];
+    const firstNodes: number[] = [];
+    let slots = 0;
+    for (let level = 0; level < nodes.levelCount; level++) {
+      const width = levelResources[level]!.length;
+      if (width === 0) continue;
+      const byName = new Int32Array(names.size).fill(-1);
+      for (const node of nodes.atLevel(level)) {
+        const nameId = this.nameIds[node]!;
+        let budget = byName[nameId]!;
+        if (budget < 0) {
+          budget = bases.length;
+          byName[nameId] = budget;
+          bases.push(slots);
+          firstNodes.push(node);
+          slots += width;
+        }
+        this.budgetOf[node] = budget;
+      }
+      this.budgetByName.set(level, byName);
+    }
+    this.budgetBase = Int32Array.from(bases);
+    this.budgetNode = Int32Array.from(firstNodes);
+    this.limits = new Int32Array(slots);
+    for (let b = 0; b < bases.length; b++) {
+      const list = levelResources[nodes.levels[firstNodes[b]!]!]!;
+      for (let k = 0; k < list.length; k++) this.limits[bases[b]! + k] = resources[list[k]!]!.limit;
+    }
+
+    this.positionInLevel = new Int32Array(size);
+    for (let level = 0; level < nodes.levelCount; level++) {
+      const atLevel = nodes.atLevel(level);
+      for (let k = 0; k < atLevel.length; k++) this.positionInLevel[atLevel[k]!] = k;
+    }
+
+    this.pathEnabled = new Uint8Array(size);
+    this.enabledByName = new Uint8Array(names.size);
+    for (let i = 0; i < size; i++) {
+      // Parents come before children in the list, so the parent's flag is final.
+      const parent = nodes.parents[i]!;
+      this.pathEnabled[i] = nodes.enabled[i]! & (parent >= 0 ? this.pathEnabled[parent]! : 1);
+      if (nodes.enabled[i]) this.enabledByName[this.nameIds[i]!] = 1;
+    }
+  }
+
+  /** Budget of the node named `nameId` at `level`, or -1. */
+  budgetFor(level: number, nameId: number): number {
+    const byName = this.budgetByName.get(level);
+    if (!byName || nameId < 0 || nameId >= byName.length) return -1;
+    return byName[nameId]!;
+  }
+
+  isEnabledName(nameId: number): boolean {
+    return nameId >= 0 && nameId < this.enabledByName.length && this.enabledByName[nameId] === 1;
+  }
+
+  /** Nodes at `level` sorted by name (cached). */
+  lexicographic(level: number): Int32Array {
+    let sorted = this.sortedLevels.get(level);
+    if (!sorted) {
+      const names = this.nodes.names;
+      sorted = Int32Array.from(this.nodes.atLevel(level)).sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : a - b));
+      this.sortedLevels.set(level, sorted);
+    }
+    return sorted;
+  }
+}

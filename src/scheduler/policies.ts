@@ -1,0 +1,85 @@
+/**
+ * Scheduling policies (reference §5.6). Each job's candidates are consumed in
+ * the configured node order (SPEC §11; the original consumed them from the
+ * end), each node tried once per pass whether or not it started.
+ */
+import type { PolicyName } from '../config/settings.js';
+import type { RandomSource } from './random.js';
+
+export interface JobCandidates {
+  readonly priority: number;
+  /** Node indices in the order to try them. */
+  readonly nodes: Int32Array;
+  cursor: number;
+}
+
+/** Tries one (job, node); true if the task was started. */
+export type TryStart = (job: JobCandidates, node: number) => boolean;
+
+const hasMore = (job: JobCandidates): boolean => job.cursor < job.nodes.length;
+
+/** Tries the job's next candidates until one starts; false if its list ran out first. */
+function startOne(job: JobCandidates, tryStart: TryStart): boolean {
+  while (hasMore(job)) if (tryStart(job, job.nodes[job.cursor++]!)) return true;
+  return false;
+}
+
+function exhaust(job: JobCandidates, tryStart: TryStart): void {
+  while (hasMore(job)) tryStart(job, job.nodes[job.cursor++]!);
+}
+
+/** Every job gets at most one new task per round, round after round. */
+function roundRobin(jobs: readonly JobCandidates[], tryStart: TryStart): void {
+  let active = jobs.filter(hasMore);
+  while (active.length > 0) {
+    for (const job of active) startOne(job, tryStart);
+    active = active.filter(hasMore);
+  }
+}
+
+/** Picks jobs at random with probability proportional to priority, one task per pick. */
+function randomizedPriority(jobs: readonly JobCandidates[], tryStart: TryStart, random: RandomSource): void {
+  const active = jobs.filter(hasMore);
+  while (active.length > 0) {
+    const total = active.reduce((sum, job) => sum + job.priority, 0);
+    let pick = active.length - 1;
+    if (total > 0) {
+      let point = random.next() * total;
+      for (let i = 0; i < active.length; i++) {
+        point -= active[i]!.priority;
+        if (point < 0) {
+          pick = i;
+          break;
+        }
+      }
+    } else {
+      pick = Math.floor(random.next() * active.length);
+    }
+    const job = active[pick]!;
+    startOne(job, tryStart);
+    if (!hasMore(job)) active.splice(pick, 1);
+  }
+}
+
+/** Highest priority first; each job starts all it can before the next (ties keep the random job order). */
+function rankedPriority(jobs: readonly JobCandidates[], tryStart: TryStart): void {
+  for (const job of [...jobs].sort((a, b) => b.priority - a.priority)) exhaust(job, tryStart);
+}
+
+/** Fewest candidates first: jobs closest to completion go first. */
+function longTail(jobs: readonly JobCandidates[], tryStart: TryStart): void {
+  for (const job of [...jobs].sort((a, b) => a.nodes.length - b.nodes.length)) exhaust(job, tryStart);
+}
+
+export function runPolicy(policy: PolicyName, jobs: readonly JobCandidates[], tryStart: TryStart, random: RandomSource): void {
+  switch (policy) {
+    case 'roundrobin':
+      return roundRobin(jobs, tryStart);
+    case 'randomized_priority':
+      return randomizedPriority(jobs, tryStart, random);
+    case 'ranked_priority':
+      return rankedPriority(jobs, tryStart);
+    case 'long_tail':
+      return longTail(jobs, tryStart);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Resource availability during one pass (reference §5.2-§5.5, §5.8).
+ *
+ * A task on node N needs, on every node of N's path to the instance, its
+ * job's amount of each resource defined at that node's level. Running tasks
+ * are charged what they were charged at start, whatever the config says now.
+ * A budget that went negative (the config shrank) blocks every new task that
+ * touches it, even one needing 0, until enough tasks end or are killed.
+ */
+import type { RunningTask } from '../statuses/runningTask.js';
+import type { NodeIndex } from './nodeIndex.js';
+
+/** Where a running task's charges landed: slot indices and amounts. */
+export interface LedgerCharge {
+  readonly slots: Int32Array;
+  readonly amounts: Int32Array;
+}
+
+export class ResourceLedger {
+  readonly available: Int32Array;
+  private readonly resourceIndex: ReadonlyMap<string, number>;
+
+  constructor(readonly index: NodeIndex) {
+    this.available = index.limits.slice();
+    this.resourceIndex = new Map(index.resources.map((resource, r) => [resource.name, r]));
+  }
+
+  /**
+   * Subtracts a running task's recorded charges. Problems (unknown node or
+   * resource) are returned as messages; the task keeps running either way.
+   */
+  chargeRunning(task: RunningTask, problems: string[]): LedgerCharge {
+    const slots: number[] = [];
+    const amounts: number[] = [];
+    for (const [nodeName, resources] of Object.entries(task.charges)) {
+      const nameId = this.index.names.lookup(nodeName);
+      for (const [resourceName, amount] of Object.entries(resources)) {
+        const r = this.resourceIndex.get(resourceName);
+        if (r === undefined) {
+          problems.push(`Resource ${resourceName} of running task ${task.job} on ${task.node} is no longer configured`);
+          continue;
+        }
+        const resource = this.index.resources[r]!;
+        const budget = this.index.budgetFor(resource.levelId, nameId);
+        if (budget < 0) {
+          problems.push(`Running task ${task.job} on ${task.node} requires resources on unknown node ${nodeName}`);
+          break;
+        }
+        const slot = this.index.budgetBase[budget]! + this.index.resourceSlot[r]!;
+        this.available[slot]! -= amount;
+        slots.push(slot);
+        amounts.push(amount);
+      }
+    }
+    return { slots: Int32Array.from(slots), amounts: Int32Array.from(amounts) };
+  }
+
+  /** Gives back a charge (an over-commit victim chosen for killing). */
+  release(charge: LedgerCharge): void {
+    for (let i = 0; i < charge.slots.length; i++) this.available[charge.slots[i]!]! += charge.amounts[i]!;
+  }
+
+  /** Slots whose availability is negative. */
+  negativeSlots(): number[] {
+    const out: number[] = [];
+    for (let slot = 0; slot < this.available.length; slot++) if (this.available[slot]! < 0) out.push(slot);
+    return out;
+  }
+
+  /** Human description of a slot: resource and node. */
+  describeSlot(slot: number): { resource: string; node: string; amount: number } {
+    const bases = this.index.budgetBase;
+    let low = 0;
+    let high = bases.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (bases[mid]! <= slot) low = mid;
+      else high = mid - 1;
+    }
+    const node = this.index.budgetNode[low]!;
+    const level = this.index.nodes.levels[node]!;
+    const r = this.index.levelResources[level]![slot - bases[low]!]!;
+    return { resource: this.index.resources[r]!.name, node: this.index.nodes.names[node]!, amount: this.available[slot]! };
+  }
+
+  /**
+   * Tries to take `needs` (by resource index) on the path from `node` up.
+   * Returns false and changes nothing if any slot lacks room.
+   */
+  tryTake(node: number, needs: Int32Array): boolean {
+    const { nodes, budgetOf, budgetBase, levelResources } = this.index;
+    const available = this.available;
+    for (let at = node; at >= 0; at = nodes.parents[at]!) {
+      const budget = budgetOf[at]!;
+      if (budget < 0) continue;
+      const base = budgetBase[budget]!;
+      const list = levelResources[nodes.levels[at]!]!;
+      for (let k = 0; k < list.length; k++) if (needs[list[k]!]! > available[base + k]!) return false;
+    }
+    for (let at = node; at >= 0; at = nodes.parents[at]!) {
+      const budget = budgetOf[at]!;
+      if (budget < 0) continue;
+      const base = budgetBase[budget]!;
+      const list = levelResources[nodes.levels[at]!]!;
+      for (let k = 0; k < list.length; k++) available[base + k]! -= needs[list[k]!]!;
+    }
+    return true;
+  }
+
+  /** The charges a task started on `node` holds: every path node whose level has resources. */
+  chargesFor(node: number, needs: Int32Array): Record<string, Record<string, number>> {
+    const { nodes, budgetOf, levelResources, resources } = this.index;
+    const path: number[] = [];
+    for (let at = node; at >= 0; at = nodes.parents[at]!) if (budgetOf[at]! >= 0) path.push(at);
+    const out: Record<string, Record<string, number>> = {};
+    for (const at of path.reverse()) {
+      const amounts: Record<string, number> = {};
+      for (const r of levelResources[nodes.levels[at]!]!) amounts[resources[r]!.name] = needs[r]!;
+      out[nodes.names[at]!] = amounts;
+    }
+    return out;
+  }
+}
