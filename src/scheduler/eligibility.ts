@@ -18,12 +18,19 @@ export const Eligibility = { ELIGIBLE: 0, DISABLED: 1, AVOIDED: 2 } as const;
 /** Per node at the job's level (same order as `nodes.atLevel`): an Eligibility value. */
 export type EligibilityMask = Uint8Array;
 
-export function passesFilter(filter: NodeFilter, name: string, tags: readonly string[] | undefined, job: string, compiled: CompiledFilter): boolean {
+export function passesFilter(
+  filter: NodeFilter,
+  name: string,
+  tags: readonly string[] | undefined,
+  job: string,
+  compiled: CompiledFilter,
+): boolean {
   if (filter.whitelist.length > 0 && !compiled.whitelist!.has(name)) return false;
   if (compiled.whitelistRegex && !compiled.whitelistRegex.test(name)) return false;
   if (filter.blacklist.length > 0 && compiled.blacklist!.has(name)) return false;
   if (compiled.blacklistRegex && compiled.blacklistRegex.test(name)) return false;
-  if (filter.tagWhitelist.length > 0 && !(tags ?? []).some((tag) => compiled.tagWhitelist!.has(tag))) return false;
+  if (filter.tagWhitelist.length > 0 && !(tags ?? []).some((tag) => compiled.tagWhitelist!.has(tag)))
+    return false;
   if (filter.fractionOfNodes < 1 && !passesFraction(name, job, filter.fractionOfNodes)) return false;
   return true;
 }
@@ -68,7 +75,9 @@ export function computeEligibility(job: Job, settings: Settings, index: NodeInde
       const entry = filtersByLevel[nodes.levels[at]!];
       if (!entry) continue;
       if (verdict[at] === 0) {
-        verdict[at] = passesFilter(entry.filter, nodes.names[at]!, nodes.tags[at], job.name, entry.compiled) ? 1 : 2;
+        verdict[at] = passesFilter(entry.filter, nodes.names[at]!, nodes.tags[at], job.name, entry.compiled)
+          ? 1
+          : 2;
       }
       if (verdict[at] === 2) {
         mask[k] = Eligibility.AVOIDED;
@@ -124,7 +133,8 @@ export function prerequisiteJobsDone(
     for (let k = 0; k < taskNodes.length; k++) {
       if (mask[k] !== Eligibility.ELIGIBLE) continue;
       const nameId = index.nameIds[taskNodes[k]!]!;
-      if (!table || nameId >= table.bits.length || (table.bits[nameId]! & StatusBits.DONE) === 0) return false;
+      if (!table || nameId >= table.bits.length || (table.bits[nameId]! & StatusBits.DONE) === 0)
+        return false;
     }
   }
   return true;

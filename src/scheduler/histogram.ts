@@ -34,14 +34,16 @@ export function jobHistogram(
   const taskNodes = nodes.atLevel(job.levelForTasks);
   for (let k = 0; k < taskNodes.length; k++) {
     const node = taskNodes[k]!;
-    let value = mask[k] === Eligibility.DISABLED ? B.DISABLED : mask[k] === Eligibility.AVOIDED ? B.AVOIDED : 0;
+    let value =
+      mask[k] === Eligibility.DISABLED ? B.DISABLED : mask[k] === Eligibility.AVOIDED ? B.AVOIDED : 0;
     const nameId = index.nameIds[node]!;
     const stored = table && nameId < table.bits.length ? table.bits[nameId]! : 0;
     if (stored === 0) {
       if (value === 0) value = B.UNSTARTED;
     } else {
       let status = stored;
-      if (status & B.USES_BACKOFF && !(table!.time[nameId]! + table!.backoffSec[nameId]! > now)) status &= ~B.USES_BACKOFF;
+      if (status & B.USES_BACKOFF && !(table!.time[nameId]! + table!.backoffSec[nameId]! > now))
+        status &= ~B.USES_BACKOFF;
       value |= status;
     }
     for (let at = node; at >= 0; at = nodes.parents[at]!) bits[at]! |= value;

@@ -57,11 +57,16 @@ export function orphanReason(task: RunningTask, config: Config, index: NodeIndex
 }
 
 /** The job's kill settings, or the settings' for a deleted job. */
-export function killPolicyFor(task: RunningTask, config: Config, reason: KillReason): { delaySec: KillDelaySec; request: KillRequest } {
+export function killPolicyFor(
+  task: RunningTask,
+  config: Config,
+  reason: KillReason,
+): { delaySec: KillDelaySec; request: KillRequest } {
   const job = config.jobs.get(task.job);
   const source = job ?? config.settings;
   return {
-    delaySec: reason === 'orphan' ? source.killOrphanTasksAfterSec : source.killTasksExceedingResourcesAfterSec,
+    delaySec:
+      reason === 'orphan' ? source.killOrphanTasksAfterSec : source.killTasksExceedingResourcesAfterSec,
     request: source.killSubprocess,
   };
 }
@@ -90,13 +95,16 @@ export function findOvercommitVictims(
   let deficit = new Set(negative);
   const order = tasks
     .map((task, i) => ({ task, charge: charges[i]! }))
-    .sort((a, b) => b.task.startTime - a.task.startTime || (a.task.invocationId < b.task.invocationId ? 1 : -1));
+    .sort(
+      (a, b) => b.task.startTime - a.task.startTime || (a.task.invocationId < b.task.invocationId ? 1 : -1),
+    );
   const over = describeSlots(ledger, negative);
   const out: Candidate[] = [];
   for (const { task, charge } of order) {
     if (deficit.size === 0) break;
     let helps = false;
-    for (let i = 0; i < charge.slots.length; i++) if (charge.amounts[i]! > 0 && deficit.has(charge.slots[i]!)) helps = true;
+    for (let i = 0; i < charge.slots.length; i++)
+      if (charge.amounts[i]! > 0 && deficit.has(charge.slots[i]!)) helps = true;
     if (!helps) continue;
     const policy = killPolicyFor(task, config, 'overcommit');
     if (policy.delaySec === null) continue;

@@ -113,7 +113,9 @@ export class NodeIndex {
     let sorted = this.sortedLevels.get(level);
     if (!sorted) {
       const names = this.nodes.names;
-      sorted = Int32Array.from(this.nodes.atLevel(level)).sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : a - b));
+      sorted = Int32Array.from(this.nodes.atLevel(level)).sort((a, b) =>
+        names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : a - b,
+      );
       this.sortedLevels.set(level, sorted);
     }
     return sorted;

@@ -16,7 +16,13 @@ import type { ResourceCharges } from '../statuses/runningTask.js';
 import { StatusBits } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import { dependenciesDone, Eligibility, EligibilityCache, prerequisiteJobsDone } from './eligibility.js';
-import { dueKills, findOrphans, findOvercommitVictims, type Deadlines, type KillDecision } from './killDecisions.js';
+import {
+  dueKills,
+  findOrphans,
+  findOvercommitVictims,
+  type Deadlines,
+  type KillDecision,
+} from './killDecisions.js';
 import { NodeIndex } from './nodeIndex.js';
 import { runPolicy, type JobCandidates } from './policies.js';
 import { shuffleInPlace, type RandomSource } from './random.js';
@@ -66,7 +72,12 @@ export class Scheduler {
 
   /** The index for this node set and resource config, rebuilt only when either changes. */
   nodeIndex(nodes: NodeSet, config: Config, statuses: TaskStatuses): NodeIndex {
-    if (!this.index || this.index.nodes !== nodes || this.index.resources !== config.settings.resources || this.index.names !== statuses.names) {
+    if (
+      !this.index ||
+      this.index.nodes !== nodes ||
+      this.index.resources !== config.settings.resources ||
+      this.index.names !== statuses.names
+    ) {
       this.index = new NodeIndex(nodes, config.settings.resources, statuses.names);
     }
     return this.index;
@@ -79,7 +90,12 @@ export class Scheduler {
     if (!settings.enabled) {
       this.orphanDeadlines = new Map();
       this.overcommitDeadlines = new Map();
-      return this.result([], [], { [ErrorKeys.mainLoop]: ['Not running because enabled is false'] }, running.length > 0);
+      return this.result(
+        [],
+        [],
+        { [ErrorKeys.mainLoop]: ['Not running because enabled is false'] },
+        running.length > 0,
+      );
     }
     const index = this.nodeIndex(input.nodes, config, statuses);
     const ledger = new ResourceLedger(index);
@@ -98,7 +114,9 @@ export class Scheduler {
       const orphans = dueKills(findOrphans(running, config, index), this.orphanDeadlines, now, 'orphan');
       const killedAsOrphans = new Set(orphans.kills.map((kill) => kill.invocationId));
       const victims = dueKills(
-        findOvercommitVictims(running, charges, ledger, config).filter((v) => !killedAsOrphans.has(v.task.invocationId)),
+        findOvercommitVictims(running, charges, ledger, config).filter(
+          (v) => !killedAsOrphans.has(v.task.invocationId),
+        ),
         this.overcommitDeadlines,
         now,
         'overcommit',
@@ -124,7 +142,8 @@ export class Scheduler {
       let order = orders.get(level);
       if (!order) {
         if (settings.nodeOrder === 'lexicographic') order = index.lexicographic(level);
-        else if (settings.nodeOrder === 'random') order = shuffleInPlace(Int32Array.from(index.nodes.atLevel(level)), random);
+        else if (settings.nodeOrder === 'random')
+          order = shuffleInPlace(Int32Array.from(index.nodes.atLevel(level)), random);
         else order = index.nodes.atLevel(level);
         orders.set(level, order);
       }
@@ -133,11 +152,22 @@ export class Scheduler {
 
     const entries: (JobCandidates & { job: Job; needs: Int32Array; started: Set<number> })[] = [];
     for (const job of jobs) {
-      const needs = Int32Array.from(settings.resources, (resource) => job.resources[resource.name] ?? resource.defaultAmount);
-      const entry = { job, needs, started: new Set<number>(), priority: job.priority, nodes: new Int32Array(0) as Int32Array, cursor: 0 };
+      const needs = Int32Array.from(
+        settings.resources,
+        (resource) => job.resources[resource.name] ?? resource.defaultAmount,
+      );
+      const entry = {
+        job,
+        needs,
+        started: new Set<number>(),
+        priority: job.priority,
+        nodes: new Int32Array(0) as Int32Array,
+        cursor: 0,
+      };
       entries.push(entry);
       if (job.levelForTasks === workerLevel) continue;
-      if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility)) continue;
+      if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
+        continue;
       entry.nodes = this.candidates(job, orderFor(job.levelForTasks), index, statuses, now, input);
     }
 
@@ -169,7 +199,14 @@ export class Scheduler {
   }
 
   /** Nodes the job may start on now, in the order to try them. */
-  private candidates(job: Job, order: Int32Array, index: NodeIndex, statuses: TaskStatuses, now: number, input: PassInput): Int32Array {
+  private candidates(
+    job: Job,
+    order: Int32Array,
+    index: NodeIndex,
+    statuses: TaskStatuses,
+    now: number,
+    input: PassInput,
+  ): Int32Array {
     const mask = this.eligibility.get(job, input.config.settings, index);
     const table = statuses.table(job.name);
     const out = new Int32Array(order.length);
@@ -190,8 +227,19 @@ export class Scheduler {
     return out.subarray(0, count);
   }
 
-  private result(starts: TaskStart[], kills: KillDecision[], errors: Record<string, string[]>, busy: boolean): PassResult {
-    return { starts, kills, errors, busy, orphanDeadlines: this.orphanDeadlines, overcommitDeadlines: this.overcommitDeadlines };
+  private result(
+    starts: TaskStart[],
+    kills: KillDecision[],
+    errors: Record<string, string[]>,
+    busy: boolean,
+  ): PassResult {
+    return {
+      starts,
+      kills,
+      errors,
+      busy,
+      orphanDeadlines: this.orphanDeadlines,
+      overcommitDeadlines: this.overcommitDeadlines,
+    };
   }
 }
-

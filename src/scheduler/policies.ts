@@ -71,7 +71,12 @@ function longTail(jobs: readonly JobCandidates[], tryStart: TryStart): void {
   for (const job of [...jobs].sort((a, b) => a.nodes.length - b.nodes.length)) exhaust(job, tryStart);
 }
 
-export function runPolicy(policy: PolicyName, jobs: readonly JobCandidates[], tryStart: TryStart, random: RandomSource): void {
+export function runPolicy(
+  policy: PolicyName,
+  jobs: readonly JobCandidates[],
+  tryStart: TryStart,
+  random: RandomSource,
+): void {
   switch (policy) {
     case 'roundrobin':
       return roundRobin(jobs, tryStart);

@@ -22,7 +22,10 @@ export function seededRandom(seed: number): RandomSource {
 }
 
 /** Fisher-Yates in place. */
-export function shuffleInPlace<T extends { length: number; [i: number]: unknown }>(items: T, random: RandomSource): T {
+export function shuffleInPlace<T extends { length: number; [i: number]: unknown }>(
+  items: T,
+  random: RandomSource,
+): T {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random.next() * (i + 1));
     const tmp = items[i];

@@ -37,13 +37,17 @@ export class ResourceLedger {
       for (const [resourceName, amount] of Object.entries(resources)) {
         const r = this.resourceIndex.get(resourceName);
         if (r === undefined) {
-          problems.push(`Resource ${resourceName} of running task ${task.job} on ${task.node} is no longer configured`);
+          problems.push(
+            `Resource ${resourceName} of running task ${task.job} on ${task.node} is no longer configured`,
+          );
           continue;
         }
         const resource = this.index.resources[r]!;
         const budget = this.index.budgetFor(resource.levelId, nameId);
         if (budget < 0) {
-          problems.push(`Running task ${task.job} on ${task.node} requires resources on unknown node ${nodeName}`);
+          problems.push(
+            `Running task ${task.job} on ${task.node} requires resources on unknown node ${nodeName}`,
+          );
           break;
         }
         const slot = this.index.budgetBase[budget]! + this.index.resourceSlot[r]!;
@@ -80,7 +84,11 @@ export class ResourceLedger {
     const node = this.index.budgetNode[low]!;
     const level = this.index.nodes.levels[node]!;
     const r = this.index.levelResources[level]![slot - bases[low]!]!;
-    return { resource: this.index.resources[r]!.name, node: this.index.nodes.names[node]!, amount: this.available[slot]! };
+    return {
+      resource: this.index.resources[r]!.name,
+      node: this.index.nodes.names[node]!,
+      amount: this.available[slot]!,
+    };
   }
 
   /**

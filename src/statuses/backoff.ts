@@ -24,7 +24,8 @@ export interface NextBackoff {
 }
 
 export function nextBackoff(backoff: BackoffSettings, currentSec: number): NextBackoff {
-  for (const value of backoff.values) if (value > currentSec) return { seconds: value, noMoreBackoffs: false };
+  for (const value of backoff.values)
+    if (value > currentSec) return { seconds: value, noMoreBackoffs: false };
   const last = backoff.values[backoff.values.length - 1];
   if (backoff.repeat && last !== undefined) return { seconds: last, noMoreBackoffs: false };
   return { seconds: NO_MORE_BACKOFFS_NOMINAL_SEC, noMoreBackoffs: true };
@@ -45,16 +46,29 @@ export function backoffAtStart(backoff: BackoffSettings, previous: TaskStatus | 
 /** Turns a task's report into the stored status. */
 export function finalStatus(report: StatusReport, atStart: BackoffAtStart, time: number): TaskStatus {
   const base = report.data === undefined ? {} : { data: report.data };
-  if (!(report.bits & B.USES_BACKOFF)) return { bits: report.bits, time, backoffSec: 0, progressSec: 0, ...base };
+  if (!(report.bits & B.USES_BACKOFF))
+    return { bits: report.bits, time, backoffSec: 0, progressSec: 0, ...base };
   if (report.bits & B.DOES_NOT_ADVANCE_BACKOFF) {
     const current = atStart.previousProgressSec > 0 ? atStart.previousProgressSec : atStart.next.seconds;
-    return { bits: report.bits, time, backoffSec: current, progressSec: atStart.previousProgressSec, ...base };
+    return {
+      bits: report.bits,
+      time,
+      backoffSec: current,
+      progressSec: atStart.previousProgressSec,
+      ...base,
+    };
   }
   if (atStart.next.noMoreBackoffs) {
     const bits = (report.bits & ~(B.ERROR | B.USES_BACKOFF)) | B.FAILED;
     return { bits, time, backoffSec: 0, progressSec: 0, ...base };
   }
-  return { bits: report.bits, time, backoffSec: atStart.next.seconds, progressSec: atStart.next.seconds, ...base };
+  return {
+    bits: report.bits,
+    time,
+    backoffSec: atStart.next.seconds,
+    progressSec: atStart.next.seconds,
+    ...base,
+  };
 }
 
 /** Forgiveness (reference §6.6): FAILED becomes ERROR and backoff is cleared; DONE and RUNNING are untouched. */

@@ -60,7 +60,8 @@ function resultBitsProblem(bits: unknown): string | undefined {
   if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 0 || bits > ALL_KNOWN_BITS) {
     return 'result_bits must be a non-negative integer of known bits';
   }
-  if (bits & FORBIDDEN_BITS) return 'result_bits may not contain UNSTARTED, RUNNING, AVOIDED, DISABLED or HAS_SAVED_BACKOFF';
+  if (bits & FORBIDDEN_BITS)
+    return 'result_bits may not contain UNSTARTED, RUNNING, AVOIDED, DISABLED or HAS_SAVED_BACKOFF';
   const current = bits & CURRENT_STATUS_BITS & REPORTABLE_CURRENT;
   if (current === 0 || (current & (current - 1)) !== 0) {
     return 'result_bits must contain exactly one of DONE, INCOMPLETE, FAILED, ERROR';
@@ -86,5 +87,8 @@ function withData(bits: number, data: unknown): StatusReport {
 }
 
 function garbage(raw: string, reason: string): StatusReport {
-  return { bits: B.ERROR | B.USES_BACKOFF, data: { exception: `Cannot parse status: ${raw}, ${reason}`, raw_status: raw } };
+  return {
+    bits: B.ERROR | B.USES_BACKOFF,
+    data: { exception: `Cannot parse status: ${raw}, ${reason}`, raw_status: raw },
+  };
 }

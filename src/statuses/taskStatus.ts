@@ -82,6 +82,7 @@ export function statusCode(bits: number): string {
 export function bitsFromCode(code: string): number {
   const low = CODE_ALPHABET.indexOf(code[0] ?? '');
   const high = code.length > 1 ? CODE_ALPHABET.indexOf(code[1]!) : 0;
-  if (low < 0 || high < 0 || code.length > 2) throw new RangeError(`invalid status code ${JSON.stringify(code)}`);
+  if (low < 0 || high < 0 || code.length > 2)
+    throw new RangeError(`invalid status code ${JSON.stringify(code)}`);
   return low + 64 * high;
 }

@@ -73,19 +73,30 @@ export class TaskStatuses {
   recordStart(task: RunningTask): void {
     const key = taskKey(task.job, task.node);
     if (this.running.has(key)) {
-      throw new Error(`task ${task.job} on ${task.node} is already running as ${this.running.get(key)!.invocationId}`);
+      throw new Error(
+        `task ${task.job} on ${task.node} is already running as ${this.running.get(key)!.invocationId}`,
+      );
     }
     this.running.set(key, task);
     this.update(task.job, task.node, Synthesized.running(task.startTime));
   }
 
   /** Applies a finished task's report; ignored unless it names the running invocation. */
-  recordFinish(job: string, node: string, invocationId: string, report: StatusReport, time: number): FinishOutcome {
+  recordFinish(
+    job: string,
+    node: string,
+    invocationId: string,
+    report: StatusReport,
+    time: number,
+  ): FinishOutcome {
     const key = taskKey(job, node);
     const task = this.running.get(key);
     if (!task) return { applied: false, reason: `task ${job} on ${node} is already not running` };
     if (task.invocationId !== invocationId) {
-      return { applied: false, reason: `task ${job} on ${node} is running as ${task.invocationId}, not ${invocationId}` };
+      return {
+        applied: false,
+        reason: `task ${job} on ${node} is running as ${task.invocationId}, not ${invocationId}`,
+      };
     }
     this.running.delete(key);
     const status = finalStatus(report, task.backoff, time);

@@ -26,7 +26,11 @@ export class Scene {
     return scene;
   }
 
-  async reconfigure(settings: Record<string, unknown>, jobs: Record<string, unknown>, refreshNodes = true): Promise<void> {
+  async reconfigure(
+    settings: Record<string, unknown>,
+    jobs: Record<string, unknown>,
+    refreshNodes = true,
+  ): Promise<void> {
     const input: Record<string, unknown> = { bistro_settings: { enabled: true, ...settings } };
     for (const [name, job] of Object.entries(jobs)) input[`bistro_job->${name}`] = job;
     this.config = parseConfig(input);
@@ -34,7 +38,13 @@ export class Scene {
   }
 
   pass(now = 1000): PassResult {
-    const result = this.scheduler.run({ config: this.config, nodes: this.nodes, statuses: this.statuses, now, random: this.random });
+    const result = this.scheduler.run({
+      config: this.config,
+      nodes: this.nodes,
+      statuses: this.statuses,
+      now,
+      random: this.random,
+    });
     for (const start of result.starts) {
       const task: RunningTask = {
         job: start.job.name,
@@ -68,7 +78,11 @@ export class Scene {
 }
 
 /** Settings with two levels (host, db) from a manual source. */
-export function hostsAndDbs(prefs: Record<string, unknown>, resources: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+export function hostsAndDbs(
+  prefs: Record<string, unknown>,
+  resources: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+) {
   return {
     nodes: { levels: ['host', 'db'], node_order: 'original', node_sources: [{ source: 'manual', prefs }] },
     resources,

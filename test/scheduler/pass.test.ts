@@ -30,10 +30,13 @@ describe('resources', () => {
   });
 
   it('job overrides of resource amounts; 0 means unconstrained', async () => {
-    const scene = await Scene.create(hostsAndDbs(TWO_HOSTS, { host: { host_slots: { limit: 2, default: 1 } } }), {
-      heavy: job({ resources: { host_slots: 2 } }),
-      free: job({ resources: { host_slots: 0 } }),
-    });
+    const scene = await Scene.create(
+      hostsAndDbs(TWO_HOSTS, { host: { host_slots: { limit: 2, default: 1 } } }),
+      {
+        heavy: job({ resources: { host_slots: 2 } }),
+        free: job({ resources: { host_slots: 0 } }),
+      },
+    );
     const result = scene.pass();
     const heavy = result.starts.filter((s) => s.job.name === 'heavy').map((s) => s.node);
     const free = result.starts.filter((s) => s.job.name === 'free').map((s) => s.node);
@@ -55,7 +58,10 @@ describe('resources', () => {
   it('running tasks keep what they were charged; a shrunk limit goes negative and blocks even 0-need tasks', async () => {
     const settings = (limit: number) =>
       hostsAndDbs({ h1: ['d1', 'd2', 'd3'] }, { host: { host_slots: { limit, default: 1 } } });
-    const scene = await Scene.create(settings(3), { a: job(), zero: job({ enabled: false, resources: { host_slots: 0 } }) });
+    const scene = await Scene.create(settings(3), {
+      a: job(),
+      zero: job({ enabled: false, resources: { host_slots: 0 } }),
+    });
     assert.equal(scene.pass().starts.length, 3);
     await scene.reconfigure(settings(1), { a: job(), zero: job({ resources: { host_slots: 0 } }) }, false);
     const result = scene.pass();
@@ -67,7 +73,11 @@ describe('resources', () => {
 
 describe('policies and node order', () => {
   const oneSlot = (order: string, policy: string, limit = 1) => ({
-    nodes: { levels: ['db'], node_order: order, node_sources: [{ source: 'manual', prefs: { c: [], a: [], b: [] } }] },
+    nodes: {
+      levels: ['db'],
+      node_order: order,
+      node_sources: [{ source: 'manual', prefs: { c: [], a: [], b: [] } }],
+    },
     resources: { instance: { slots: { limit, default: 1 } } },
     scheduler: policy,
   });
@@ -80,7 +90,9 @@ describe('policies and node order', () => {
   });
 
   it('random order is reproducible from the seed', async () => {
-    const runs = await Promise.all([1, 2].map(() => Scene.create(oneSlot('random', 'roundrobin', 2), { j: job() })));
+    const runs = await Promise.all(
+      [1, 2].map(() => Scene.create(oneSlot('random', 'roundrobin', 2), { j: job() })),
+    );
     assert.deepEqual(runs[0]!.started(runs[0]!.pass()), runs[1]!.started(runs[1]!.pass()));
   });
 
@@ -95,7 +107,10 @@ describe('policies and node order', () => {
   });
 
   it('ranked_priority exhausts the highest priority job first', async () => {
-    const scene = await Scene.create(oneSlot('original', 'ranked_priority', 4), { low: job({ priority: 1 }), high: job({ priority: 5 }) });
+    const scene = await Scene.create(oneSlot('original', 'ranked_priority', 4), {
+      low: job({ priority: 1 }),
+      high: job({ priority: 5 }),
+    });
     assert.deepEqual(scene.started(scene.pass()), ['high:c', 'high:a', 'high:b', 'low:c']);
   });
 
@@ -108,7 +123,10 @@ describe('policies and node order', () => {
   });
 
   it('randomized_priority never picks a zero-priority job while another has candidates', async () => {
-    const scene = await Scene.create(oneSlot('original', 'randomized_priority', 1), { zero: job({ priority: 0 }), one: job({ priority: 1 }) });
+    const scene = await Scene.create(oneSlot('original', 'randomized_priority', 1), {
+      zero: job({ priority: 0 }),
+      one: job({ priority: 1 }),
+    });
     assert.deepEqual(scene.started(scene.pass()), ['one:c']);
   });
 
@@ -120,13 +138,20 @@ describe('policies and node order', () => {
   });
 
   it('never starts a job at the worker level', async () => {
-    const scene = await Scene.create(oneSlot('original', 'roundrobin'), { j: job({ level_for_tasks: 'worker' }) });
+    const scene = await Scene.create(oneSlot('original', 'roundrobin'), {
+      j: job({ level_for_tasks: 'worker' }),
+    });
     assert.deepEqual(scene.pass().starts, []);
   });
 });
 
 describe('eligibility', () => {
-  const tree = { h1: ['d1', 'd2'], h2: ['d3', 'xd4'], h3: { children: ['d5'], disabled: true }, d2: { disabled: true } };
+  const tree = {
+    h1: ['d1', 'd2'],
+    h2: ['d3', 'xd4'],
+    h3: { children: ['d5'], disabled: true },
+    d2: { disabled: true },
+  };
   const scene = (jobs: Record<string, unknown>) => Scene.create(hostsAndDbs(tree, {}), jobs);
   const startedNodes = async (filters: Record<string, unknown>) => {
     const s = await scene({ j: job({ filters }) });
@@ -175,8 +200,15 @@ describe('eligibility', () => {
   });
 
   it('depends_on: runs only where every dependency is done on the same node name', async () => {
-    const s = await scene({ first: job(), second: job({ depends_on: ['first'] }), never: job({ depends_on: ['nosuchjob'] }) });
-    assert.deepEqual(s.started(s.pass()).filter((t) => !t.startsWith('first:')), []);
+    const s = await scene({
+      first: job(),
+      second: job({ depends_on: ['first'] }),
+      never: job({ depends_on: ['nosuchjob'] }),
+    });
+    assert.deepEqual(
+      s.started(s.pass()).filter((t) => !t.startsWith('first:')),
+      [],
+    );
     s.finish('first', 'd1', 'done');
     s.finish('first', 'd3', 'failed');
     assert.deepEqual(s.started(s.pass()), ['second:d1']);
@@ -191,11 +223,19 @@ describe('eligibility', () => {
     s.finish('first', 'd1', 'done');
     assert.deepEqual(s.started(s.pass()), []);
     s.finish('first', 'd3', 'done');
-    assert.deepEqual(s.started(s.pass()), ['after:d1', 'after:d3', 'after:xd4'], 'xd4 is filtered out for first, disabled ones do not count');
+    assert.deepEqual(
+      s.started(s.pass()),
+      ['after:d1', 'after:d3', 'after:xd4'],
+      'xd4 is filtered out for first, disabled ones do not count',
+    );
   });
 
   it('run_only_after_all_nodes_are_done_for a disabled or unknown job never runs', async () => {
-    const s = await scene({ off: job({ enabled: false }), a: job({ run_only_after_all_nodes_are_done_for: ['off'] }), b: job({ run_only_after_all_nodes_are_done_for: ['ghost'] }) });
+    const s = await scene({
+      off: job({ enabled: false }),
+      a: job({ run_only_after_all_nodes_are_done_for: ['off'] }),
+      b: job({ run_only_after_all_nodes_are_done_for: ['ghost'] }),
+    });
     assert.deepEqual(s.started(s.pass()), []);
   });
 
@@ -240,7 +280,10 @@ describe('statuses and backoff in the pass', () => {
       now += status.backoffSec;
       return status.backoffSec;
     };
-    assert.deepEqual(['error_backoff', 'error_backoff', 'error_backoff', 'error_backoff'].map(step), [5, 15, 15, 15]);
+    assert.deepEqual(
+      ['error_backoff', 'error_backoff', 'error_backoff', 'error_backoff'].map(step),
+      [5, 15, 15, 15],
+    );
     assert.equal(step('incomplete'), 0);
     assert.equal(step('error_backoff'), 5, 'incomplete reset the progression');
     assert.equal(step('incomplete_backoff'), 5, 'waits the current step');
