@@ -1,0 +1,207 @@
+/**
+ * `statuses.sqlite`: every task status (not only done/failed, as in the
+ * original), with its data and backoff state, so forgiveness and backoff
+ * survive restarts; and the running-task records the runner writes before
+ * each spawn, which a restarted scheduler uses to find and kill leftovers.
+ *
+ * Status writes are queued and written in one transaction per flush; a
+ * status updated twice before a flush is written once.
+ */
+import type { RunningTask } from '../statuses/runningTask.js';
+import type { TaskStatus } from '../statuses/taskStatus.js';
+import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import { openDatabase, type SqliteDatabase } from './database.js';
+
+const MIGRATIONS = [
+  `CREATE TABLE statuses (
+     job TEXT NOT NULL,
+     node TEXT NOT NULL,
+     bits INTEGER NOT NULL,
+     time REAL NOT NULL,
+     backoff_sec INTEGER NOT NULL,
+     progress_sec INTEGER NOT NULL,
+     data TEXT,
+     PRIMARY KEY (job, node)
+   ) WITHOUT ROWID;
+   CREATE TABLE running_tasks (
+     invocation_id TEXT PRIMARY KEY,
+     job TEXT NOT NULL,
+     node TEXT NOT NULL,
+     start_time REAL NOT NULL,
+     charges TEXT NOT NULL,
+     backoff TEXT NOT NULL,
+     worker_shard TEXT NOT NULL,
+     pid INTEGER,
+     pid_start_time INTEGER,
+     pgid INTEGER,
+     cgroup_paths TEXT NOT NULL DEFAULT '[]'
+   );`,
+];
+
+/** Where a launched task's processes can be found after a restart. */
+export interface ProcessRecord {
+  readonly pid: number;
+  /** Start time from /proc/PID/stat (clock ticks since boot), guarding against pid reuse. */
+  readonly pidStartTime: number;
+  /** Process group the task leads, or undefined. */
+  readonly pgid: number | undefined;
+}
+
+export interface RunningTaskRecord {
+  readonly task: RunningTask;
+  readonly process: ProcessRecord | undefined;
+  readonly cgroupPaths: readonly string[];
+}
+
+interface StatusRow {
+  job: string;
+  node: string;
+  bits: number;
+  time: number;
+  backoff_sec: number;
+  progress_sec: number;
+  data: string | null;
+}
+
+interface RunningRow {
+  invocation_id: string;
+  job: string;
+  node: string;
+  start_time: number;
+  charges: string;
+  backoff: string;
+  worker_shard: string;
+  pid: number | null;
+  pid_start_time: number | null;
+  pgid: number | null;
+  cgroup_paths: string;
+}
+
+export class StatusStore {
+  private readonly db: SqliteDatabase;
+  private readonly pending = new Map<string, { job: string; node: string; status: TaskStatus }>();
+  private readonly statements;
+
+  constructor(readonly file: string) {
+    this.db = openDatabase(file, MIGRATIONS);
+    this.statements = {
+      upsertStatus: this.db.prepare(
+        `INSERT INTO statuses (job, node, bits, time, backoff_sec, progress_sec, data)
+         VALUES (@job, @node, @bits, @time, @backoff_sec, @progress_sec, @data)
+         ON CONFLICT (job, node) DO UPDATE SET bits = excluded.bits, time = excluded.time,
+           backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data`,
+      ),
+      allStatuses: this.db.prepare('SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM statuses'),
+      insertRunning: this.db.prepare(
+        `INSERT INTO running_tasks (invocation_id, job, node, start_time, charges, backoff, worker_shard, cgroup_paths)
+         VALUES (@invocation_id, @job, @node, @start_time, @charges, @backoff, @worker_shard, @cgroup_paths)`,
+      ),
+      updateProcess: this.db.prepare(
+        'UPDATE running_tasks SET pid = @pid, pid_start_time = @pid_start_time, pgid = @pgid WHERE invocation_id = @invocation_id',
+      ),
+      deleteRunning: this.db.prepare('DELETE FROM running_tasks WHERE invocation_id = ?'),
+      allRunning: this.db.prepare('SELECT * FROM running_tasks ORDER BY start_time'),
+    };
+  }
+
+  /** Queues a status for the next flush. */
+  queueStatus(job: string, node: string, status: TaskStatus): void {
+    this.pending.set(`${job}\u0000${node}`, { job, node, status });
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Writes every queued status in one transaction; returns how many. */
+  flush(): number {
+    if (this.pending.size === 0) return 0;
+    const batch = [...this.pending.values()];
+    this.pending.clear();
+    this.db.transaction(() => {
+      for (const { job, node, status } of batch) {
+        this.statements.upsertStatus.run({
+          job,
+          node,
+          bits: status.bits,
+          time: status.time,
+          backoff_sec: status.backoffSec,
+          progress_sec: status.progressSec,
+          data: status.data === undefined ? null : JSON.stringify(status.data),
+        });
+      }
+    })();
+    return batch.length;
+  }
+
+  /** Loads every stored status into `statuses` (at startup, before the first pass). */
+  loadStatuses(statuses: TaskStatuses): number {
+    let count = 0;
+    for (const row of this.statements.allStatuses.iterate() as IterableIterator<StatusRow>) {
+      const status: TaskStatus = {
+        bits: row.bits,
+        time: row.time,
+        backoffSec: row.backoff_sec,
+        progressSec: row.progress_sec,
+        ...(row.data === null ? {} : { data: JSON.parse(row.data) as unknown }),
+      };
+      statuses.load(row.job, row.node, status);
+      count++;
+    }
+    return count;
+  }
+
+  /** Durable record of a task about to be spawned; written before the spawn. */
+  recordLaunch(task: RunningTask, cgroupPaths: readonly string[] = []): void {
+    this.statements.insertRunning.run({
+      invocation_id: task.invocationId,
+      job: task.job,
+      node: task.node,
+      start_time: task.startTime,
+      charges: JSON.stringify(task.charges),
+      backoff: JSON.stringify(task.backoff),
+      worker_shard: task.workerShard,
+      cgroup_paths: JSON.stringify(cgroupPaths),
+    });
+  }
+
+  /** Adds the process identity once the spawn succeeded. */
+  recordProcess(invocationId: string, process: ProcessRecord): void {
+    this.statements.updateProcess.run({
+      invocation_id: invocationId,
+      pid: process.pid,
+      pid_start_time: process.pidStartTime,
+      pgid: process.pgid ?? null,
+    });
+  }
+
+  /** Removes the record once the task is complete and its status recorded. */
+  removeLaunch(invocationId: string): void {
+    this.statements.deleteRunning.run(invocationId);
+  }
+
+  /** Records left by running (or crashed) schedulers, oldest first. */
+  runningTaskRecords(): RunningTaskRecord[] {
+    return (this.statements.allRunning.all() as RunningRow[]).map((row) => ({
+      task: {
+        job: row.job,
+        node: row.node,
+        invocationId: row.invocation_id,
+        startTime: row.start_time,
+        charges: JSON.parse(row.charges) as RunningTask['charges'],
+        backoff: JSON.parse(row.backoff) as RunningTask['backoff'],
+        workerShard: row.worker_shard,
+      },
+      process:
+        row.pid === null || row.pid_start_time === null
+          ? undefined
+          : { pid: row.pid, pidStartTime: row.pid_start_time, pgid: row.pgid ?? undefined },
+      cgroupPaths: JSON.parse(row.cgroup_paths) as string[],
+    }));
+  }
+
+  close(): void {
+    this.flush();
+    this.db.close();
+  }
+}
