@@ -35,14 +35,25 @@ describe('fraction_of_nodes hash', () => {
 
 describe('monitor histogram', () => {
   it('ORs task bits up the tree and marks avoided and disabled nodes', async () => {
-    const scene = await Scene.create(hostsAndDbs({ h1: ['d1', 'd2'], h2: ['d3', 'd4'], d4: { disabled: true } }, {}, { backoff: [100] }), {
-      j: { owner: 'me', filters: { db: { blacklist: ['d3'] } } },
-    });
+    const scene = await Scene.create(
+      hostsAndDbs({ h1: ['d1', 'd2'], h2: ['d3', 'd4'], d4: { disabled: true } }, {}, { backoff: [100] }),
+      {
+        j: { owner: 'me', filters: { db: { blacklist: ['d3'] } } },
+      },
+    );
     scene.pass(1000);
     scene.finish('j', 'd1', 'done');
     scene.finish('j', 'd2', 'error_backoff');
     const index = scene.scheduler.nodeIndex(scene.nodes, scene.config, scene.statuses);
-    const histogram = jobHistogram(scene.config.jobs.get('j')!, scene.config, index, scene.statuses, new EligibilityCache(), 1010, 5);
+    const histogram = jobHistogram(
+      scene.config.jobs.get('j')!,
+      scene.config,
+      index,
+      scene.statuses,
+      new EligibilityCache(),
+      1010,
+      5,
+    );
     const code = (bits: number) => statusCode(bits);
     assert.deepEqual(histogram.counts['db'], {
       [code(B.DONE)]: 1,
@@ -55,7 +66,15 @@ describe('monitor histogram', () => {
       [code(B.AVOIDED | B.DISABLED)]: 1,
     });
     assert.deepEqual(histogram.samples['db']![code(B.DONE)], ['d1']);
-    const later = jobHistogram(scene.config.jobs.get('j')!, scene.config, index, scene.statuses, new EligibilityCache(), 5000, 0);
+    const later = jobHistogram(
+      scene.config.jobs.get('j')!,
+      scene.config,
+      index,
+      scene.statuses,
+      new EligibilityCache(),
+      5000,
+      0,
+    );
     assert.equal(later.counts['db']![code(B.ERROR)], 1, 'backoff over: USES_BACKOFF dropped');
   });
 });

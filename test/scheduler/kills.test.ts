@@ -5,10 +5,18 @@ import { hostsAndDbs, Scene } from '../helpers/scene.js';
 const NODES = { h1: ['d1', 'd2'], h2: ['d3'] };
 const job = (extra: Record<string, unknown> = {}) => ({ owner: 'me', ...extra });
 
-async function runningScene(settings: Record<string, unknown> = {}, jobs: Record<string, unknown> = { j: job() }) {
+async function runningScene(
+  settings: Record<string, unknown> = {},
+  jobs: Record<string, unknown> = { j: job() },
+) {
   const scene = await Scene.create(hostsAndDbs(NODES, {}, settings), jobs);
   scene.pass(1000);
-  assert.deepEqual(scene.running(), Object.keys(jobs).flatMap((name) => [`${name}:d1`, `${name}:d2`, `${name}:d3`]).sort());
+  assert.deepEqual(
+    scene.running(),
+    Object.keys(jobs)
+      .flatMap((name) => [`${name}:d1`, `${name}:d2`, `${name}:d3`])
+      .sort(),
+  );
   return scene;
 }
 
@@ -16,8 +24,15 @@ const killed = (scene: Scene) => scene.last!.kills.map((k) => `${k.job}:${k.node
 
 describe('orphans', () => {
   it('job deleted: killed with the settings kill request', async () => {
-    const scene = await runningScene({ kill_orphan_tasks_after_sec: 0, kill_subprocess: { method: 'kill' } }, { j: job({ kill_subprocess: { method: 'term' } }) });
-    await scene.reconfigure(hostsAndDbs(NODES, {}, { kill_orphan_tasks_after_sec: 0, kill_subprocess: { method: 'kill' } }), {}, false);
+    const scene = await runningScene(
+      { kill_orphan_tasks_after_sec: 0, kill_subprocess: { method: 'kill' } },
+      { j: job({ kill_subprocess: { method: 'term' } }) },
+    );
+    await scene.reconfigure(
+      hostsAndDbs(NODES, {}, { kill_orphan_tasks_after_sec: 0, kill_subprocess: { method: 'kill' } }),
+      {},
+      false,
+    );
     scene.pass(1001);
     assert.deepEqual(killed(scene), ['j:d1:orphan', 'j:d2:orphan', 'j:d3:orphan']);
     assert.deepEqual(scene.last!.kills[0]!.request, { method: 'kill', killWaitMs: 0 });
@@ -38,22 +53,40 @@ describe('orphans', () => {
 
   it('node deleted or disabled is an orphan; only an ancestor disabled is not', async () => {
     const scene = await runningScene({ kill_orphan_tasks_after_sec: true });
-    await scene.reconfigure(hostsAndDbs({ h1: { children: ['d1'], disabled: true }, h2: ['d3'], d3: { disabled: true } }, {}, { kill_orphan_tasks_after_sec: true }), { j: job() });
+    await scene.reconfigure(
+      hostsAndDbs(
+        { h1: { children: ['d1'], disabled: true }, h2: ['d3'], d3: { disabled: true } },
+        {},
+        { kill_orphan_tasks_after_sec: true },
+      ),
+      { j: job() },
+    );
     scene.pass(1001);
-    assert.deepEqual(killed(scene), ['j:d2:orphan', 'j:d3:orphan'], 'd2 deleted, d3 disabled; d1 only has a disabled parent');
+    assert.deepEqual(
+      killed(scene),
+      ['j:d2:orphan', 'j:d3:orphan'],
+      'd2 deleted, d3 disabled; d1 only has a disabled parent',
+    );
   });
 
   it('a replica keeps a task alive while any enabled node has its name', async () => {
-    const scene = await Scene.create(hostsAndDbs({ h1: ['d'], h2: ['d'] }, {}, { kill_orphan_tasks_after_sec: true }), { j: job() });
+    const scene = await Scene.create(
+      hostsAndDbs({ h1: ['d'], h2: ['d'] }, {}, { kill_orphan_tasks_after_sec: true }),
+      { j: job() },
+    );
     scene.pass(1000);
-    await scene.reconfigure(hostsAndDbs({ h1: ['d'], h2: [] }, {}, { kill_orphan_tasks_after_sec: true }), { j: job() });
+    await scene.reconfigure(hostsAndDbs({ h1: ['d'], h2: [] }, {}, { kill_orphan_tasks_after_sec: true }), {
+      j: job(),
+    });
     scene.pass(1001);
     assert.deepEqual(killed(scene), []);
   });
 
   it('delay N: alive before the deadline, killed after; fractional seconds', async () => {
     const scene = await runningScene({}, { j: job({ kill_orphan_tasks_after_sec: 2.5 }) });
-    await scene.reconfigure(hostsAndDbs({ h1: ['d1', 'd2'] }, {}), { j: job({ kill_orphan_tasks_after_sec: 2.5 }) });
+    await scene.reconfigure(hostsAndDbs({ h1: ['d1', 'd2'] }, {}), {
+      j: job({ kill_orphan_tasks_after_sec: 2.5 }),
+    });
     scene.pass(1001);
     assert.deepEqual(killed(scene), []);
     assert.equal(scene.last!.orphanDeadlines.size, 1);
@@ -100,7 +133,11 @@ describe('orphans', () => {
 
   it('no kills while enabled is false', async () => {
     const scene = await runningScene({ kill_orphan_tasks_after_sec: true });
-    await scene.reconfigure({ ...hostsAndDbs(NODES, {}, { kill_orphan_tasks_after_sec: true }), enabled: false }, {}, false);
+    await scene.reconfigure(
+      { ...hostsAndDbs(NODES, {}, { kill_orphan_tasks_after_sec: true }), enabled: false },
+      {},
+      false,
+    );
     scene.pass(1001);
     assert.deepEqual(killed(scene), []);
   });
@@ -108,12 +145,18 @@ describe('orphans', () => {
 
 describe('over-commit', () => {
   const settings = (limit: number, delay?: unknown) =>
-    hostsAndDbs({ h1: ['d1', 'd2', 'd3', 'd4'] }, { host: { host_slots: { limit, default: 1 } } }, delay === undefined ? {} : { kill_tasks_exceeding_resources_after_sec: delay });
+    hostsAndDbs(
+      { h1: ['d1', 'd2', 'd3', 'd4'] },
+      { host: { host_slots: { limit, default: 1 } } },
+      delay === undefined ? {} : { kill_tasks_exceeding_resources_after_sec: delay },
+    );
 
   it('lowering a limit from 3 to 1 kills exactly the 2 newest tasks after the delay', async () => {
     const scene = await Scene.create(settings(3, 5), { j: job() });
     scene.pass(1000);
-    const started = [...scene.statuses.runningTasks()].sort((a, b) => a.startTime - b.startTime).map((t) => t.node);
+    const started = [...scene.statuses.runningTasks()]
+      .sort((a, b) => a.startTime - b.startTime)
+      .map((t) => t.node);
     assert.equal(started.length, 3);
     await scene.reconfigure(settings(1, 5), { j: job() }, false);
     scene.pass(1001);
@@ -134,11 +177,18 @@ describe('over-commit', () => {
   });
 
   it('a job that opts out is skipped and an older task is chosen instead', async () => {
-    const scene = await Scene.create(settings(2, 0), { old: job(), young: job({ kill_tasks_exceeding_resources_after_sec: false }) });
+    const scene = await Scene.create(settings(2, 0), {
+      old: job(),
+      young: job({ kill_tasks_exceeding_resources_after_sec: false }),
+    });
     scene.pass(1000);
     const running = [...scene.statuses.runningTasks()].sort((a, b) => a.startTime - b.startTime);
     assert.equal(running.length, 2);
-    await scene.reconfigure(settings(1, 0), { old: job(), young: job({ kill_tasks_exceeding_resources_after_sec: false }) }, false);
+    await scene.reconfigure(
+      settings(1, 0),
+      { old: job(), young: job({ kill_tasks_exceeding_resources_after_sec: false }) },
+      false,
+    );
     scene.pass(1001);
     const victims = scene.last!.kills.map((k) => k.job);
     assert.equal(victims.length, 1);

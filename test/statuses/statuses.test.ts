@@ -9,17 +9,24 @@ describe('task status reports', () => {
   it('parses every label', () => {
     assert.deepEqual(parseStatusReport('done'), { bits: B.DONE });
     assert.deepEqual(parseStatusReport('incomplete'), { bits: B.INCOMPLETE });
-    assert.deepEqual(parseStatusReport('incomplete_backoff'), { bits: B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF });
+    assert.deepEqual(parseStatusReport('incomplete_backoff'), {
+      bits: B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF,
+    });
     assert.deepEqual(parseStatusReport('error_backoff'), { bits: B.ERROR | B.USES_BACKOFF });
     assert.deepEqual(parseStatusReport('backoff'), { bits: B.ERROR | B.USES_BACKOFF });
     assert.deepEqual(parseStatusReport('failed'), { bits: B.FAILED });
   });
 
   it('parses JSON with result or result_bits (which wins) and data', () => {
-    assert.deepEqual(parseStatusReport('{"result": "done", "data": {"rows": 5}}'), { bits: B.DONE, data: { rows: 5 } });
+    assert.deepEqual(parseStatusReport('{"result": "done", "data": {"rows": 5}}'), {
+      bits: B.DONE,
+      data: { rows: 5 },
+    });
     assert.deepEqual(parseStatusReport('{"result": "failed", "result_bits": 4}'), { bits: B.DONE });
     assert.deepEqual(parseStatusReport('{"result_bits": 96, "time": 5}'), { bits: B.ERROR | B.USES_BACKOFF });
-    assert.deepEqual(parseStatusReport('{"result": "done", "data": {"__bistro_saved_backoff": 3}}'), { bits: B.DONE });
+    assert.deepEqual(parseStatusReport('{"result": "done", "data": {"__bistro_saved_backoff": 3}}'), {
+      bits: B.DONE,
+    });
     assert.deepEqual(parseStatusReport('{"result": "done", "data": {}}'), { bits: B.DONE });
   });
 
@@ -52,8 +59,15 @@ describe('backoff', () => {
     assert.deepEqual(nextBackoff(list, 0), { seconds: 5, noMoreBackoffs: false });
     assert.deepEqual(nextBackoff(list, 5), { seconds: 15, noMoreBackoffs: false });
     assert.deepEqual(nextBackoff(list, 60), { seconds: 60, noMoreBackoffs: true });
-    assert.deepEqual(nextBackoff(list, 10), { seconds: 15, noMoreBackoffs: false }, 'a changed list continues from the stored duration');
-    assert.deepEqual(nextBackoff({ values: [5, 15], repeat: true }, 15), { seconds: 15, noMoreBackoffs: false });
+    assert.deepEqual(
+      nextBackoff(list, 10),
+      { seconds: 15, noMoreBackoffs: false },
+      'a changed list continues from the stored duration',
+    );
+    assert.deepEqual(nextBackoff({ values: [5, 15], repeat: true }, 15), {
+      seconds: 15,
+      noMoreBackoffs: false,
+    });
     assert.deepEqual(nextBackoff({ values: [], repeat: false }, 0), { seconds: 60, noMoreBackoffs: true });
   });
 });
@@ -90,7 +104,10 @@ describe('TaskStatuses', () => {
       time: 7,
       backoff_duration: 5,
     });
-    assert.deepEqual(statusJson({ bits: 4, time: 7, backoffSec: 0, progressSec: 0 }), { result_bits: 4, time: 7 });
+    assert.deepEqual(statusJson({ bits: 4, time: 7, backoffSec: 0, progressSec: 0 }), {
+      result_bits: 4,
+      time: 7,
+    });
   });
 });
 
@@ -101,6 +118,7 @@ describe('histogram codes', () => {
     assert.equal(statusCode(63), '_');
     assert.equal(statusCode(96), 'gB');
     assert.equal(statusCode(256 | 4), 'EE');
-    for (const bits of [1, 2, 4, 8, 16, 96, 128, 260, 4095]) assert.equal(bitsFromCode(statusCode(bits)), bits);
+    for (const bits of [1, 2, 4, 8, 16, 96, 128, 260, 4095])
+      assert.equal(bitsFromCode(statusCode(bits)), bits);
   });
 });

@@ -30,10 +30,19 @@ describe('StatusStore', () => {
     const before = new TaskStatuses();
     before.onChange((job, node, status) => store.queueStatus(job, node, status));
     before.recordStart(task('a', 'n1'));
-    before.recordFinish('j', 'n1', 'a', parseStatusReport('{"result": "error_backoff", "data": {"why": "disk"}}'), 1001);
+    before.recordFinish(
+      'j',
+      'n1',
+      'a',
+      parseStatusReport('{"result": "error_backoff", "data": {"why": "disk"}}'),
+      1001,
+    );
     before.recordStart(task('b', 'n2'));
     before.recordFinish('j', 'n2', 'b', parseStatusReport('done'), 1002);
-    before.recordStart({ ...task('c', 'n3'), backoff: { next: { seconds: 60, noMoreBackoffs: true }, previousProgressSec: 0 } });
+    before.recordStart({
+      ...task('c', 'n3'),
+      backoff: { next: { seconds: 60, noMoreBackoffs: true }, previousProgressSec: 0 },
+    });
     before.recordFinish('j', 'n3', 'c', parseStatusReport('error_backoff'), 1003);
     assert.equal(before.get('j', 'n3')!.bits, B.FAILED);
     before.forgive('j');
@@ -44,7 +53,8 @@ describe('StatusStore', () => {
     const reopened = new StatusStore(file);
     const after = new TaskStatuses();
     assert.equal(reopened.loadStatuses(after), 3);
-    for (const node of ['n1', 'n2', 'n3']) assert.deepEqual(after.get('j', node), before.get('j', node), node);
+    for (const node of ['n1', 'n2', 'n3'])
+      assert.deepEqual(after.get('j', node), before.get('j', node), node);
     assert.equal(after.get('j', 'n3')!.bits, B.ERROR, 'forgiveness survived the restart');
     assert.deepEqual(after.get('j', 'n1')!.data, { why: 'disk' });
     reopened.close();
@@ -68,7 +78,10 @@ describe('StatusStore', () => {
     );
     assert.deepEqual(records[0]!.task, task('a'));
     reopened.removeLaunch('a');
-    assert.deepEqual(reopened.runningTaskRecords().map((r) => r.task.invocationId), ['b']);
+    assert.deepEqual(
+      reopened.runningTaskRecords().map((r) => r.task.invocationId),
+      ['b'],
+    );
     reopened.close();
   });
 
@@ -86,6 +99,9 @@ describe('StatusStore', () => {
   it('names the file when it cannot be opened', () => {
     const file = join(dir, 'not-a-db.sqlite');
     writeFileSync(file, 'this is not sqlite '.repeat(100));
-    assert.throws(() => new StatusStore(file), (error: Error) => error.message.includes(file));
+    assert.throws(
+      () => new StatusStore(file),
+      (error: Error) => error.message.includes(file),
+    );
   });
 });
