@@ -76,17 +76,7 @@ export function referencePass(
   };
 
   const jobs = shuffleInPlace([...config.jobs.values()].filter(jobCanRun), random);
-  const orders = new Map<number, RefNode[]>();
-  const orderFor = (level: number): RefNode[] => {
-    if (!orders.has(level)) {
-      const atLevel = nodes.filter((n) => n.level === level);
-      if (settings.nodeOrder === 'lexicographic')
-        atLevel.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      else if (settings.nodeOrder === 'random') shuffleInPlace(atLevel, random);
-      orders.set(level, atLevel);
-    }
-    return orders.get(level)!;
-  };
+  const atLevel = (level: number): RefNode[] => nodes.filter((n) => n.level === level);
   const candidates = new Map<Job, RefNode[]>();
   for (const job of jobs) {
     const list: RefNode[] = [];
@@ -108,7 +98,7 @@ export function referencePass(
         );
     });
     if (!prerequisitesDone) continue;
-    for (const node of orderFor(job.levelForTasks)) {
+    for (const node of atLevel(job.levelForTasks)) {
       if (!eligibleStatus(job.name, node.name)) continue;
       const ok = path(node).every((m) => {
         if (!m.enabled) return false;
@@ -119,6 +109,10 @@ export function referencePass(
       if (!job.dependsOn.every((dep) => ((statuses.get(dep, node.name)?.bits ?? 0) & B.DONE) !== 0)) continue;
       list.push(node);
     }
+    // Candidates are ordered per job: shuffled anew, or by name.
+    if (settings.nodeOrder === 'random') shuffleInPlace(list, random);
+    if (settings.nodeOrder === 'lexicographic')
+      list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   const started: string[] = [];

@@ -27,10 +27,8 @@ export class NodeIndex {
   readonly pathEnabled: Uint8Array;
   /** By name id: 1 if some replica with that name is enabled. */
   readonly enabledByName: Uint8Array;
-  /** Position of each node within `nodes.atLevel(its level)`. */
-  readonly positionInLevel: Int32Array;
   private readonly budgetByName = new Map<number, Int32Array>();
-  private sortedLevels = new Map<number, Int32Array>();
+  private readonly lexicographicRanks = new Map<number, Int32Array>();
 
   constructor(
     readonly nodes: NodeSet,
@@ -81,12 +79,6 @@ export class NodeIndex {
       for (let k = 0; k < list.length; k++) this.limits[bases[b]! + k] = resources[list[k]!]!.limit;
     }
 
-    this.positionInLevel = new Int32Array(size);
-    for (let level = 0; level < nodes.levelCount; level++) {
-      const atLevel = nodes.atLevel(level);
-      for (let k = 0; k < atLevel.length; k++) this.positionInLevel[atLevel[k]!] = k;
-    }
-
     this.pathEnabled = new Uint8Array(size);
     this.enabledByName = new Uint8Array(names.size);
     for (let i = 0; i < size; i++) {
@@ -108,16 +100,21 @@ export class NodeIndex {
     return nameId >= 0 && nameId < this.enabledByName.length && this.enabledByName[nameId] === 1;
   }
 
-  /** Nodes at `level` sorted by name (cached). */
-  lexicographic(level: number): Int32Array {
-    let sorted = this.sortedLevels.get(level);
-    if (!sorted) {
+  /** By position within `level`: the rank of the node's name in name order (ties keep list order). Cached. */
+  lexicographicRank(level: number): Int32Array {
+    let rank = this.lexicographicRanks.get(level);
+    if (!rank) {
+      const atLevel = this.nodes.atLevel(level);
       const names = this.nodes.names;
-      sorted = Int32Array.from(this.nodes.atLevel(level)).sort((a, b) =>
-        names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : a - b,
-      );
-      this.sortedLevels.set(level, sorted);
+      const byName = Int32Array.from(atLevel.keys()).sort((a, b) => {
+        const x = names[atLevel[a]!]!;
+        const y = names[atLevel[b]!]!;
+        return x < y ? -1 : x > y ? 1 : a - b;
+      });
+      rank = new Int32Array(atLevel.length);
+      for (let r = 0; r < byName.length; r++) rank[byName[r]!] = r;
+      this.lexicographicRanks.set(level, rank);
     }
-    return sorted;
+    return rank;
   }
 }

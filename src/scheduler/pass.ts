@@ -62,6 +62,14 @@ export interface PassResult {
   readonly overcommitDeadlines: Deadlines;
 }
 
+interface CandidateList extends JobCandidates {
+  readonly job: Job;
+  /** Amount of each configured resource (by index) one task needs. */
+  readonly needs: Int32Array;
+  /** Name ids started this pass. */
+  readonly started: Set<number>;
+}
+
 export const ErrorKeys = { mainLoop: 'Main loop', resources: 'Running tasks resources' } as const;
 
 export class Scheduler {
@@ -133,42 +141,31 @@ export class Scheduler {
   }
 
   private startTasks(input: PassInput, index: NodeIndex, ledger: ResourceLedger): TaskStart[] {
-    const { config, statuses, now, random } = input;
+    const { config, statuses, random } = input;
     const settings = config.settings;
     const workerLevel = settings.levels.length - 1;
     const jobs = shuffleInPlace([...config.jobs.values()].filter(jobCanRun), random);
-    const orders = new Map<number, Int32Array>();
-    const orderFor = (level: number): Int32Array => {
-      let order = orders.get(level);
-      if (!order) {
-        if (settings.nodeOrder === 'lexicographic') order = index.lexicographic(level);
-        else if (settings.nodeOrder === 'random')
-          order = shuffleInPlace(Int32Array.from(index.nodes.atLevel(level)), random);
-        else order = index.nodes.atLevel(level);
-        orders.set(level, order);
-      }
-      return order;
-    };
 
-    const entries: (JobCandidates & { job: Job; needs: Int32Array; started: Set<number> })[] = [];
+    const entries: CandidateList[] = [];
     for (const job of jobs) {
       const needs = Int32Array.from(
         settings.resources,
         (resource) => job.resources[resource.name] ?? resource.defaultAmount,
       );
-      const entry = {
+      const entry: CandidateList = {
         job,
         needs,
         started: new Set<number>(),
         priority: job.priority,
         nodes: new Int32Array(0) as Int32Array,
+        count: 0,
         cursor: 0,
       };
       entries.push(entry);
       if (job.levelForTasks === workerLevel) continue;
       if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
         continue;
-      entry.nodes = this.candidates(job, orderFor(job.levelForTasks), index, statuses, now, input);
+      this.fillCandidates(entry, input, index, ledger, random);
     }
 
     const starts: TaskStart[] = [];
@@ -176,7 +173,7 @@ export class Scheduler {
       settings.scheduler,
       entries,
       (candidates, node) => {
-        const entry = candidates as (typeof entries)[number];
+        const entry = candidates as CandidateList;
         const nameId = index.nameIds[node]!;
         // Replicas at the task level share a name: one task per name.
         if (entry.started.has(nameId)) return false;
@@ -198,23 +195,36 @@ export class Scheduler {
     return starts;
   }
 
-  /** Nodes the job may start on now, in the order to try them. */
-  private candidates(
-    job: Job,
-    order: Int32Array,
-    index: NodeIndex,
-    statuses: TaskStatuses,
-    now: number,
+  /**
+   * The nodes the job may start on now, in the order to try them
+   * (reference §5.4). Built in list order, which keeps memory access
+   * sequential at a million nodes; then ordered. Nodes whose path already
+   * lacks room are dropped before ordering: availability only shrinks
+   * during a pass, so their tries would fail anyway. `count` keeps the
+   * number before that drop (what long_tail ranks by).
+   */
+  private fillCandidates(
+    entry: CandidateList,
     input: PassInput,
-  ): Int32Array {
+    index: NodeIndex,
+    ledger: ResourceLedger,
+    random: RandomSource,
+  ): void {
+    const { job } = entry;
+    const { statuses, now } = input;
+    const level = job.levelForTasks;
+    const atLevel = index.nodes.atLevel(level);
     const mask = this.eligibility.get(job, input.config.settings, index);
     const table = statuses.table(job.name);
-    const out = new Int32Array(order.length);
-    let count = 0;
     const blocking = StatusBits.RUNNING | StatusBits.DONE | StatusBits.FAILED;
-    for (let k = 0; k < order.length; k++) {
-      const node = order[k]!;
-      if (mask[index.positionInLevel[node]!] !== Eligibility.ELIGIBLE) continue;
+    // Positions (within the level) of eligible nodes, and whether each has room now.
+    const eligible = new Int32Array(atLevel.length);
+    const hasRoom = new Uint8Array(atLevel.length);
+    let count = 0;
+    let roomy = 0;
+    for (let k = 0; k < atLevel.length; k++) {
+      if (mask[k] !== Eligibility.ELIGIBLE) continue;
+      const node = atLevel[k]!;
       const nameId = index.nameIds[node]!;
       if (table && nameId < table.bits.length) {
         const bits = table.bits[nameId]!;
@@ -222,9 +232,29 @@ export class Scheduler {
         if (bits & StatusBits.USES_BACKOFF && table.time[nameId]! + table.backoffSec[nameId]! > now) continue;
       }
       if (job.dependsOn.length > 0 && !dependenciesDone(job, nameId, statuses)) continue;
-      out[count++] = node;
+      eligible[count++] = k;
+      if (ledger.hasRoom(node, entry.needs)) {
+        hasRoom[k] = 1;
+        roomy++;
+      }
     }
-    return out.subarray(0, count);
+    let ordered = eligible.subarray(0, count);
+    const order = input.config.settings.nodeOrder;
+    if (order === 'random') {
+      // Shuffle every candidate (not only the roomy ones) so the order depends only on the seed and the candidates.
+      shuffleInPlace(ordered, random);
+    }
+    const kept = new Int32Array(roomy);
+    let n = 0;
+    for (let i = 0; i < ordered.length; i++) if (hasRoom[ordered[i]!]) kept[n++] = ordered[i]!;
+    ordered = kept;
+    if (order === 'lexicographic') {
+      const rank = index.lexicographicRank(level);
+      ordered.sort((a, b) => rank[a]! - rank[b]!);
+    }
+    for (let i = 0; i < ordered.length; i++) ordered[i] = atLevel[ordered[i]!]!;
+    entry.nodes = ordered;
+    entry.count = count;
   }
 
   private result(

@@ -9,7 +9,9 @@ import type { RandomSource } from './random.js';
 export interface JobCandidates {
   readonly priority: number;
   /** Node indices in the order to try them. */
-  readonly nodes: Int32Array;
+  nodes: Int32Array;
+  /** How many candidates the job had before nodes that could not fit were dropped. */
+  count: number;
   cursor: number;
 }
 
@@ -68,7 +70,7 @@ function rankedPriority(jobs: readonly JobCandidates[], tryStart: TryStart): voi
 
 /** Fewest candidates first: jobs closest to completion go first. */
 function longTail(jobs: readonly JobCandidates[], tryStart: TryStart): void {
-  for (const job of [...jobs].sort((a, b) => a.nodes.length - b.nodes.length)) exhaust(job, tryStart);
+  for (const job of [...jobs].sort((a, b) => a.count - b.count)) exhaust(job, tryStart);
 }
 
 export function runPolicy(

@@ -96,6 +96,21 @@ export class ResourceLedger {
    * Returns false and changes nothing if any slot lacks room.
    */
   tryTake(node: number, needs: Int32Array): boolean {
+    if (!this.hasRoom(node, needs)) return false;
+    const { nodes, budgetOf, budgetBase, levelResources } = this.index;
+    const available = this.available;
+    for (let at = node; at >= 0; at = nodes.parents[at]!) {
+      const budget = budgetOf[at]!;
+      if (budget < 0) continue;
+      const base = budgetBase[budget]!;
+      const list = levelResources[nodes.levels[at]!]!;
+      for (let k = 0; k < list.length; k++) available[base + k]! -= needs[list[k]!]!;
+    }
+    return true;
+  }
+
+  /** Whether `needs` fit on the path from `node` up, right now. */
+  hasRoom(node: number, needs: Int32Array): boolean {
     const { nodes, budgetOf, budgetBase, levelResources } = this.index;
     const available = this.available;
     for (let at = node; at >= 0; at = nodes.parents[at]!) {
@@ -104,13 +119,6 @@ export class ResourceLedger {
       const base = budgetBase[budget]!;
       const list = levelResources[nodes.levels[at]!]!;
       for (let k = 0; k < list.length; k++) if (needs[list[k]!]! > available[base + k]!) return false;
-    }
-    for (let at = node; at >= 0; at = nodes.parents[at]!) {
-      const budget = budgetOf[at]!;
-      if (budget < 0) continue;
-      const base = budgetBase[budget]!;
-      const list = levelResources[nodes.levels[at]!]!;
-      for (let k = 0; k < list.length; k++) available[base + k]! -= needs[list[k]!]!;
     }
     return true;
   }

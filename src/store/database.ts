@@ -32,7 +32,10 @@ export function openDatabase(file: string, migrations: readonly string[]): Sqlit
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > migrations.length) {
-      throw new StoreError(`schema version ${version} is newer than this program understands (${migrations.length})`, file);
+      throw new StoreError(
+        `schema version ${version} is newer than this program understands (${migrations.length})`,
+        file,
+      );
     }
     const opened = db;
     for (let v = version; v < migrations.length; v++) {

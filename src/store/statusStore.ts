@@ -91,7 +91,9 @@ export class StatusStore {
          ON CONFLICT (job, node) DO UPDATE SET bits = excluded.bits, time = excluded.time,
            backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data`,
       ),
-      allStatuses: this.db.prepare('SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM statuses'),
+      allStatuses: this.db.prepare(
+        'SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM statuses',
+      ),
       insertRunning: this.db.prepare(
         `INSERT INTO running_tasks (invocation_id, job, node, start_time, charges, backoff, worker_shard, cgroup_paths)
          VALUES (@invocation_id, @job, @node, @start_time, @charges, @backoff, @worker_shard, @cgroup_paths)`,

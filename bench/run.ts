@@ -1,0 +1,21 @@
+/**
+ * `npm run bench [-- NAME...]`: runs the named benchmarks (all by default).
+ * Each prints its machine, its figures against its same-run baseline, and
+ * ends with one JSON object per figure.
+ */
+import { runSchedulerBench } from './scheduler.js';
+
+const BENCHES: Record<string, () => Promise<void>> = {
+  scheduler: runSchedulerBench,
+};
+
+const requested = process.argv.slice(2);
+const names = requested.length > 0 ? requested : Object.keys(BENCHES);
+for (const name of names) {
+  const bench = BENCHES[name];
+  if (!bench) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(BENCHES).join(', ')}`);
+    process.exit(2);
+  }
+}
+for (const name of names) await BENCHES[name]!();

@@ -1,0 +1,115 @@
+/**
+ * Scheduling pass at Bistro scale (issue: scheduling core). Synthetic
+ * host -> db trees with saturated resources (host concurrency 2, db
+ * concurrency 1): the first pass fills every host, and the measured passes
+ * then find every candidate blocked, which is the steady state of a busy
+ * scheduler. The same passes run through the straightforward reference
+ * implementation on the same state, in the same process.
+ */
+import { parseConfig } from '../src/config/config.js';
+import { fetchNodes } from '../src/nodes/fetchNodes.js';
+import { Scheduler } from '../src/scheduler/pass.js';
+import { seededRandom } from '../src/scheduler/random.js';
+import { TaskStatuses } from '../src/statuses/taskStatuses.js';
+import { percentile, printFigures, printMachine, round, rssMb, timeMs, type Figure } from './harness.js';
+import { referencePass } from './referenceScheduler.js';
+
+interface Scale {
+  readonly hosts: number;
+  readonly dbsPerHost: number;
+  readonly jobs: number;
+  readonly passes: number;
+  readonly referencePasses: number;
+}
+
+const SCALES: readonly Scale[] = [
+  { hosts: 1000, dbsPerHost: 100, jobs: 10, passes: 15, referencePasses: 3 },
+  { hosts: 10000, dbsPerHost: 100, jobs: 5, passes: 7, referencePasses: 2 },
+];
+
+async function measure(scale: Scale): Promise<Figure[]> {
+  const input: Record<string, unknown> = {
+    bistro_settings: {
+      enabled: true,
+      nodes: {
+        levels: ['host', 'db'],
+        node_order: 'random',
+        node_sources: [
+          {
+            source: 'range_label',
+            prefs: { parent_level: 'instance', start: 1, end: scale.hosts, format: 'host{i}' },
+          },
+          {
+            source: 'range_label',
+            prefs: { parent_level: 'host', start: 1, end: scale.dbsPerHost, format: '{parent}.db{i}' },
+          },
+        ],
+      },
+      resources: {
+        host: { host_concurrency: { limit: 2, default: 1 } },
+        db: { db_concurrency: { limit: 1, default: 1 } },
+      },
+    },
+  };
+  for (let j = 0; j < scale.jobs; j++) input[`bistro_job->job${j}`] = { owner: 'bench' };
+  const config = parseConfig(input);
+  const nodes = await fetchNodes(config.settings, { instanceName: 'scheduler' });
+  const nodeCount = nodes.size - 1 - scale.hosts;
+  const statuses = new TaskStatuses();
+  const scheduler = new Scheduler();
+  const random = seededRandom(1);
+
+  let firstStarts = 0;
+  const firstPassMs = timeMs(() => {
+    const result = scheduler.run({ config, nodes, statuses, now: 1000, random });
+    firstStarts = result.starts.length;
+    let invocation = 0;
+    for (const start of result.starts) {
+      statuses.recordStart({
+        job: start.job.name,
+        node: start.node,
+        invocationId: `i${invocation++}`,
+        startTime: 1000,
+        charges: start.charges,
+        backoff: start.backoff,
+        workerShard: 'local',
+      });
+    }
+  });
+  const samples: number[] = [];
+  for (let i = 0; i < scale.passes; i++) {
+    samples.push(timeMs(() => scheduler.run({ config, nodes, statuses, now: 1001 + i, random })));
+  }
+  const rss = rssMb();
+  const referenceSamples: number[] = [];
+  let referenceStarts = -1;
+  for (let i = 0; i < scale.referencePasses; i++) {
+    referenceSamples.push(
+      timeMs(() => (referenceStarts = referencePass(config, nodes, statuses, 1001 + i, random).length)),
+    );
+  }
+  const p50 = percentile(samples, 50);
+  const referenceP50 = percentile(referenceSamples, 50);
+  const context = { nodes: nodeCount, jobs: scale.jobs, running_tasks: statuses.runningCount };
+  console.log(
+    `${nodeCount} nodes x ${scale.jobs} jobs: first pass ${round(firstPassMs)} ms (${firstStarts} starts), ` +
+      `saturated pass p50 ${round(p50)} ms (p90 ${round(percentile(samples, 90))} ms), ` +
+      `reference p50 ${round(referenceP50)} ms (${referenceStarts} starts), RSS ${rss} MB`,
+  );
+  if (referenceStarts !== 0)
+    throw new Error('the reference started tasks in a saturated state: the benchmark state is wrong');
+  return [
+    { metric: 'pass_ms_p50', value: round(p50), unit: 'ms', ...context },
+    { metric: 'first_pass_ms', value: round(firstPassMs), unit: 'ms', ...context, starts: firstStarts },
+    { metric: 'reference_pass_ms_p50', value: round(referenceP50), unit: 'ms', ...context },
+    { metric: 'ratio_vs_reference', value: round(referenceP50 / p50), unit: 'x faster', ...context },
+    { metric: 'rss_mb', value: rss, unit: 'MB', ...context },
+  ];
+}
+
+export async function runSchedulerBench(): Promise<void> {
+  printMachine('scheduler');
+  const figures: Figure[] = [];
+  for (const scale of SCALES) figures.push(...(await measure(scale)));
+  printFigures('scheduler', figures);
+}
