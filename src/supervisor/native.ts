@@ -1,0 +1,41 @@
+/**
+ * The native piece: the task launcher executable and the `createPipe`
+ * addon, both built by `npm ci` (node-gyp, native/binding.gyp). A missing
+ * build is a clear startup error, not a crash at the first task.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const BUILD_DIR = fileURLToPath(new URL('../../native/build/Release/', import.meta.url));
+
+export const LAUNCHER_PATH = `${BUILD_DIR}task-launcher`;
+
+interface NativeAddon {
+  /** A pipe(2) with both ends close-on-exec: [readFd, writeFd]. */
+  createPipe(): [number, number];
+  closeFd(fd: number): void;
+}
+
+export class NativeBuildMissing extends Error {
+  constructor(what: string) {
+    super(`${what} is missing; build it with "npm run build:native" (needs a C compiler, make and python3)`);
+    this.name = 'NativeBuildMissing';
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (!addon) {
+    const path = `${BUILD_DIR}bistro_native.node`;
+    if (!existsSync(path)) throw new NativeBuildMissing(path);
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  }
+  return addon;
+}
+
+export function launcherPath(): string {
+  if (!existsSync(LAUNCHER_PATH)) throw new NativeBuildMissing(LAUNCHER_PATH);
+  return LAUNCHER_PATH;
+}

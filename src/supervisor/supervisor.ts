@@ -1,0 +1,85 @@
+/**
+ * The task supervisor, usable as a library on its own (see README,
+ * "Supervisor"). It starts tasks through the task launcher, reads their
+ * output under a shared log rate limiter, applies kill requests addressed
+ * by invocation id, and reports each task's completion and status.
+ *
+ * Nothing here polls per task: pipes and exits are events, kill timers are
+ * exact, and the only shared timer (log quota refills) runs only while some
+ * task is throttled.
+ */
+import type { KillRequest } from '../config/killRequest.js';
+import { LogRateLimiter } from './logRateLimiter.js';
+import { TaskProcess } from './taskProcess.js';
+import type { TaskEvent } from './taskEvents.js';
+import type { KillOutcome, LogLine, TaskResult, TaskSpec } from './taskSpec.js';
+
+export interface SupervisorOptions {
+  /** Every task event, in order, for the event log. */
+  readonly onEvent?: (event: TaskEvent) => void;
+  /** Every stdout/stderr line, in order per stream. */
+  readonly onLog?: (invocationId: string, line: LogLine) => void;
+  /** A task whose processes survived SIGKILL past the unkillable timeout. */
+  readonly onUnkillable?: (invocationId: string) => void;
+}
+
+/** A started task. */
+export interface TaskHandle {
+  readonly invocationId: string;
+  /** The launcher's pid (the task's main process after exec); undefined if the spawn failed. */
+  readonly pid: number | undefined;
+  /** Epoch milliseconds. */
+  readonly startTime: number;
+  /** Resolves once the task is complete (it never rejects). */
+  readonly done: Promise<TaskResult>;
+}
+
+export class Supervisor {
+  private readonly tasks = new Map<string, TaskProcess>();
+  readonly limiter = new LogRateLimiter();
+
+  constructor(private readonly options: SupervisorOptions = {}) {}
+
+  /** Starts a task. Launch failures do not throw: they complete the task with an error status. */
+  start(spec: TaskSpec): TaskHandle {
+    if (this.tasks.has(spec.invocationId))
+      throw new Error(`invocation ${spec.invocationId} is already supervised`);
+    const task = new TaskProcess(spec, {
+      limiter: this.limiter,
+      onEvent: (event) => this.options.onEvent?.(event),
+      onLog: (id, line) => this.options.onLog?.(id, line),
+      onUnkillable: (id) => this.options.onUnkillable?.(id),
+    });
+    this.tasks.set(spec.invocationId, task);
+    void task.done.then(() => this.tasks.delete(spec.invocationId));
+    return task;
+  }
+
+  /** Sends a kill request to the task started as `invocationId`; a finished or unknown invocation is a no-op. */
+  kill(invocationId: string, request: KillRequest, reason = 'api'): KillOutcome {
+    const task = this.tasks.get(invocationId);
+    if (!task)
+      return {
+        ok: false,
+        reason: 'unknown_task',
+        message: `no running task with invocation ${invocationId}`,
+      };
+    return task.kill(request, reason);
+  }
+
+  /** Tasks not yet complete. */
+  running(): TaskHandle[] {
+    return [...this.tasks.values()];
+  }
+
+  get runningCount(): number {
+    return this.tasks.size;
+  }
+
+  /** Kills every task with `request` and waits for all of them to complete. */
+  async stopAll(request: KillRequest, reason = 'shutdown'): Promise<TaskResult[]> {
+    const tasks = [...this.tasks.values()];
+    for (const task of tasks) task.kill(request, reason);
+    return Promise.all(tasks.map((task) => task.done));
+  }
+}

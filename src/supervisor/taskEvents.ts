@@ -1,0 +1,25 @@
+/**
+ * Task events (reference §7.7 plus kill bookkeeping), emitted as structured
+ * objects for the task log store. A normal run logs `running`, then
+ * `process_exited` and `task_pipes_closed` in either order, then `got_status`.
+ */
+export type TaskEventName =
+  | 'running'
+  | 'process_exited'
+  | 'task_pipes_closed'
+  | 'task_pipe_error'
+  | 'got_status'
+  | 'task_failed_to_start'
+  | 'kill_requested'
+  | 'signal_sent'
+  | 'cgroup_killed'
+  | 'cgroups_reaped'
+  | 'unkillable';
+
+export interface TaskEvent {
+  readonly event: TaskEventName;
+  readonly invocationId: string;
+  /** Epoch milliseconds. */
+  readonly time: number;
+  readonly [field: string]: unknown;
+}

@@ -1,0 +1,403 @@
+/**
+ * One supervised task: launch through the task launcher, read its pipes,
+ * apply kill requests, and decide when it is complete and what its status is.
+ *
+ * Completion (reference §7.5): the main process exited, every pipe the task
+ * holds (stdout, stderr, status, canary) reached EOF, and its containment,
+ * if any, is empty. So a grandchild holding stdout or the canary keeps the
+ * task incomplete -- the canary "detects" escapes it cannot stop.
+ *
+ * Signals (SPEC §5.4, §5.7) go to the task's process group while it leads
+ * one and the group still has members, else to the main process while it
+ * is unreaped; never to pid 0 or -1. Once a group is seen empty it is never
+ * signalled again. Residual risk without containment: between two checks a
+ * group can empty and its id be reused after a full wrap of the pid space;
+ * cgroups remove that risk. When the main process exits, whatever is left
+ * in its group (and containment) is SIGKILLed: nothing a task spawns in
+ * reach outlives it. A process that escaped the group with setsid and closed
+ * its pipes is out of reach without containment (a documented miss).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Socket } from 'node:net';
+import type { KillRequest } from '../config/killRequest.js';
+import { parseStatusReport, type StatusReport } from '../statuses/parseStatus.js';
+import { StatusBits as B, Synthesized } from '../statuses/taskStatus.js';
+import { LineSplitter } from './lineSplitter.js';
+import type { LogQuota, LogRateLimiter } from './logRateLimiter.js';
+import { launcherPath, native } from './native.js';
+import type { TaskEvent, TaskEventName } from './taskEvents.js';
+import {
+  CANARY_FD,
+  STATUS_FD,
+  type KillOutcome,
+  type LaunchFailure,
+  type LogLine,
+  type LogStream,
+  type TaskResult,
+  type TaskSpec,
+} from './taskSpec.js';
+
+export interface TaskProcessHooks {
+  readonly limiter: LogRateLimiter;
+  readonly onEvent: (event: TaskEvent) => void;
+  readonly onLog: (invocationId: string, line: LogLine) => void;
+  /** Called once if processes survive SIGKILL past the unkillable timeout. */
+  readonly onUnkillable?: (invocationId: string) => void;
+}
+
+type PipeName = LogStream | 'status' | 'canary' | 'launcher';
+
+const DEFAULT_UNKILLABLE_TIMEOUT_SEC = 60;
+
+export class TaskProcess {
+  readonly invocationId: string;
+  readonly startTime = Date.now();
+  readonly done: Promise<TaskResult>;
+  pid: number | undefined;
+  /** Set while the task leads its own process group. */
+  readonly leadsGroup: boolean;
+
+  private child: ChildProcess | undefined;
+  private exited = false;
+  private exitCode: number | null = null;
+  private exitSignal: NodeJS.Signals | null = null;
+  private groupGone = false;
+  private readonly openPipes = new Set<PipeName>();
+  private readonly sockets: Socket[] = [];
+  private readonly logSockets: Socket[] = [];
+  private statusLine: string | undefined;
+  private launcherOutput = '';
+  private launchFailure: LaunchFailure | undefined;
+  private killed = false;
+  private containmentEmpty: boolean;
+  private complete = false;
+  private killTimer: NodeJS.Timeout | undefined;
+  private killTimerAt = Infinity;
+  private unkillableTimer: NodeJS.Timeout | undefined;
+  private quota: LogQuota | undefined;
+  private resolveDone!: (result: TaskResult) => void;
+
+  constructor(
+    readonly spec: TaskSpec,
+    private readonly hooks: TaskProcessHooks,
+  ) {
+    this.invocationId = spec.invocationId;
+    this.leadsGroup = spec.options.processGroupLeader;
+    this.containmentEmpty = spec.containment === undefined;
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.launch();
+  }
+
+  get isComplete(): boolean {
+    return this.complete;
+  }
+
+  get hasExited(): boolean {
+    return this.exited;
+  }
+
+  /** Applies a kill request (SPEC §5.4). */
+  kill(request: KillRequest, reason: string): KillOutcome {
+    if (this.complete) {
+      return { ok: false, reason: 'not_running', message: `task ${this.invocationId} already completed` };
+    }
+    this.emit('kill_requested', { method: request.method, kill_wait_ms: request.killWaitMs, reason });
+    if (request.method === 'kill' || (request.method === 'term_wait_kill' && request.killWaitMs <= 0)) {
+      this.sendKill(reason);
+      return { ok: true, message: 'sent SIGKILL' };
+    }
+    this.signal('SIGTERM', reason);
+    // A stopped task must still see the TERM.
+    this.signal('SIGCONT', reason);
+    if (request.method === 'term') return { ok: true, message: 'sent SIGTERM' };
+    this.scheduleKill(Date.now() + request.killWaitMs, reason);
+    return { ok: true, message: `sent SIGTERM; SIGKILL in ${request.killWaitMs} ms unless it completes` };
+  }
+
+  private launch(): void {
+    const { spec } = this;
+    const options = spec.options;
+    const pipes: Partial<Record<PipeName, [number, number]>> = {};
+    try {
+      for (const name of ['stdout', 'stderr', 'launcher', 'status'] as const)
+        pipes[name] = native().createPipe();
+      if (options.useCanaryPipe) pipes.canary = native().createPipe();
+    } catch (error) {
+      this.closeFds(Object.values(pipes).flat());
+      this.failLaunch('pipe', error as NodeJS.ErrnoException);
+      return;
+    }
+    const args = ['--keep-fd', String(STATUS_FD), '--cwd', spec.cwd];
+    if (pipes.canary) args.push('--keep-fd', String(CANARY_FD));
+    if (options.processGroupLeader) args.push('--setsid');
+    if (options.parentDeathSignal > 0) {
+      args.push('--pdeathsig', String(options.parentDeathSignal), '--parent-pid', String(process.pid));
+    }
+    for (const procs of spec.containment?.cgroupProcs ?? []) args.push('--cgroup-procs', procs);
+    if (spec.containment?.pidNamespace) args.push('--pid-namespace');
+    args.push('--', ...spec.argv);
+    const stdio: ('ignore' | number)[] = [
+      'ignore',
+      pipes.stdout![1],
+      pipes.stderr![1],
+      pipes.launcher![1],
+      pipes.status![1],
+    ];
+    if (pipes.canary) stdio.push(pipes.canary[1]);
+
+    try {
+      this.child = spawn(launcherPath(), args, { stdio, env: spec.env ?? process.env });
+    } catch (error) {
+      this.closeFds(Object.values(pipes).flat());
+      this.failLaunch('spawn', error as NodeJS.ErrnoException);
+      return;
+    } finally {
+      // The child has its copies; ours must go so EOF means "every holder closed it".
+      this.closeFds(Object.values(pipes).map((pair) => pair[1]));
+    }
+    this.pid = this.child.pid;
+    this.child.once('exit', (code, signal) => this.onExit(code, signal));
+    this.child.once('error', (error) => this.onSpawnError(error as NodeJS.ErrnoException));
+    this.quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
+      pause: () => this.logSockets.forEach((socket) => socket.pause()),
+      resume: () => this.logSockets.forEach((socket) => socket.resume()),
+    });
+    this.readLog('stdout', pipes.stdout![0]);
+    this.readLog('stderr', pipes.stderr![0]);
+    this.readStatus(pipes.status![0]);
+    this.readToEnd(
+      'launcher',
+      pipes.launcher![0],
+      (chunk) => (this.launcherOutput += chunk.toString('utf8')),
+    );
+    if (pipes.canary) this.readToEnd('canary', pipes.canary[0], () => undefined);
+    if (this.pid !== undefined) this.emit('running', { command: [...spec.argv], pid: this.pid });
+  }
+
+  private open(name: PipeName, fd: number): Socket {
+    const socket = new Socket({ fd, readable: true, writable: false });
+    this.openPipes.add(name);
+    this.sockets.push(socket);
+    socket.once('close', () => {
+      this.openPipes.delete(name);
+      if (name !== 'launcher' && !this.hasTaskPipesOpen()) this.emit('task_pipes_closed', {});
+      this.checkComplete();
+    });
+    socket.on('error', (error) => this.emit('task_pipe_error', { pipe: name, message: error.message }));
+    return socket;
+  }
+
+  private hasTaskPipesOpen(): boolean {
+    for (const name of this.openPipes) if (name !== 'launcher') return true;
+    return false;
+  }
+
+  private readLog(stream: LogStream, fd: number): void {
+    const splitter = new LineSplitter();
+    const socket = this.open(stream, fd);
+    this.logSockets.push(socket);
+    const deliver = (line: Buffer) =>
+      this.hooks.onLog(this.invocationId, { stream, text: line.toString('utf8'), time: Date.now() });
+    socket.on('data', (chunk: Buffer) => {
+      let lines = 0;
+      splitter.push(chunk, (line) => {
+        lines++;
+        deliver(line);
+      });
+      if (lines > 0) this.quota?.spend(lines);
+    });
+    socket.once('end', () => splitter.end(deliver));
+  }
+
+  private readStatus(fd: number): void {
+    const splitter = new LineSplitter();
+    // The last line wins (reference §7.3); a trailing empty line erases the status.
+    const take = (line: Buffer) => (this.statusLine = line.toString('utf8').replace(/\n$/, ''));
+    const socket = this.open('status', fd);
+    socket.on('data', (chunk: Buffer) => splitter.push(chunk, take));
+    socket.once('end', () => splitter.end(take));
+  }
+
+  private readToEnd(name: PipeName, fd: number, onData: (chunk: Buffer) => void): void {
+    this.open(name, fd).on('data', onData);
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exited = true;
+    this.exitCode = code;
+    this.exitSignal = signal;
+    this.emit('process_exited', {
+      message: signal ? `killed by signal ${signal}` : `exited with status ${code}`,
+      exit_code: code,
+      signal,
+    });
+    // Nothing the task spawned within reach may outlive it.
+    if (this.leadsGroup && this.groupHasMembers()) this.sendTo('SIGKILL', 'main process exited', 'group');
+    const containment = this.spec.containment;
+    if (containment) {
+      containment
+        .killAll()
+        .then(() => containment.waitEmpty())
+        .then(
+          () => {
+            this.containmentEmpty = true;
+            this.checkComplete();
+          },
+          (error: Error) => this.emit('task_pipe_error', { pipe: 'containment', message: error.message }),
+        );
+    }
+    this.checkComplete();
+  }
+
+  private onSpawnError(error: NodeJS.ErrnoException): void {
+    if (this.exited) return;
+    this.failLaunch('spawn', error);
+  }
+
+  private failLaunch(step: string, error: NodeJS.ErrnoException): void {
+    this.launchFailure = { step, errno: Math.abs(Number(error.errno ?? 0)), message: error.message };
+    this.exited = true;
+    this.containmentEmpty = true;
+    for (const socket of this.sockets) socket.destroy();
+    this.openPipes.clear();
+    queueMicrotask(() => this.checkComplete());
+  }
+
+  private groupHasMembers(): boolean {
+    if (this.groupGone || this.pid === undefined || this.pid <= 1) return false;
+    try {
+      process.kill(-this.pid, 0);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPERM') return true;
+      this.groupGone = true;
+      return false;
+    }
+  }
+
+  private signal(signal: NodeJS.Signals, reason: string): void {
+    this.killed = true;
+    const target = this.leadsGroup && this.groupHasMembers() ? 'group' : !this.exited ? 'process' : undefined;
+    if (target) this.sendTo(signal, reason, target);
+    const containment = this.spec.containment;
+    if (containment) {
+      const all = signal === 'SIGKILL' ? containment.killAll() : containment.signalAll(signal);
+      all.catch((error: Error) =>
+        this.emit('task_pipe_error', { pipe: 'containment', message: error.message }),
+      );
+    }
+  }
+
+  private sendTo(signal: NodeJS.Signals, reason: string, target: 'group' | 'process'): void {
+    const pid = this.pid;
+    if (pid === undefined || pid <= 1) return;
+    try {
+      process.kill(target === 'group' ? -pid : pid, signal);
+      this.emit('signal_sent', { signal, target, pid, reason });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH' && target === 'group') this.groupGone = true;
+    }
+  }
+
+  private sendKill(reason: string): void {
+    this.clearKillTimer();
+    this.signal('SIGKILL', reason);
+    this.watchUnkillable();
+  }
+
+  /** term_wait_kill's delayed SIGKILL: the earliest pending one wins. */
+  private scheduleKill(at: number, reason: string): void {
+    if (at >= this.killTimerAt) return;
+    this.clearKillTimer();
+    this.killTimerAt = at;
+    this.killTimer = setTimeout(
+      () => {
+        this.killTimer = undefined;
+        this.killTimerAt = Infinity;
+        if (!this.complete) this.sendKill(`${reason} (after kill_wait_ms)`);
+      },
+      Math.max(0, at - Date.now()),
+    );
+  }
+
+  private clearKillTimer(): void {
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.killTimer = undefined;
+    this.killTimerAt = Infinity;
+  }
+
+  private watchUnkillable(): void {
+    if (this.unkillableTimer || this.complete) return;
+    const seconds = this.spec.options.cgroups?.unkillableTimeoutSec ?? DEFAULT_UNKILLABLE_TIMEOUT_SEC;
+    this.unkillableTimer = setTimeout(() => {
+      if (this.complete) return;
+      this.emit('unkillable', { message: `processes survived SIGKILL for ${seconds} s` });
+      this.hooks.onUnkillable?.(this.invocationId);
+    }, seconds * 1000);
+    this.unkillableTimer.unref();
+  }
+
+  private checkComplete(): void {
+    if (this.complete || !this.exited || this.openPipes.size > 0 || !this.containmentEmpty) return;
+    this.complete = true;
+    this.clearKillTimer();
+    if (this.unkillableTimer) clearTimeout(this.unkillableTimer);
+    this.quota?.dispose();
+    if (!this.launchFailure && this.launcherOutput !== '')
+      this.launchFailure = parseLauncherFailure(this.launcherOutput);
+    const report = this.finalReport();
+    if (this.launchFailure) this.emit('task_failed_to_start', { status: report });
+    else this.emit('got_status', { status: report, raw_status: this.statusLine ?? null });
+    const finish = () =>
+      this.resolveDone({
+        invocationId: this.invocationId,
+        pid: this.pid,
+        exitCode: this.exitCode,
+        exitSignal: this.exitSignal,
+        statusLine: this.statusLine,
+        report,
+        killed: this.killed,
+        launchFailure: this.launchFailure,
+        startTime: this.startTime,
+        endTime: Date.now(),
+      });
+    const containment = this.spec.containment;
+    if (containment) containment.release().then(finish, finish);
+    else finish();
+  }
+
+  private finalReport(): StatusReport {
+    if (this.launchFailure) {
+      const { step, errno, message } = this.launchFailure;
+      return {
+        bits: B.ERROR | B.USES_BACKOFF,
+        data: {
+          exception: `Failed to start task ${this.invocationId}: ${step}: ${message} (errno ${errno})`,
+        },
+      };
+    }
+    if (this.statusLine !== undefined && this.statusLine !== '') return parseStatusReport(this.statusLine);
+    if (this.killed) {
+      return {
+        bits: B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF,
+        data: { exception: Synthesized.noStatusAfterKill },
+      };
+    }
+    return { bits: B.ERROR | B.USES_BACKOFF, data: { exception: Synthesized.noStatusAfterExit } };
+  }
+
+  private closeFds(fds: readonly number[]): void {
+    for (const fd of fds) native().closeFd(fd);
+  }
+
+  private emit(event: TaskEventName, fields: Record<string, unknown>): void {
+    this.hooks.onEvent({ event, invocationId: this.invocationId, time: Date.now(), ...fields });
+  }
+}
+
+/** "<step> <errno> <message>" from the launcher's error pipe. */
+export function parseLauncherFailure(text: string): LaunchFailure {
+  const match = /^(\S+) (\d+) (.*)$/m.exec(text.trim());
+  if (!match) return { step: 'launcher', errno: 0, message: text.trim() };
+  return { step: match[1]!, errno: Number(match[2]), message: match[3]! };
+}

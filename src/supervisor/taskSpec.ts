@@ -1,0 +1,79 @@
+/** What the supervisor needs to start one task, and what it reports at the end. */
+import type { TaskSubprocessOptions } from '../config/taskSubprocess.js';
+import type { StatusReport } from '../statuses/parseStatus.js';
+
+/** The task's status pipe is inherited at this descriptor; its argv names `/dev/fd/4`. */
+export const STATUS_FD = 4;
+export const CANARY_FD = 5;
+export const STATUS_PIPE_PATH = `/dev/fd/${STATUS_FD}`;
+
+/**
+ * Containment a task runs in (cgroups, PID namespace). The supervisor asks the
+ * launcher to join `cgroupProcs` before exec and treats the task as complete
+ * only once the containment is empty.
+ */
+export interface TaskContainment {
+  readonly cgroupProcs: readonly string[];
+  readonly pidNamespace: boolean;
+  /** Resolves when no process is left inside. */
+  waitEmpty(): Promise<void>;
+  /** SIGKILLs every process inside (freezing first where possible). */
+  killAll(): Promise<void>;
+  /** Sends `signal` to every process inside. */
+  signalAll(signal: NodeJS.Signals): Promise<void>;
+  /** Removes what was created for the task; call once it is empty. */
+  release(): Promise<void>;
+}
+
+export interface TaskSpec {
+  /** Unique per start; every kill must name it. */
+  readonly invocationId: string;
+  /** Executable and arguments. A bare name is looked up in PATH; a relative path is relative to `cwd`. */
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly options: TaskSubprocessOptions;
+  readonly containment?: TaskContainment;
+}
+
+export interface LaunchFailure {
+  /** The launcher step that failed: `cgroup`, `setsid`, `pdeathsig`, `chdir`, `exec`, `spawn`, ... */
+  readonly step: string;
+  readonly errno: number;
+  readonly message: string;
+}
+
+export interface TaskResult {
+  readonly invocationId: string;
+  readonly pid: number | undefined;
+  readonly exitCode: number | null;
+  readonly exitSignal: NodeJS.Signals | null;
+  /** The last line the task wrote to its status pipe, if any. */
+  readonly statusLine: string | undefined;
+  /** The status to record (after the no-status and launch-failure rules). */
+  readonly report: StatusReport;
+  /** A kill request sent the task a signal. */
+  readonly killed: boolean;
+  readonly launchFailure: LaunchFailure | undefined;
+  /** Epoch milliseconds. */
+  readonly startTime: number;
+  readonly endTime: number;
+}
+
+export type LogStream = 'stdout' | 'stderr';
+
+export interface LogLine {
+  readonly stream: LogStream;
+  /** The line with its trailing newline, if it had one. */
+  readonly text: string;
+  /** Epoch milliseconds when it was read. */
+  readonly time: number;
+}
+
+export type KillOutcome =
+  | { readonly ok: true; readonly message: string }
+  | {
+      readonly ok: false;
+      readonly reason: 'not_running' | 'wrong_invocation' | 'unknown_task';
+      readonly message: string;
+    };

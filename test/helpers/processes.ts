@@ -1,0 +1,107 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Alive means present and not a zombie (init can take seconds to reap orphans here). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+export function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat). */
+export function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+function uptimeTicks(): number {
+  return Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A scratch directory plus a record of every pid a test's tasks report, so
+ * the test can assert on them and clean up by pid (never by name).
+ */
+export class ProcessLedger {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bistro-proc-'));
+  private readonly extra = new Set<number>();
+  /** Only processes started after this are ours to kill: a recorded pid may have been reused. */
+  private readonly createdTicks = uptimeTicks() - 1;
+
+  /** A file tasks append their pids to. */
+  pidFile(name = 'pids'): string {
+    return join(this.dir, name);
+  }
+
+  /** Pids written to `file`, waiting until there are at least `count`. */
+  async pids(count: number, file = this.pidFile()): Promise<number[]> {
+    let pids: number[] = [];
+    await waitFor(
+      () => {
+        pids = existsSync(file)
+          ? readFileSync(file, 'utf8')
+              .split('\n')
+              .filter((line) => line.trim() !== '')
+              .map(Number)
+          : [];
+        return pids.length >= count;
+      },
+      10_000,
+      `${count} pids in ${file}`,
+    );
+    return pids;
+  }
+
+  track(pid: number | undefined): void {
+    if (pid !== undefined && pid > 1) this.extra.add(pid);
+  }
+
+  /** SIGKILLs every known pid still alive; returns those that were (leaks, unless expected). */
+  async cleanup(files: string[] = [this.pidFile()]): Promise<number[]> {
+    const pids = new Set(this.extra);
+    for (const file of files) {
+      if (!existsSync(file)) continue;
+      for (const line of readFileSync(file, 'utf8').split('\n'))
+        if (line.trim() !== '') pids.add(Number(line));
+    }
+    const alive = [...pids].filter((pid) => isAlive(pid) && (startTicks(pid) ?? 0) >= this.createdTicks);
+    for (const pid of alive) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitFor(() => alive.every((pid) => !isAlive(pid)), 5000, 'cleanup');
+    rmSync(this.dir, { recursive: true, force: true });
+    return alive;
+  }
+}

@@ -1,0 +1,54 @@
+import { DEFAULT_TASK_SUBPROCESS, type TaskSubprocessOptions } from '../../src/config/taskSubprocess.js';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
+import type { TaskEvent } from '../../src/supervisor/taskEvents.js';
+import type { LogLine, TaskSpec } from '../../src/supervisor/taskSpec.js';
+
+/** No containment: these tests cover the direct, process-group and canary strategies. */
+export const NO_CGROUPS: TaskSubprocessOptions = {
+  ...DEFAULT_TASK_SUBPROCESS,
+  cgroups: {
+    root: '',
+    slice: '',
+    subsystems: [],
+    killWithoutFreezer: false,
+    version: undefined,
+    unkillableTimeoutSec: 60,
+    pidsMax: 0,
+  },
+};
+
+export class Recorder {
+  readonly events: TaskEvent[] = [];
+  readonly lines = new Map<string, LogLine[]>();
+  readonly supervisor = new Supervisor({
+    onEvent: (event) => this.events.push(event),
+    onLog: (id, line) => {
+      const list = this.lines.get(id) ?? [];
+      list.push(line);
+      this.lines.set(id, list);
+    },
+  });
+  private counter = 0;
+
+  /** Starts `sh -c script sh <args...>`. */
+  sh(script: string, args: string[] = [], options: Partial<TaskSubprocessOptions> = {}, cwd = '/tmp') {
+    return this.start({
+      argv: ['/bin/sh', '-c', script, 'sh', ...args],
+      cwd,
+      options: { ...NO_CGROUPS, ...options },
+    });
+  }
+
+  start(spec: Omit<TaskSpec, 'invocationId'>) {
+    return this.supervisor.start({ invocationId: `t${++this.counter}`, ...spec });
+  }
+
+  eventsOf(id: string): string[] {
+    return this.events.filter((e) => e.invocationId === id).map((e) => e.event);
+  }
+
+  /** Kills anything still supervised and waits for it. */
+  async stop(): Promise<void> {
+    await this.supervisor.stopAll({ method: 'kill', killWaitMs: 0 }, 'test cleanup');
+  }
+}

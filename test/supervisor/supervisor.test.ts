@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { StatusBits as B } from '../../src/statuses/taskStatus.js';
+import { isAlive, ProcessLedger, processGroupOf, sleep, waitFor } from '../helpers/processes.js';
+import { Recorder } from '../helpers/supervisor.js';
+
+let ledger: ProcessLedger;
+let recorder: Recorder;
+beforeEach(() => {
+  ledger = new ProcessLedger();
+  recorder = new Recorder();
+});
+afterEach(async () => {
+  await recorder.stop();
+  assert.deepEqual(await ledger.cleanup(), [], 'no process left behind');
+});
+
+const KILL = { method: 'kill', killWaitMs: 0 } as const;
+
+describe('no collateral damage', () => {
+  it('an unrelated process in the same session and a sibling task survive a kill', async () => {
+    const unrelated = spawn('sleep', ['100'], { stdio: 'ignore' });
+    ledger.track(unrelated.pid);
+    const victim = recorder.sh('echo $$ >> "$1"; sleep 100 & wait', [ledger.pidFile('victim')]);
+    const sibling = recorder.sh('echo $$ >> "$1"; exec sleep 100', [ledger.pidFile('sibling')]);
+    const [siblingPid] = await ledger.pids(1, ledger.pidFile('sibling'));
+    await ledger.pids(1, ledger.pidFile('victim'));
+    recorder.supervisor.kill(victim.invocationId, KILL);
+    await victim.done;
+    assert.ok(isAlive(unrelated.pid!), 'unrelated process survives');
+    assert.ok(isAlive(siblingPid!), 'sibling task survives');
+    recorder.supervisor.kill(sibling.invocationId, KILL);
+    await sibling.done;
+    unrelated.kill('SIGKILL');
+    await ledger.cleanup([ledger.pidFile('victim'), ledger.pidFile('sibling')]);
+  });
+
+  it('a kill naming an old invocation is a no-op with a clear result', async () => {
+    const first = recorder.sh('exit 0');
+    await first.done;
+    const second = recorder.sh('echo $$ >> "$1"; exec sleep 100', [ledger.pidFile()]);
+    const [pid] = await ledger.pids(1);
+    const outcome = recorder.supervisor.kill(first.invocationId, KILL);
+    assert.deepEqual(outcome, {
+      ok: false,
+      reason: 'unknown_task',
+      message: `no running task with invocation ${first.invocationId}`,
+    });
+    await sleep(100);
+    assert.ok(isAlive(pid!));
+    assert.equal(recorder.supervisor.kill(second.invocationId, KILL).ok, true);
+    await second.done;
+  });
+
+  it('a task that does not lead a group is signalled by pid, never by group', async () => {
+    const bystander = spawn('sleep', ['100'], { stdio: 'ignore' });
+    ledger.track(bystander.pid);
+    const task = recorder.sh('echo $$ >> "$1"; exec sleep 100', [ledger.pidFile()], {
+      processGroupLeader: false,
+    });
+    const [pid] = await ledger.pids(1);
+    assert.equal(processGroupOf(pid!), processGroupOf(process.pid), 'the task stayed in our process group');
+    recorder.supervisor.kill(task.invocationId, KILL);
+    await task.done;
+    const signals = recorder.events.filter((e) => e.event === 'signal_sent');
+    assert.ok(signals.length > 0);
+    assert.deepEqual(
+      signals.map((e) => [e['target'], e['pid']]),
+      signals.map(() => ['process', pid]),
+    );
+    assert.ok(isAlive(bystander.pid!), 'our own process group was not signalled');
+    bystander.kill('SIGKILL');
+  });
+});
+
+describe('status rules', () => {
+  const finish = async (script: string, options = {}) => (await recorder.sh(script, [], options).done).report;
+
+  it('the last status line wins; JSON data is kept', async () => {
+    assert.deepEqual(
+      await finish(
+        'echo error_backoff > /dev/fd/4; echo done > "$0_unused" 2>/dev/null; echo done > /dev/fd/4',
+      ),
+      { bits: B.DONE },
+    );
+    assert.deepEqual(await finish('printf \'{"result": "incomplete", "data": {"n": 1}}\' > /dev/fd/4'), {
+      bits: B.INCOMPLETE,
+      data: { n: 1 },
+    });
+  });
+
+  it('a trailing blank line erases the status', async () => {
+    const report = await finish('printf "done\\n\\n" > /dev/fd/4');
+    assert.deepEqual(report, {
+      bits: B.ERROR | B.USES_BACKOFF,
+      data: { exception: 'Failed to read a status' },
+    });
+  });
+
+  it('garbage becomes error_backoff with the raw text kept', async () => {
+    const report = await finish('echo "all good!" > /dev/fd/4');
+    assert.equal(report.bits, B.ERROR | B.USES_BACKOFF);
+    assert.equal((report.data as { raw_status: string }).raw_status, 'all good!');
+  });
+
+  it('exited on its own without a status: error_backoff "Failed to read a status"', async () => {
+    assert.deepEqual(await finish('exit 3'), {
+      bits: B.ERROR | B.USES_BACKOFF,
+      data: { exception: 'Failed to read a status' },
+    });
+  });
+
+  it('signalled by us without a status: incomplete_backoff', async () => {
+    const task = recorder.sh('echo $$ >> "$1"; exec sleep 100', [ledger.pidFile()]);
+    await ledger.pids(1);
+    recorder.supervisor.kill(task.invocationId, KILL);
+    const result = await task.done;
+    assert.deepEqual(result.report, {
+      bits: B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF,
+      data: { exception: 'Task killed, no status returned' },
+    });
+    assert.deepEqual(recorder.eventsOf(task.invocationId).slice(0, 3), [
+      'running',
+      'kill_requested',
+      'signal_sent',
+    ]);
+    assert.equal(recorder.eventsOf(task.invocationId).at(-1), 'got_status');
+  });
+
+  it('a status written before the kill still wins', async () => {
+    const task = recorder.sh('echo done > /dev/fd/4; echo $$ >> "$1"; exec sleep 100', [ledger.pidFile()]);
+    await ledger.pids(1);
+    recorder.supervisor.kill(task.invocationId, KILL);
+    assert.deepEqual((await task.done).report, { bits: B.DONE });
+  });
+
+  it('a kill request for a completed task is a no-op', async () => {
+    const task = recorder.sh('exit 0');
+    await task.done;
+    assert.equal(recorder.supervisor.kill(task.invocationId, KILL).ok, false);
+  });
+});
+
+describe('launch failures', () => {
+  it('missing executable, not executable, bad working directory: the status names the step and errno', async () => {
+    const dir = join(ledger.dir, 'job');
+    mkdirSync(dir);
+    const notExecutable = join(dir, 'script.sh');
+    writeFileSync(notExecutable, '#!/bin/sh\necho done > $2\n');
+    chmodSync(notExecutable, 0o644);
+    const cases: [string[], string, RegExp][] = [
+      [['/no/such/program'], dir, /Failed to start task t\d+: exec: No such file or directory \(errno 2\)/],
+      [['no-such-program-in-path'], dir, /exec: No such file or directory \(errno 2\)/],
+      [[notExecutable], dir, /exec: Permission denied \(errno 13\)/],
+      [['/bin/true'], join(dir, 'missing'), /chdir: No such file or directory \(errno 2\)/],
+    ];
+    for (const [argv, cwd, expected] of cases) {
+      const result = await recorder.start({
+        argv,
+        cwd,
+        options: { ...(await import('../helpers/supervisor.js')).NO_CGROUPS },
+      }).done;
+      assert.equal(result.report.bits, B.ERROR | B.USES_BACKOFF);
+      assert.match((result.report.data as { exception: string }).exception, expected);
+      assert.ok(result.launchFailure);
+    }
+    assert.ok(recorder.events.some((e) => e.event === 'task_failed_to_start'));
+  });
+
+  it('runs a relative path from the working directory and a bare name from PATH', async () => {
+    const dir = join(ledger.dir, 'job');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'task.sh'), '#!/bin/sh\necho done > /dev/fd/4\n');
+    chmodSync(join(dir, 'task.sh'), 0o755);
+    const { NO_CGROUPS } = await import('../helpers/supervisor.js');
+    assert.deepEqual(
+      (await recorder.start({ argv: ['./task.sh'], cwd: dir, options: NO_CGROUPS }).done).report,
+      { bits: B.DONE },
+    );
+    assert.deepEqual(
+      (
+        await recorder.start({ argv: ['sh', '-c', 'echo done > /dev/fd/4'], cwd: dir, options: NO_CGROUPS })
+          .done
+      ).report,
+      {
+        bits: B.DONE,
+      },
+    );
+  });
+});
+
+describe('pipes and logs', () => {
+  it('delivers stdout and stderr lines with their newlines; splits lines over 65000 bytes', async () => {
+    const task = recorder.sh(
+      'echo one; echo two >&2; head -c 70000 /dev/zero | tr "\\0" x; echo; printf tail',
+    );
+    await task.done;
+    const lines = recorder.lines.get(task.invocationId)!;
+    assert.deepEqual(
+      lines.filter((l) => l.stream === 'stderr').map((l) => l.text),
+      ['two\n'],
+    );
+    const out = lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+    assert.equal(out[0], 'one\n');
+    assert.equal(out[1]!.length, 65000);
+    assert.equal(out[2], `${'x'.repeat(5000)}\n`);
+    assert.equal(out[3], 'tail', 'the unterminated tail is kept as is');
+  });
+
+  it('a grandchild holding stdout keeps the task incomplete', async () => {
+    const task = recorder.sh('(sleep 0.7; echo late) & exit 0', [], { processGroupLeader: false });
+    const started = performance.now();
+    await task.done;
+    assert.ok(performance.now() - started >= 600);
+    assert.ok(recorder.lines.get(task.invocationId)!.some((l) => l.text === 'late\n'));
+  });
+
+  it('rate limit: 100k lines at 50 per 10 ms are paced and none is lost', async () => {
+    const task = recorder.sh('seq 1 100000', [], { maxLogLinesPerPollInterval: 50, pollMs: 10 });
+    const started = performance.now();
+    await task.done;
+    const seconds = (performance.now() - started) / 1000;
+    const lines = recorder.lines.get(task.invocationId)!.map((l) => l.text);
+    assert.equal(lines.length, 100000);
+    for (let i = 0; i < lines.length; i++)
+      if (lines[i] !== `${i + 1}\n`) assert.fail(`line ${i} is ${lines[i]}`);
+    // 5000 lines/s: the whole output takes about 20 s; a pipe's worth arrives up front.
+    assert.ok(seconds > 15, `took ${seconds} s`);
+    assert.ok(seconds < 40, `took ${seconds} s`);
+  });
+});
+
+describe('supervisor death', () => {
+  it('a SIGKILLed supervisor takes its tasks with it by the parent-death signal; descendants are documented to survive', async () => {
+    const script = join(ledger.dir, 'supervise.ts');
+    const supervisorModule = fileURLToPath(new URL('../../src/supervisor/supervisor.ts', import.meta.url));
+    const helpers = fileURLToPath(new URL('../helpers/supervisor.ts', import.meta.url));
+    writeFileSync(
+      script,
+      `import { Supervisor } from ${JSON.stringify(supervisorModule)};
+       import { NO_CGROUPS } from ${JSON.stringify(helpers)};
+       const supervisor = new Supervisor();
+       supervisor.start({ invocationId: 'x', argv: ['/bin/sh', '-c', 'echo $$ >> "$1"; sleep 100 & echo $! >> "$1"; wait', 'sh', ${JSON.stringify(ledger.pidFile())}], cwd: '/tmp', options: NO_CGROUPS });
+       setInterval(() => {}, 1000);`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: 'ignore' });
+    ledger.track(child.pid);
+    const [task, descendant] = await ledger.pids(2);
+    child.kill('SIGKILL');
+    await waitFor(() => !isAlive(task!), 5000, 'the task to die by its parent-death signal');
+    // The parent-death signal reaches only the task's main process: its descendants live on
+    // without containment (cgroups or a PID namespace catch them).
+    assert.ok(isAlive(descendant!));
+    process.kill(descendant!, 'SIGKILL');
+    await waitFor(() => !isAlive(descendant!));
+  });
+});
