@@ -4,9 +4,11 @@
  * ends with one JSON object per figure.
  */
 import { runSchedulerBench } from './scheduler.js';
+import { runSupervisorBench } from './supervisor.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
+  supervisor: runSupervisorBench,
 };
 
 const requested = process.argv.slice(2);

@@ -1,0 +1,39 @@
+/** Helpers for benchmarks that start and watch real process trees. */
+import { existsSync, readFileSync } from 'node:fs';
+
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat[stat.lastIndexOf(')') + 2];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** A shell script that starts `count - 1` sleeping children, records every pid in $1, and waits. */
+export function treeScript(count: number): string {
+  return `echo $$ >> "$1"; i=1; while [ $i -lt ${count} ]; do sleep 1000 & echo $! >> "$1"; i=$((i+1)); done; wait`;
+}
+
+export async function readPids(file: string, count: number, timeoutMs = 10_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (existsSync(file)) {
+      const pids = readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+      if (pids.length >= count && pids.every(isAlive)) return pids;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} pids in ${file}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Busy-waits (no event loop turns) until every pid is gone; returns the elapsed ms since `since`. */
+export function waitAllGone(pids: readonly number[], since: number, timeoutMs = 10_000): number {
+  let remaining = [...pids];
+  while (remaining.length > 0) {
+    remaining = remaining.filter(isAlive);
+    if (performance.now() - since > timeoutMs) throw new Error(`${remaining.length} processes survived ${timeoutMs} ms`);
+  }
+  return performance.now() - since;
+}
