@@ -16,7 +16,9 @@
  *   6. chdir and exec.
  * Any failure is written to the error pipe (fd 3, close-on-exec) as
  * "<step> <errno> <message>\n" and the launcher exits 127. A successful exec
- * closes the pipe, so the supervisor reads EOF with no data.
+ * closes the pipe, so the supervisor reads EOF with no failure line. With a
+ * PID namespace the pipe also carries "init <pid>": the namespace's init as
+ * seen from outside, whose end means the namespace is empty.
  *
  * Guarantees: the task is in its cgroups before it runs a single
  * instruction of its own; it is never left running after the supervisor
@@ -217,13 +219,15 @@ int main(int argc, char **argv) {
     pid_t init = fork();
     if (init < 0) fail("pid-namespace", errno);
     if (init > 0) {
-      /* Outside: close our copy of the error pipe so only the exec closes the last one. */
+      /* Outside: tell the supervisor init's pid (it waits for init to be gone, which
+       * means the whole namespace is gone), then close our copy of the error pipe so
+       * only the task's exec closes the last one. */
+      dprintf(ERROR_FD, "init %d\n", (int)init);
       close(ERROR_FD);
       exit_like(wait_forwarding(init, 0));
     }
     /* Inside, as pid 1: die with the launcher, so the whole namespace dies. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("pid-namespace", errno);
-    if (getppid() == 0) { /* parent outside the namespace shows as 0; check it is alive */ }
     pid_t task = fork();
     if (task < 0) fail("pid-namespace", errno);
     if (task > 0) {

@@ -9,10 +9,11 @@
  * task is throttled.
  */
 import type { KillRequest } from '../config/killRequest.js';
+import { ContainmentFactory } from './containment/containmentFactory.js';
 import { LogRateLimiter } from './logRateLimiter.js';
 import { TaskProcess } from './taskProcess.js';
 import type { TaskEvent } from './taskEvents.js';
-import type { KillOutcome, LogLine, TaskResult, TaskSpec } from './taskSpec.js';
+import type { KillOutcome, LogLine, TaskResult, TaskSpec, TaskUsage } from './taskSpec.js';
 
 export interface SupervisorOptions {
   /** Every task event, in order, for the event log. */
@@ -21,6 +22,8 @@ export interface SupervisorOptions {
   readonly onLog?: (invocationId: string, line: LogLine) => void;
   /** A task whose processes survived SIGKILL past the unkillable timeout. */
   readonly onUnkillable?: (invocationId: string) => void;
+  /** Creates task cgroups; by default one that detects the hierarchies. `null` never contains. */
+  readonly containment?: ContainmentFactory | null;
 }
 
 /** A started task. */
@@ -32,13 +35,21 @@ export interface TaskHandle {
   readonly startTime: number;
   /** Resolves once the task is complete (it never rejects). */
   readonly done: Promise<TaskResult>;
+  /** The task's cgroup directories, empty without containment. */
+  readonly cgroupPaths: readonly string[];
+  /** CPU and memory read from the task's cgroups now. */
+  usage(): TaskUsage;
 }
 
 export class Supervisor {
   private readonly tasks = new Map<string, TaskProcess>();
   readonly limiter = new LogRateLimiter();
+  readonly containment: ContainmentFactory | undefined;
 
-  constructor(private readonly options: SupervisorOptions = {}) {}
+  constructor(private readonly options: SupervisorOptions = {}) {
+    this.containment =
+      options.containment === null ? undefined : (options.containment ?? new ContainmentFactory());
+  }
 
   /** Starts a task. Launch failures do not throw: they complete the task with an error status. */
   start(spec: TaskSpec): TaskHandle {
@@ -46,6 +57,7 @@ export class Supervisor {
       throw new Error(`invocation ${spec.invocationId} is already supervised`);
     const task = new TaskProcess(spec, {
       limiter: this.limiter,
+      containment: this.containment,
       onEvent: (event) => this.options.onEvent?.(event),
       onLog: (id, line) => this.options.onLog?.(id, line),
       onUnkillable: (id) => this.options.onUnkillable?.(id),

@@ -14,7 +14,8 @@ export type TaskEventName =
   | 'signal_sent'
   | 'cgroup_killed'
   | 'cgroups_reaped'
-  | 'unkillable';
+  | 'unkillable'
+  | 'oom_killed';
 
 export interface TaskEvent {
   readonly event: TaskEventName;

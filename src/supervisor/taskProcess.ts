@@ -18,10 +18,13 @@
  * its pipes is out of reach without containment (a documented miss).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { KillRequest } from '../config/killRequest.js';
 import { parseStatusReport, type StatusReport } from '../statuses/parseStatus.js';
 import { StatusBits as B, Synthesized } from '../statuses/taskStatus.js';
+import { waitWithBackoff } from './containment/cgroupFs.js';
+import type { ContainmentFactory } from './containment/containmentFactory.js';
 import { LineSplitter } from './lineSplitter.js';
 import type { LogQuota, LogRateLimiter } from './logRateLimiter.js';
 import { launcherPath, native } from './native.js';
@@ -33,12 +36,16 @@ import {
   type LaunchFailure,
   type LogLine,
   type LogStream,
+  type TaskContainment,
   type TaskResult,
   type TaskSpec,
+  type TaskUsage,
 } from './taskSpec.js';
 
 export interface TaskProcessHooks {
   readonly limiter: LogRateLimiter;
+  /** Creates the task's cgroups; undefined = never contain. */
+  readonly containment: ContainmentFactory | undefined;
   readonly onEvent: (event: TaskEvent) => void;
   readonly onLog: (invocationId: string, line: LogLine) => void;
   /** Called once if processes survive SIGKILL past the unkillable timeout. */
@@ -69,7 +76,11 @@ export class TaskProcess {
   private launcherOutput = '';
   private launchFailure: LaunchFailure | undefined;
   private killed = false;
-  private containmentEmpty: boolean;
+  private containment: TaskContainment | undefined;
+  private containmentEmpty = true;
+  /** With a PID namespace: its init, as seen from outside, and whether it is gone. */
+  private namespaceInit: { pid: number; startTicks: string } | undefined;
+  private namespaceEmpty = true;
   private complete = false;
   private killTimer: NodeJS.Timeout | undefined;
   private killTimerAt = Infinity;
@@ -83,7 +94,6 @@ export class TaskProcess {
   ) {
     this.invocationId = spec.invocationId;
     this.leadsGroup = spec.options.processGroupLeader;
-    this.containmentEmpty = spec.containment === undefined;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.launch();
   }
@@ -94,6 +104,16 @@ export class TaskProcess {
 
   get hasExited(): boolean {
     return this.exited;
+  }
+
+  /** CPU and memory from the task's cgroups; empty without containment. */
+  usage(): TaskUsage {
+    return this.containment?.usage() ?? {};
+  }
+
+  /** The task's cgroup directories (for restart records). */
+  get cgroupPaths(): readonly string[] {
+    return this.containment?.paths ?? [];
   }
 
   /** Applies a kill request (SPEC §5.4). */
@@ -117,6 +137,14 @@ export class TaskProcess {
   private launch(): void {
     const { spec } = this;
     const options = spec.options;
+    try {
+      this.containment = this.hooks.containment?.create(spec.invocationId, options, spec.limits);
+    } catch (error) {
+      this.failLaunch('cgroup', error as NodeJS.ErrnoException);
+      return;
+    }
+    this.containmentEmpty = this.containment === undefined;
+    this.namespaceEmpty = !options.pidNamespace;
     const pipes: Partial<Record<PipeName, [number, number]>> = {};
     try {
       for (const name of ['stdout', 'stderr', 'launcher', 'status'] as const)
@@ -125,6 +153,7 @@ export class TaskProcess {
     } catch (error) {
       this.closeFds(Object.values(pipes).flat());
       this.failLaunch('pipe', error as NodeJS.ErrnoException);
+      this.releaseContainment();
       return;
     }
     const args = ['--keep-fd', String(STATUS_FD), '--cwd', spec.cwd];
@@ -133,8 +162,8 @@ export class TaskProcess {
     if (options.parentDeathSignal > 0) {
       args.push('--pdeathsig', String(options.parentDeathSignal), '--parent-pid', String(process.pid));
     }
-    for (const procs of spec.containment?.cgroupProcs ?? []) args.push('--cgroup-procs', procs);
-    if (spec.containment?.pidNamespace) args.push('--pid-namespace');
+    for (const procs of this.containment?.cgroupProcs ?? []) args.push('--cgroup-procs', procs);
+    if (options.pidNamespace) args.push('--pid-namespace');
     args.push('--', ...spec.argv);
     const stdio: ('ignore' | number)[] = [
       'ignore',
@@ -148,8 +177,9 @@ export class TaskProcess {
     try {
       this.child = spawn(launcherPath(), args, { stdio, env: spec.env ?? process.env });
     } catch (error) {
-      this.closeFds(Object.values(pipes).flat());
+      this.closeFds(Object.values(pipes).map((pair) => pair[0]));
       this.failLaunch('spawn', error as NodeJS.ErrnoException);
+      this.releaseContainment();
       return;
     } finally {
       // The child has its copies; ours must go so EOF means "every holder closed it".
@@ -165,11 +195,7 @@ export class TaskProcess {
     this.readLog('stdout', pipes.stdout![0]);
     this.readLog('stderr', pipes.stderr![0]);
     this.readStatus(pipes.status![0]);
-    this.readToEnd(
-      'launcher',
-      pipes.launcher![0],
-      (chunk) => (this.launcherOutput += chunk.toString('utf8')),
-    );
+    this.readToEnd('launcher', pipes.launcher![0], (chunk) => this.onLauncherOutput(chunk));
     if (pipes.canary) this.readToEnd('canary', pipes.canary[0], () => undefined);
     if (this.pid !== undefined) this.emit('running', { command: [...spec.argv], pid: this.pid });
   }
@@ -180,6 +206,8 @@ export class TaskProcess {
     this.sockets.push(socket);
     socket.once('close', () => {
       this.openPipes.delete(name);
+      // The launcher reports a namespace's init before its pipe closes; none means no namespace was made.
+      if (name === 'launcher' && !this.namespaceInit) this.namespaceEmpty = true;
       if (name !== 'launcher' && !this.hasTaskPipesOpen()) this.emit('task_pipes_closed', {});
       this.checkComplete();
     });
@@ -233,20 +261,51 @@ export class TaskProcess {
     });
     // Nothing the task spawned within reach may outlive it.
     if (this.leadsGroup && this.groupHasMembers()) this.sendTo('SIGKILL', 'main process exited', 'group');
-    const containment = this.spec.containment;
+    const containment = this.containment;
     if (containment) {
+      this.watchUnkillable();
       containment
         .killAll()
-        .then(() => containment.waitEmpty())
+        .then(() => {
+          this.emit('cgroup_killed', { strategy: containment.strategy, reason: 'main process exited' });
+          return containment.waitEmpty();
+        })
         .then(
           () => {
             this.containmentEmpty = true;
+            this.emit('cgroups_reaped', { paths: containment.paths });
             this.checkComplete();
           },
           (error: Error) => this.emit('task_pipe_error', { pipe: 'containment', message: error.message }),
         );
     }
+    if (this.namespaceInit) this.waitForNamespace(this.namespaceInit);
     this.checkComplete();
+  }
+
+  private onLauncherOutput(chunk: Buffer): void {
+    this.launcherOutput += chunk.toString('utf8');
+    const match = /^init (\d+)$/m.exec(this.launcherOutput);
+    if (match && !this.namespaceInit) {
+      const pid = Number(match[1]);
+      this.namespaceInit = { pid, startTicks: processStartTicks(pid) ?? '' };
+      if (this.exited) this.waitForNamespace(this.namespaceInit);
+    }
+  }
+
+  /** The namespace is empty once its init is gone: the kernel kills the rest before init finishes exiting. */
+  private waitForNamespace(init: { pid: number; startTicks: string }): void {
+    const gone = () => {
+      const ticks = processStartTicks(init.pid);
+      return ticks === undefined || ticks !== init.startTicks || isZombie(init.pid);
+    };
+    waitWithBackoff(gone, 1).then(
+      () => {
+        this.namespaceEmpty = true;
+        this.checkComplete();
+      },
+      (error: Error) => this.emit('task_pipe_error', { pipe: 'pid namespace', message: error.message }),
+    );
   }
 
   private onSpawnError(error: NodeJS.ErrnoException): void {
@@ -258,6 +317,7 @@ export class TaskProcess {
     this.launchFailure = { step, errno: Math.abs(Number(error.errno ?? 0)), message: error.message };
     this.exited = true;
     this.containmentEmpty = true;
+    this.namespaceEmpty = true;
     for (const socket of this.sockets) socket.destroy();
     this.openPipes.clear();
     queueMicrotask(() => this.checkComplete());
@@ -279,11 +339,14 @@ export class TaskProcess {
     this.killed = true;
     const target = this.leadsGroup && this.groupHasMembers() ? 'group' : !this.exited ? 'process' : undefined;
     if (target) this.sendTo(signal, reason, target);
-    const containment = this.spec.containment;
+    const containment = this.containment;
     if (containment) {
       const all = signal === 'SIGKILL' ? containment.killAll() : containment.signalAll(signal);
-      all.catch((error: Error) =>
-        this.emit('task_pipe_error', { pipe: 'containment', message: error.message }),
+      all.then(
+        () => {
+          if (signal === 'SIGKILL') this.emit('cgroup_killed', { strategy: containment.strategy, reason });
+        },
+        (error: Error) => this.emit('task_pipe_error', { pipe: 'containment', message: error.message }),
       );
     }
   }
@@ -338,14 +401,20 @@ export class TaskProcess {
   }
 
   private checkComplete(): void {
-    if (this.complete || !this.exited || this.openPipes.size > 0 || !this.containmentEmpty) return;
+    if (
+      this.complete ||
+      !this.exited ||
+      this.openPipes.size > 0 ||
+      !this.containmentEmpty ||
+      !this.namespaceEmpty
+    )
+      return;
     this.complete = true;
     this.clearKillTimer();
     if (this.unkillableTimer) clearTimeout(this.unkillableTimer);
     this.quota?.dispose();
-    if (!this.launchFailure && this.launcherOutput !== '')
-      this.launchFailure = parseLauncherFailure(this.launcherOutput);
-    const report = this.finalReport();
+    if (!this.launchFailure) this.launchFailure = parseLauncherFailure(this.launcherOutput);
+    const report = this.withContainmentSummary(this.finalReport());
     if (this.launchFailure) this.emit('task_failed_to_start', { status: report });
     else this.emit('got_status', { status: report, raw_status: this.statusLine ?? null });
     const finish = () =>
@@ -361,9 +430,45 @@ export class TaskProcess {
         startTime: this.startTime,
         endTime: Date.now(),
       });
-    const containment = this.spec.containment;
-    if (containment) containment.release().then(finish, finish);
-    else finish();
+    this.releaseContainment().then(finish, finish);
+  }
+
+  private async releaseContainment(): Promise<void> {
+    const containment = this.containment;
+    if (!containment) return;
+    try {
+      await containment.release();
+    } catch (error) {
+      this.emit('task_pipe_error', {
+        pipe: 'containment',
+        message: `cannot remove ${containment.paths.join(', ')}: ${(error as Error).message}`,
+      });
+    }
+  }
+
+  /** Adds OOM kills seen by the task's memory cgroup to its status data. */
+  private withContainmentSummary(report: StatusReport): StatusReport {
+    const summary = this.containment?.summary();
+    if (!summary || summary.oomKills === 0) return report;
+    this.emit('oom_killed', {
+      oom_kills: summary.oomKills,
+      memory_limit_bytes: summary.memoryLimitBytes ?? null,
+    });
+    const data =
+      report.data !== null && typeof report.data === 'object' && !Array.isArray(report.data)
+        ? report.data
+        : report.data === undefined
+          ? {}
+          : { task_data: report.data };
+    return {
+      ...report,
+      data: {
+        ...data,
+        oom_killed: true,
+        oom_kills: summary.oomKills,
+        memory_limit_bytes: summary.memoryLimitBytes ?? null,
+      },
+    };
   }
 
   private finalReport(): StatusReport {
@@ -395,9 +500,30 @@ export class TaskProcess {
   }
 }
 
-/** "<step> <errno> <message>" from the launcher's error pipe. */
-export function parseLauncherFailure(text: string): LaunchFailure {
-  const match = /^(\S+) (\d+) (.*)$/m.exec(text.trim());
-  if (!match) return { step: 'launcher', errno: 0, message: text.trim() };
+/** "<step> <errno> <message>" from the launcher's error pipe; undefined if it reported none. */
+export function parseLauncherFailure(text: string): LaunchFailure | undefined {
+  const lines = text.split('\n').filter((line) => line !== '' && !/^init \d+$/.test(line));
+  if (lines.length === 0) return undefined;
+  const match = /^(\S+) (\d+) (.*)$/.exec(lines[0]!);
+  if (!match) return { step: 'launcher', errno: 0, message: lines.join('; ') };
   return { step: match[1]!, errno: Number(match[2]), message: match[3]! };
+}
+
+function readStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start time in clock ticks since boot (field 22 of /proc/PID/stat), guarding against pid reuse. */
+export function processStartTicks(pid: number): string | undefined {
+  return readStat(pid)?.[19];
+}
+
+function isZombie(pid: number): boolean {
+  const state = readStat(pid)?.[0];
+  return state === 'Z' || state === 'X';
 }

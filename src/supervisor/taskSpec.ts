@@ -1,5 +1,6 @@
 /** What the supervisor needs to start one task, and what it reports at the end. */
 import type { TaskSubprocessOptions } from '../config/taskSubprocess.js';
+import type { CgroupLimits } from './containment/limits.js';
 import type { StatusReport } from '../statuses/parseStatus.js';
 
 /** The task's status pipe is inherited at this descriptor; its argv names `/dev/fd/4`. */
@@ -8,13 +9,16 @@ export const CANARY_FD = 5;
 export const STATUS_PIPE_PATH = `/dev/fd/${STATUS_FD}`;
 
 /**
- * Containment a task runs in (cgroups, PID namespace). The supervisor asks the
- * launcher to join `cgroupProcs` before exec and treats the task as complete
- * only once the containment is empty.
+ * The cgroups a task runs in. The supervisor asks the launcher to join
+ * `cgroupProcs` before exec and treats the task as complete only once the
+ * containment is empty. (A PID namespace is a launcher option, `pid_namespace`.)
  */
 export interface TaskContainment {
+  /** Human name of the mechanism, for events: `cgroup_v1_freezer`, `cgroup_v2`, ... */
+  readonly strategy: string;
+  /** The task's cgroup directories. */
+  readonly paths: readonly string[];
   readonly cgroupProcs: readonly string[];
-  readonly pidNamespace: boolean;
   /** Resolves when no process is left inside. */
   waitEmpty(): Promise<void>;
   /** SIGKILLs every process inside (freezing first where possible). */
@@ -23,6 +27,22 @@ export interface TaskContainment {
   signalAll(signal: NodeJS.Signals): Promise<void>;
   /** Removes what was created for the task; call once it is empty. */
   release(): Promise<void>;
+  /** What happened inside, read at completion (OOM kills). */
+  summary(): ContainmentSummary;
+  /** CPU time and memory of everything inside, as far as the hierarchy accounts for them. */
+  usage(): TaskUsage;
+}
+
+export interface TaskUsage {
+  readonly cpuSeconds?: number;
+  readonly memoryBytes?: number;
+  readonly memoryPeakBytes?: number;
+}
+
+export interface ContainmentSummary {
+  /** Processes the kernel's OOM killer killed in this cgroup. */
+  readonly oomKills: number;
+  readonly memoryLimitBytes: number | undefined;
 }
 
 export interface TaskSpec {
@@ -33,7 +53,8 @@ export interface TaskSpec {
   readonly cwd: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly options: TaskSubprocessOptions;
-  readonly containment?: TaskContainment;
+  /** Limits for the task's cgroups (memory, CPU weight, pids). */
+  readonly limits?: CgroupLimits;
 }
 
 export interface LaunchFailure {

@@ -1,0 +1,161 @@
+/**
+ * cgroup v2 containment (SPEC §5.5; the original lacked it). Each task gets
+ * `<root>/<slice>/<invocation id>`. Killing writes `cgroup.kill`, which the
+ * kernel applies atomically to the whole subtree -- processes forked during
+ * the kill included, and no pid can be reused under us. Completion waits for
+ * `populated 0` in `cgroup.events` by inotify, with a slow backoff poll only
+ * as a safety net. The cgroup is removed afterwards.
+ *
+ * Cannot stop: a process that moves itself to another cgroup (needs write
+ * access to the target), or work handed to a system daemon.
+ */
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import type { ContainmentSummary, TaskContainment, TaskUsage } from '../taskSpec.js';
+import {
+  killPids,
+  readControl,
+  readPidsRecursive,
+  removeCgroupTree,
+  waitWithBackoff,
+  writeControl,
+} from './cgroupFs.js';
+import type { CgroupLimits } from './limits.js';
+
+export class ContainmentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContainmentError';
+  }
+}
+
+/** Creates the slice and enables the controllers it can; returns the enabled ones. */
+export function prepareV2Slice(root: string, slice: string, wanted: readonly string[]): string[] {
+  const sliceDir = join(root, slice);
+  mkdirSync(sliceDir, { recursive: true });
+  const available = (readControl(root, 'cgroup.controllers') ?? '').trim().split(/\s+/).filter(Boolean);
+  const enabled: string[] = [];
+  for (const controller of wanted) {
+    if (!available.includes(controller)) continue;
+    try {
+      writeControl(root, 'cgroup.subtree_control', `+${controller}`);
+      writeControl(sliceDir, 'cgroup.subtree_control', `+${controller}`);
+      enabled.push(controller);
+    } catch {
+      // A controller that cannot be delegated here is simply not used.
+    }
+  }
+  return enabled;
+}
+
+export class CgroupV2Containment implements TaskContainment {
+  readonly strategy = 'cgroup_v2';
+  readonly dir: string;
+  readonly paths: readonly string[];
+  readonly cgroupProcs: readonly string[];
+  private readonly memoryLimitBytes: number | undefined;
+
+  constructor(
+    root: string,
+    slice: string,
+    invocationId: string,
+    limits: CgroupLimits,
+    enabledControllers: readonly string[],
+    private readonly pollMs: number,
+  ) {
+    this.dir = join(root, slice, invocationId);
+    this.paths = [this.dir];
+    this.cgroupProcs = [join(this.dir, 'cgroup.procs')];
+    const require = (controller: string, what: string) => {
+      if (!enabledControllers.includes(controller)) {
+        throw new ContainmentError(
+          `${what} requested, but the "${controller}" controller is not available to ${join(root, slice)} (cgroup v2); use cgroup v1 ("version": "v1") or drop the limit`,
+        );
+      }
+    };
+    if (limits.memoryBytes !== undefined) require('memory', 'a hard memory limit');
+    if (limits.cpuCores !== undefined) require('cpu', 'a CPU weight');
+    if (limits.pidsMax !== undefined) require('pids', 'pids_max');
+    mkdirSync(this.dir);
+    if (limits.memoryBytes !== undefined) {
+      writeControl(this.dir, 'memory.max', String(limits.memoryBytes));
+      writeControl(this.dir, 'memory.swap.max', '0');
+    }
+    if (limits.cpuCores !== undefined) {
+      writeControl(
+        this.dir,
+        'cpu.weight',
+        String(Math.min(10000, Math.max(1, Math.round(limits.cpuCores * 100)))),
+      );
+    }
+    if (limits.pidsMax !== undefined) writeControl(this.dir, 'pids.max', String(limits.pidsMax));
+    this.memoryLimitBytes = limits.memoryBytes;
+  }
+
+  isPopulated(): boolean {
+    const events = readControl(this.dir, 'cgroup.events');
+    if (events === undefined) return false;
+    return /^populated 1$/m.test(events);
+  }
+
+  async killAll(): Promise<void> {
+    try {
+      writeControl(this.dir, 'cgroup.kill', '1');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  async signalAll(signal: NodeJS.Signals): Promise<void> {
+    killPids(readPidsRecursive(this.dir), signal);
+  }
+
+  waitEmpty(): Promise<void> {
+    if (!this.isPopulated()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let watcher: FSWatcher | undefined;
+      const abort = new AbortController();
+      const finish = () => {
+        watcher?.close();
+        abort.abort();
+        resolve();
+      };
+      try {
+        watcher = watch(join(this.dir, 'cgroup.events'), () => {
+          if (!this.isPopulated()) finish();
+        });
+        watcher.on('error', () => undefined);
+      } catch {
+        // Without inotify the backoff poll below still finishes the wait.
+      }
+      // A safety net against a missed notification; not the primary mechanism.
+      waitWithBackoff(() => !this.isPopulated(), Math.max(this.pollMs, 1000), abort.signal).then(
+        finish,
+        (error: Error) => {
+          if (error.message !== 'aborted') reject(error);
+        },
+      );
+    });
+  }
+
+  async release(): Promise<void> {
+    removeCgroupTree(this.dir);
+  }
+
+  usage(): TaskUsage {
+    const cpu = /^usage_usec (\d+)$/m.exec(readControl(this.dir, 'cpu.stat') ?? '');
+    const current = readControl(this.dir, 'memory.current');
+    const peak = readControl(this.dir, 'memory.peak');
+    return {
+      ...(cpu ? { cpuSeconds: Number(cpu[1]) / 1e6 } : {}),
+      ...(current ? { memoryBytes: Number(current) } : {}),
+      ...(peak ? { memoryPeakBytes: Number(peak) } : {}),
+    };
+  }
+
+  summary(): ContainmentSummary {
+    const events = readControl(this.dir, 'memory.events') ?? '';
+    const match = /^oom_kill (\d+)$/m.exec(events);
+    return { oomKills: match ? Number(match[1]) : 0, memoryLimitBytes: this.memoryLimitBytes };
+  }
+}

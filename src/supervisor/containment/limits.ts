@@ -1,0 +1,35 @@
+/**
+ * Resource limits for a task's cgroups (SPEC §5.5): a hard memory limit and
+ * a soft CPU weight from `physical_resources` mappings of the job's logical
+ * resources, and `pids.max` from `cgroups.pids_max`.
+ */
+import type { PhysicalResources } from '../../config/physicalResources.js';
+
+export interface CgroupLimits {
+  readonly memoryBytes?: number;
+  /** CPU cores' worth of weight (soft): v1 cpu.shares = 1024 per core, v2 cpu.weight = 100 per core. */
+  readonly cpuCores?: number;
+  readonly pidsMax?: number;
+}
+
+/** Limits for a task needing `amounts` of the job's logical resources. */
+export function limitsFor(
+  physical: PhysicalResources,
+  amounts: Readonly<Record<string, number>>,
+  pidsMax: number,
+): CgroupLimits {
+  const limits: { memoryBytes?: number; cpuCores?: number; pidsMax?: number } = {};
+  const ram = physical.ram_mb;
+  if (ram && ram.enforcement === 'hard' && amounts[ram.logicalResource] !== undefined) {
+    limits.memoryBytes = Math.max(
+      1,
+      Math.floor(amounts[ram.logicalResource]! * ram.multiplyLogicalBy * 1024 * 1024),
+    );
+  }
+  const cpu = physical.cpu_core;
+  if (cpu && cpu.enforcement === 'soft' && amounts[cpu.logicalResource] !== undefined) {
+    limits.cpuCores = Math.max(0.01, amounts[cpu.logicalResource]! * cpu.multiplyLogicalBy);
+  }
+  if (pidsMax > 0) limits.pidsMax = pidsMax;
+  return limits;
+}
