@@ -4,11 +4,13 @@
  * ends with one JSON object per figure.
  */
 import { runSchedulerBench } from './scheduler.js';
+import { runContainmentBench } from './containment.js';
 import { runSupervisorBench } from './supervisor.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
   supervisor: runSupervisorBench,
+  containment: runContainmentBench,
 };
 
 const requested = process.argv.slice(2);

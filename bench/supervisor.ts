@@ -80,7 +80,7 @@ async function killLatency(supervisor: Supervisor, dir: string): Promise<Figure[
     const oursPids = await readPids(oursFile, size);
     let started = performance.now();
     supervisor.kill(task.invocationId, { method: 'kill', killWaitMs: 0 });
-    ours.push(waitAllGone(oursPids, started));
+    ours.push(await waitAllGone(oursPids, started));
     await task.done;
 
     const bareFile = join(dir, `bare${i}`);
@@ -88,7 +88,7 @@ async function killLatency(supervisor: Supervisor, dir: string): Promise<Figure[
     const barePids = await readPids(bareFile, size);
     started = performance.now();
     process.kill(-child.pid!, 'SIGKILL');
-    bare.push(waitAllGone(barePids, started));
+    bare.push(await waitAllGone(barePids, started));
   }
   const p50 = percentile(ours, 50);
   const baseline = percentile(bare, 50);

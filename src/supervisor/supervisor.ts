@@ -22,6 +22,10 @@ export interface SupervisorOptions {
   readonly onLog?: (invocationId: string, line: LogLine) => void;
   /** A task whose processes survived SIGKILL past the unkillable timeout. */
   readonly onUnkillable?: (invocationId: string) => void;
+  /** Called right before each spawn (write durable records here); throwing fails the launch. */
+  readonly beforeSpawn?: (invocationId: string, cgroupPaths: readonly string[]) => void;
+  /** Called right after each successful spawn. */
+  readonly afterSpawn?: (invocationId: string, pid: number) => void;
   /** Creates task cgroups; by default one that detects the hierarchies. `null` never contains. */
   readonly containment?: ContainmentFactory | null;
 }
@@ -61,6 +65,8 @@ export class Supervisor {
       onEvent: (event) => this.options.onEvent?.(event),
       onLog: (id, line) => this.options.onLog?.(id, line),
       onUnkillable: (id) => this.options.onUnkillable?.(id),
+      beforeSpawn: this.options.beforeSpawn,
+      afterSpawn: this.options.afterSpawn,
     });
     this.tasks.set(spec.invocationId, task);
     void task.done.then(() => this.tasks.delete(spec.invocationId));

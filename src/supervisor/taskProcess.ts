@@ -50,6 +50,10 @@ export interface TaskProcessHooks {
   readonly onLog: (invocationId: string, line: LogLine) => void;
   /** Called once if processes survive SIGKILL past the unkillable timeout. */
   readonly onUnkillable?: (invocationId: string) => void;
+  /** Called right before the spawn, with the task's cgroups; throwing fails the launch. */
+  readonly beforeSpawn?: (invocationId: string, cgroupPaths: readonly string[]) => void;
+  /** Called right after a successful spawn. */
+  readonly afterSpawn?: (invocationId: string, pid: number) => void;
 }
 
 type PipeName = LogStream | 'status' | 'canary' | 'launcher';
@@ -175,6 +179,8 @@ export class TaskProcess {
     if (pipes.canary) stdio.push(pipes.canary[1]);
 
     try {
+      // Durable records come first: a crash right after the spawn must still find the task.
+      this.hooks.beforeSpawn?.(spec.invocationId, this.containment?.paths ?? []);
       this.child = spawn(launcherPath(), args, { stdio, env: spec.env ?? process.env });
     } catch (error) {
       this.closeFds(Object.values(pipes).map((pair) => pair[0]));
@@ -186,6 +192,7 @@ export class TaskProcess {
       this.closeFds(Object.values(pipes).map((pair) => pair[1]));
     }
     this.pid = this.child.pid;
+    if (this.pid !== undefined) this.hooks.afterSpawn?.(spec.invocationId, this.pid);
     this.child.once('exit', (code, signal) => this.onExit(code, signal));
     this.child.once('error', (error) => this.onSpawnError(error as NodeJS.ErrnoException));
     this.quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
@@ -337,9 +344,12 @@ export class TaskProcess {
 
   private signal(signal: NodeJS.Signals, reason: string): void {
     this.killed = true;
-    const target = this.leadsGroup && this.groupHasMembers() ? 'group' : !this.exited ? 'process' : undefined;
-    if (target) this.sendTo(signal, reason, target);
     const containment = this.containment;
+    // A cgroup holds the whole task: its own SIGKILL is exact (and a group SIGKILL racing a
+    // v1 freeze would only leave dying processes frozen until the thaw).
+    const viaCgroupOnly = containment !== undefined && signal === 'SIGKILL';
+    const target = this.leadsGroup && this.groupHasMembers() ? 'group' : !this.exited ? 'process' : undefined;
+    if (target && !viaCgroupOnly) this.sendTo(signal, reason, target);
     if (containment) {
       const all = signal === 'SIGKILL' ? containment.killAll() : containment.signalAll(signal);
       all.then(

@@ -107,7 +107,7 @@ export class CgroupV1Containment implements TaskContainment {
    * watch reports a task that never freezes).
    */
   private async freezeKillThaw(dir: string): Promise<void> {
-    for (let attempt = 0; attempt < 10 && !this.isEmpty(); attempt++) {
+    for (let attempt = 0; attempt < 10 && (attempt === 0 || !this.isEmpty()); attempt++) {
       if (!(await this.freeze(dir))) continue;
       killPids(readPidsRecursive(dir));
       writeControl(dir, 'freezer.state', 'THAWED');
@@ -118,10 +118,17 @@ export class CgroupV1Containment implements TaskContainment {
   /** True once FROZEN; false (after thawing) if it stayed FREEZING past the timeout. */
   private async freeze(dir: string): Promise<boolean> {
     writeControl(dir, 'freezer.state', 'FROZEN');
-    const deadline = performance.now() + this.freezeTimeoutMs;
+    const started = performance.now();
+    const deadline = started + this.freezeTimeoutMs;
     let delay = 1;
     while (performance.now() < deadline) {
       if ((readControl(dir, 'freezer.state') ?? '').trim() === 'FROZEN') return true;
+      // A freeze normally completes within a millisecond or two: check between event-loop
+      // turns at first, then back off.
+      if (performance.now() - started < 5) {
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 50);
     }
