@@ -21,7 +21,15 @@ const SLICE = 'bistro-bench.slice';
 const SIZE = 50;
 const RUNS = 25;
 const mounts = readCgroupMounts();
-const NONE = { root: '', slice: SLICE, subsystems: [], killWithoutFreezer: false, version: undefined, unkillableTimeoutSec: 60, pidsMax: 0 };
+const NONE = {
+  root: '',
+  slice: SLICE,
+  subsystems: [],
+  killWithoutFreezer: false,
+  version: undefined,
+  unkillableTimeoutSec: 60,
+  pidsMax: 0,
+};
 
 /** A tree of SIZE processes that report their host pids (also inside a PID namespace). */
 const REPORT = 'cut -d" " -f4 /proc/self/stat >> "$1"';
@@ -31,12 +39,18 @@ interface Strategy {
   readonly name: string;
   readonly options: TaskSubprocessOptions;
   /** Starts an identical tree outside the supervisor; returns how to kill it the bare way. */
-  readonly bare: (pidFile: string, index: number) => Promise<{ pids: number[]; kill: () => void; cleanup: () => void }>;
+  readonly bare: (
+    pidFile: string,
+    index: number,
+  ) => Promise<{ pids: number[]; kill: () => void; cleanup: () => void }>;
 }
 
 function cgroupTree(dir: string, pidFile: string): void {
   mkdirSync(dir, { recursive: true });
-  spawn('/bin/sh', ['-c', `echo $$ > ${join(dir, 'cgroup.procs')}; ${TREE}`, 'sh', pidFile], { stdio: 'ignore', detached: true }).unref();
+  spawn('/bin/sh', ['-c', `echo $$ > ${join(dir, 'cgroup.procs')}; ${TREE}`, 'sh', pidFile], {
+    stdio: 'ignore',
+    detached: true,
+  }).unref();
 }
 
 const STRATEGIES: Strategy[] = [
@@ -56,7 +70,11 @@ const STRATEGIES: Strategy[] = [
       const dir = join(mounts.v2!, SLICE, `bare${index}`);
       cgroupTree(dir, pidFile);
       const pids = await readPids(pidFile, SIZE);
-      return { pids, kill: () => writeFileSync(join(dir, 'cgroup.kill'), '1'), cleanup: () => rmdirSync(dir) };
+      return {
+        pids,
+        kill: () => writeFileSync(join(dir, 'cgroup.kill'), '1'),
+        cleanup: () => rmdirSync(dir),
+      };
     },
   },
   {
@@ -69,7 +87,8 @@ const STRATEGIES: Strategy[] = [
       const kill = () => {
         writeFileSync(join(dir, 'freezer.state'), 'FROZEN');
         while (readFileSync(join(dir, 'freezer.state'), 'utf8').trim() !== 'FROZEN');
-        for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+        for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+          process.kill(Number(pid), 'SIGKILL');
         writeFileSync(join(dir, 'freezer.state'), 'THAWED');
       };
       return { pids, kill, cleanup: () => rmdirSync(dir) };
@@ -79,7 +98,10 @@ const STRATEGIES: Strategy[] = [
     name: 'pid_namespace',
     options: { ...DEFAULT_TASK_SUBPROCESS, cgroups: NONE, pidNamespace: true },
     bare: async (pidFile) => {
-      spawn('unshare', ['--pid', '--fork', '/bin/sh', '-c', TREE, 'sh', pidFile], { stdio: 'ignore', detached: true }).unref();
+      spawn('unshare', ['--pid', '--fork', '/bin/sh', '-c', TREE, 'sh', pidFile], {
+        stdio: 'ignore',
+        detached: true,
+      }).unref();
       const pids = await readPids(pidFile, SIZE);
       // The first pid reported is the namespace's init (the shell unshare forked).
       return { pids, kill: () => process.kill(pids[0]!, 'SIGKILL'), cleanup: () => undefined };
@@ -92,7 +114,12 @@ async function killLatency(strategy: Strategy, supervisor: Supervisor, dir: stri
   const bare: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const oursFile = join(dir, `${strategy.name}-ours${i}`);
-    const task = supervisor.start({ invocationId: `${strategy.name}-${i}`, argv: ['/bin/sh', '-c', TREE, 'sh', oursFile], cwd: dir, options: strategy.options });
+    const task = supervisor.start({
+      invocationId: `${strategy.name}-${i}`,
+      argv: ['/bin/sh', '-c', TREE, 'sh', oursFile],
+      cwd: dir,
+      options: strategy.options,
+    });
     const oursPids = await readPids(oursFile, SIZE);
     let started = performance.now();
     supervisor.kill(task.invocationId, { method: 'kill', killWaitMs: 0 });
@@ -108,7 +135,9 @@ async function killLatency(strategy: Strategy, supervisor: Supervisor, dir: stri
   }
   const p50 = percentile(ours, 50);
   const baseline = percentile(bare, 50);
-  console.log(`${strategy.name}: kill latency p50 ${round(p50)} ms vs bare ${round(baseline)} ms (${SIZE} processes)`);
+  console.log(
+    `${strategy.name}: kill latency p50 ${round(p50)} ms vs bare ${round(baseline)} ms (${SIZE} processes)`,
+  );
   const context = { strategy: strategy.name, processes: SIZE };
   return [
     { metric: 'kill_latency_ms_p50', value: round(p50), unit: 'ms', ...context },
@@ -117,17 +146,29 @@ async function killLatency(strategy: Strategy, supervisor: Supervisor, dir: stri
   ];
 }
 
-async function startOverhead(supervisor: Supervisor, strategy: Strategy, baseline: Strategy): Promise<Figure> {
+async function startOverhead(
+  supervisor: Supervisor,
+  strategy: Strategy,
+  baseline: Strategy,
+): Promise<Figure> {
   const rate = async (options: TaskSubprocessOptions) => {
     const started = performance.now();
-    for (let i = 0; i < 100; i++) await supervisor.start({ invocationId: `start-${Math.random()}`, argv: ['/bin/true'], cwd: '/tmp', options }).done;
+    for (let i = 0; i < 100; i++)
+      await supervisor.start({
+        invocationId: `start-${Math.random()}`,
+        argv: ['/bin/true'],
+        cwd: '/tmp',
+        options,
+      }).done;
     return (performance.now() - started) / 100;
   };
   await rate(baseline.options);
   const samples = [];
   for (let i = 0; i < 3; i++) samples.push((await rate(strategy.options)) / (await rate(baseline.options)));
   const ratio = percentile(samples, 50);
-  console.log(`${strategy.name}: start-to-complete time of a trivial task ${round(ratio, 3)}x that without containment`);
+  console.log(
+    `${strategy.name}: start-to-complete time of a trivial task ${round(ratio, 3)}x that without containment`,
+  );
   return { metric: 'start_overhead_ratio', value: round(ratio, 3), unit: 'ratio', strategy: strategy.name };
 }
 
@@ -139,12 +180,14 @@ export async function runContainmentBench(): Promise<void> {
   try {
     const available = STRATEGIES.filter((s) => {
       const missing =
-        (s.name === 'cgroup_v2' && !mounts.v2) || (s.name === 'cgroup_v1_freezer' && !mounts.v1.has('freezer'));
+        (s.name === 'cgroup_v2' && !mounts.v2) ||
+        (s.name === 'cgroup_v1_freezer' && !mounts.v1.has('freezer'));
       if (missing) console.log(`# ${s.name}: not available on this host, skipped`);
       return !missing;
     });
     for (const strategy of available) figures.push(...(await killLatency(strategy, supervisor, dir)));
-    for (const strategy of available.slice(1)) figures.push(await startOverhead(supervisor, strategy, STRATEGIES[0]!));
+    for (const strategy of available.slice(1))
+      figures.push(await startOverhead(supervisor, strategy, STRATEGIES[0]!));
     printFigures('containment', figures);
   } finally {
     await supervisor.stopAll({ method: 'kill', killWaitMs: 0 }, 'benchmark');

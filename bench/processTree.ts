@@ -32,12 +32,17 @@ export async function readPids(file: string, count: number, timeoutMs = 10_000):
  * Polls /proc between event-loop turns (setImmediate) until every pid is gone;
  * returns the ms elapsed since `since`. The same loop measures every subject.
  */
-export async function waitAllGone(pids: readonly number[], since: number, timeoutMs = 10_000): Promise<number> {
+export async function waitAllGone(
+  pids: readonly number[],
+  since: number,
+  timeoutMs = 10_000,
+): Promise<number> {
   let remaining = [...pids];
   while (remaining.length > 0) {
     remaining = remaining.filter(isAlive);
     if (remaining.length === 0) break;
-    if (performance.now() - since > timeoutMs) throw new Error(`${remaining.length} processes survived ${timeoutMs} ms`);
+    if (performance.now() - since > timeoutMs)
+      throw new Error(`${remaining.length} processes survived ${timeoutMs} ms`);
     await new Promise((resolve) => setImmediate(resolve));
   }
   return performance.now() - since;

@@ -18,7 +18,15 @@ import { readPids, treeScript, waitAllGone } from './processTree.js';
 
 const OPTIONS: TaskSubprocessOptions = {
   ...DEFAULT_TASK_SUBPROCESS,
-  cgroups: { root: '', slice: '', subsystems: [], killWithoutFreezer: false, version: undefined, unkillableTimeoutSec: 60, pidsMax: 0 },
+  cgroups: {
+    root: '',
+    slice: '',
+    subsystems: [],
+    killWithoutFreezer: false,
+    version: undefined,
+    unkillableTimeoutSec: 60,
+    pidsMax: 0,
+  },
 };
 let counter = 0;
 const nextId = () => `bench${++counter}`;
@@ -38,7 +46,12 @@ async function rawSpawnRate(runs: number, argv: readonly string[] = ['/bin/true'
 async function supervisedRate(supervisor: Supervisor, runs: number): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < runs; i++) {
-    const result = await supervisor.start({ invocationId: nextId(), argv: ['/bin/true'], cwd: '/tmp', options: OPTIONS }).done;
+    const result = await supervisor.start({
+      invocationId: nextId(),
+      argv: ['/bin/true'],
+      cwd: '/tmp',
+      options: OPTIONS,
+    }).done;
     if (result.launchFailure) throw new Error(`launch failed: ${result.launchFailure.message}`);
   }
   return runs / ((performance.now() - started) / 1000);
@@ -76,7 +89,12 @@ async function killLatency(supervisor: Supervisor, dir: string): Promise<Figure[
   const bare: number[] = [];
   for (let i = 0; i < 15; i++) {
     const oursFile = join(dir, `ours${i}`);
-    const task = supervisor.start({ invocationId: nextId(), argv: ['/bin/sh', '-c', treeScript(size), 'sh', oursFile], cwd: dir, options: OPTIONS });
+    const task = supervisor.start({
+      invocationId: nextId(),
+      argv: ['/bin/sh', '-c', treeScript(size), 'sh', oursFile],
+      cwd: dir,
+      options: OPTIONS,
+    });
     const oursPids = await readPids(oursFile, size);
     let started = performance.now();
     supervisor.kill(task.invocationId, { method: 'kill', killWaitMs: 0 });
@@ -84,7 +102,10 @@ async function killLatency(supervisor: Supervisor, dir: string): Promise<Figure[
     await task.done;
 
     const bareFile = join(dir, `bare${i}`);
-    const child = spawn('/bin/sh', ['-c', treeScript(size), 'sh', bareFile], { stdio: 'ignore', detached: true });
+    const child = spawn('/bin/sh', ['-c', treeScript(size), 'sh', bareFile], {
+      stdio: 'ignore',
+      detached: true,
+    });
     const barePids = await readPids(bareFile, size);
     started = performance.now();
     process.kill(-child.pid!, 'SIGKILL');
@@ -92,11 +113,31 @@ async function killLatency(supervisor: Supervisor, dir: string): Promise<Figure[
   }
   const p50 = percentile(ours, 50);
   const baseline = percentile(bare, 50);
-  console.log(`kill latency (${size} processes): supervised p50 ${round(p50)} ms, bare group kill p50 ${round(baseline)} ms`);
+  console.log(
+    `kill latency (${size} processes): supervised p50 ${round(p50)} ms, bare group kill p50 ${round(baseline)} ms`,
+  );
   return [
-    { metric: 'kill_latency_ms_p50', value: round(p50), unit: 'ms', processes: size, strategy: 'process_group' },
-    { metric: 'kill_baseline_ms_p50', value: round(baseline), unit: 'ms', processes: size, strategy: 'process_group' },
-    { metric: 'kill_ratio_vs_baseline', value: round(p50 / baseline, 3), unit: 'ratio', processes: size, strategy: 'process_group' },
+    {
+      metric: 'kill_latency_ms_p50',
+      value: round(p50),
+      unit: 'ms',
+      processes: size,
+      strategy: 'process_group',
+    },
+    {
+      metric: 'kill_baseline_ms_p50',
+      value: round(baseline),
+      unit: 'ms',
+      processes: size,
+      strategy: 'process_group',
+    },
+    {
+      metric: 'kill_ratio_vs_baseline',
+      value: round(p50 / baseline, 3),
+      unit: 'ratio',
+      processes: size,
+      strategy: 'process_group',
+    },
   ];
 }
 
@@ -122,7 +163,9 @@ async function idleTasks(supervisor: Supervisor): Promise<Figure[]> {
   const count = 1000;
   const handles = [];
   for (let i = 0; i < count; i++) {
-    handles.push(supervisor.start({ invocationId: nextId(), argv: ['sleep', '1000'], cwd: '/tmp', options: OPTIONS }));
+    handles.push(
+      supervisor.start({ invocationId: nextId(), argv: ['sleep', '1000'], cwd: '/tmp', options: OPTIONS }),
+    );
   }
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const cpuBefore = process.cpuUsage();
@@ -169,7 +212,9 @@ async function logIngestion(supervisor: Supervisor): Promise<Figure[]> {
   });
   const raw = rawLines / ((performance.now() - rawStarted) / 1000);
   void supervisor;
-  console.log(`log ingestion: ${round(ours)} lines/s supervised (rate limit off), raw pipe read ${round(raw)} lines/s`);
+  console.log(
+    `log ingestion: ${round(ours)} lines/s supervised (rate limit off), raw pipe read ${round(raw)} lines/s`,
+  );
   return [
     { metric: 'log_lines_per_sec', value: round(ours), unit: 'lines/s' },
     { metric: 'log_lines_per_sec_raw_pipe', value: round(raw), unit: 'lines/s' },

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerNodesCommand } from './commands/nodes.js';
+import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { CliExit } from './output.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerValidateCommand(program);
   registerNodesCommand(program);
+  registerSchedulerCommand(program);
   return program;
 }
 

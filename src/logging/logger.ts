@@ -11,7 +11,10 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   const level = options.level ?? process.env['BISTRO_LOG_LEVEL'] ?? 'info';
   if (pretty) {
-    return pino({ level, base: undefined }, pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true } }));
+    return pino(
+      { level, base: undefined },
+      pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true } }),
+    );
   }
   return pino({ level, base: undefined }, pino.destination({ dest: 2, sync: false }));
 }

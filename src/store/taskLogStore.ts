@@ -37,14 +37,19 @@ export class TaskLogStore {
   private queue: QueuedRow[] = [];
   private lastId: bigint;
   private timer: NodeJS.Timeout | undefined;
-  private readonly inserts: Record<LogTable, { run(job: string, node: string, id: bigint, line: string): unknown }>;
+  private readonly inserts: Record<
+    LogTable,
+    { run(job: string, node: string, id: bigint, line: string): unknown }
+  >;
 
   constructor(readonly file: string) {
     this.db = openDatabase(file, MIGRATIONS);
     this.db.defaultSafeIntegers(true);
     let last = 0n;
     for (const table of LOG_TABLES) {
-      const row = this.db.prepare(`SELECT MAX(time_and_count) AS id FROM ${table}`).get() as { id: bigint | null };
+      const row = this.db.prepare(`SELECT MAX(time_and_count) AS id FROM ${table}`).get() as {
+        id: bigint | null;
+      };
       if (row.id !== null && row.id > last) last = row.id;
     }
     this.lastId = last;
@@ -90,7 +95,8 @@ export class TaskLogStore {
     this.flush();
     const cutoff = BigInt(Math.floor(nowMs / 1000 - retentionSec)) << 32n;
     let deleted = 0;
-    for (const table of LOG_TABLES) deleted += this.db.prepare(`DELETE FROM ${table} WHERE time_and_count < ?`).run(cutoff).changes;
+    for (const table of LOG_TABLES)
+      deleted += this.db.prepare(`DELETE FROM ${table} WHERE time_and_count < ?`).run(cutoff).changes;
     return deleted;
   }
 

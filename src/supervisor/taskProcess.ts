@@ -18,7 +18,6 @@
  * its pipes is out of reach without containment (a documented miss).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { KillRequest } from '../config/killRequest.js';
 import { parseStatusReport, type StatusReport } from '../statuses/parseStatus.js';
@@ -26,6 +25,7 @@ import { StatusBits as B, Synthesized } from '../statuses/taskStatus.js';
 import { waitWithBackoff } from './containment/cgroupFs.js';
 import type { ContainmentFactory } from './containment/containmentFactory.js';
 import { LineSplitter } from './lineSplitter.js';
+import { isLive, processStartTicks } from './procStat.js';
 import type { LogQuota, LogRateLimiter } from './logRateLimiter.js';
 import { launcherPath, native } from './native.js';
 import type { TaskEvent, TaskEventName } from './taskEvents.js';
@@ -83,7 +83,7 @@ export class TaskProcess {
   private containment: TaskContainment | undefined;
   private containmentEmpty = true;
   /** With a PID namespace: its init, as seen from outside, and whether it is gone. */
-  private namespaceInit: { pid: number; startTicks: string } | undefined;
+  private namespaceInit: { pid: number; startTicks: number | undefined } | undefined;
   private namespaceEmpty = true;
   private complete = false;
   private killTimer: NodeJS.Timeout | undefined;
@@ -295,16 +295,16 @@ export class TaskProcess {
     const match = /^init (\d+)$/m.exec(this.launcherOutput);
     if (match && !this.namespaceInit) {
       const pid = Number(match[1]);
-      this.namespaceInit = { pid, startTicks: processStartTicks(pid) ?? '' };
+      this.namespaceInit = { pid, startTicks: processStartTicks(pid) };
       if (this.exited) this.waitForNamespace(this.namespaceInit);
     }
   }
 
   /** The namespace is empty once its init is gone: the kernel kills the rest before init finishes exiting. */
-  private waitForNamespace(init: { pid: number; startTicks: string }): void {
+  private waitForNamespace(init: { pid: number; startTicks: number | undefined }): void {
     const gone = () => {
       const ticks = processStartTicks(init.pid);
-      return ticks === undefined || ticks !== init.startTicks || isZombie(init.pid);
+      return ticks === undefined || ticks !== init.startTicks || !isLive(init.pid);
     };
     waitWithBackoff(gone, 1).then(
       () => {
@@ -517,23 +517,4 @@ export function parseLauncherFailure(text: string): LaunchFailure | undefined {
   const match = /^(\S+) (\d+) (.*)$/.exec(lines[0]!);
   if (!match) return { step: 'launcher', errno: 0, message: lines.join('; ') };
   return { step: match[1]!, errno: Number(match[2]), message: match[3]! };
-}
-
-function readStat(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Start time in clock ticks since boot (field 22 of /proc/PID/stat), guarding against pid reuse. */
-export function processStartTicks(pid: number): string | undefined {
-  return readStat(pid)?.[19];
-}
-
-function isZombie(pid: number): boolean {
-  const state = readStat(pid)?.[0];
-  return state === 'Z' || state === 'X';
 }

@@ -91,6 +91,14 @@ export interface LogLine {
   readonly time: number;
 }
 
+/** What callers hold for a started task (implemented by the supervisor's TaskProcess). */
+export interface TaskHandleLike {
+  readonly invocationId: string;
+  readonly pid: number | undefined;
+  readonly done: Promise<TaskResult>;
+  usage(): TaskUsage;
+}
+
 export type KillOutcome =
   | { readonly ok: true; readonly message: string }
   | {

@@ -1,0 +1,91 @@
+/** `bistro scheduler`: runs the scheduler daemon in the foreground. */
+import type { Command } from 'commander';
+import { ConfigError } from '../../config/issues.js';
+import { SchedulerDaemon } from '../../daemon/daemon.js';
+import { createLogger } from '../../logging/logger.js';
+import { StoreError } from '../../store/database.js';
+import { CliExit, printError } from '../output.js';
+
+interface SchedulerOptions {
+  config: string;
+  dataDir: string;
+  workerCommand?: string;
+  instanceNodeName?: string;
+  configUpdateMs: string;
+  nodesUpdateMs: string;
+  nodesRetryMs: string;
+  dryRun?: boolean;
+  benchmarkRun?: boolean;
+  testTaskDurationMs: string;
+  testFailureRate: string;
+  logRetention: string;
+  logPruneFrequency: string;
+}
+
+function whole(name: string, value: string, min = 0): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < min) {
+    printError(`${name}: expected a number >= ${min}, received ${JSON.stringify(value)}`);
+    throw new CliExit(2);
+  }
+  return number;
+}
+
+export function registerSchedulerCommand(program: Command): void {
+  program
+    .command('scheduler')
+    .description('run the scheduler: poll the config, refresh nodes, start, supervise and kill tasks')
+    .requiredOption('--config <file>', 'the JSON config file')
+    .requiredOption('--data-dir <dir>', 'where statuses, task logs and job working directories live')
+    .option('--worker-command <path>', 'the task executable for jobs without "command"')
+    .option('--instance-node-name <name>', 'name of the instance node (default: this host name)')
+    .option('--config-update-ms <ms>', 'config poll period', '10000')
+    .option('--nodes-update-ms <ms>', 'node refresh period', '300000')
+    .option('--nodes-retry-ms <ms>', 'node refresh period after a failure', '30000')
+    .option('--dry-run', 'start no process: every task is marked running, then done')
+    .option('--benchmark-run', 'start no process: tasks "run" for a random time, then finish')
+    .option('--test-task-duration-ms <ms>', 'mean simulated duration for --benchmark-run', '5000')
+    .option('--test-failure-rate <p>', 'failure probability for --benchmark-run', '0')
+    .option('--log-retention <seconds>', 'task logs older than this are pruned', String(30 * 86400))
+    .option('--log-prune-frequency <seconds>', 'seconds between prunes; <= 0 disables', '3600')
+    .action(async (options: SchedulerOptions) => {
+      const logger = createLogger();
+      let daemon: SchedulerDaemon;
+      try {
+        daemon = new SchedulerDaemon({
+          configFile: options.config,
+          dataDir: options.dataDir,
+          workerCommand: options.workerCommand,
+          instanceNodeName: options.instanceNodeName,
+          configUpdateMs: whole('--config-update-ms', options.configUpdateMs, 1),
+          nodesUpdateMs: whole('--nodes-update-ms', options.nodesUpdateMs, 1),
+          nodesRetryMs: whole('--nodes-retry-ms', options.nodesRetryMs, 1),
+          dryRun: options.dryRun,
+          benchmarkRun: options.benchmarkRun,
+          testTaskDurationMs: whole('--test-task-duration-ms', options.testTaskDurationMs),
+          testFailureRate: whole('--test-failure-rate', options.testFailureRate),
+          logRetentionSec: whole('--log-retention', options.logRetention),
+          logPruneFrequencySec: Number(options.logPruneFrequency),
+          logger,
+        });
+        await daemon.start();
+      } catch (error) {
+        if (error instanceof ConfigError || error instanceof StoreError) {
+          printError(error.message);
+          throw new CliExit(1);
+        }
+        throw error;
+      }
+      await new Promise<void>((resolve) => {
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals) => {
+          signals++;
+          logger.warn({ signal }, signals === 1 ? 'stopping' : 'stopping now');
+          if (signals === 1) void daemon.stop().then(resolve);
+          else daemon.escalate();
+        };
+        for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, onSignal);
+      });
+      logger.flush();
+    });
+}

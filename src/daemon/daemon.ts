@@ -1,0 +1,324 @@
+/**
+ * The scheduler process (SPEC §7): polls the config, refreshes nodes, runs
+ * scheduling passes, starts and kills tasks through the runner, persists
+ * statuses, and on TERM/INT/QUIT stops every task it started before exiting.
+ *
+ * Passes run every `working_wait` while tasks run (`idle_wait` otherwise),
+ * and also soon after a task completes -- but never so often that passes
+ * take more than about a fifth of the time.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/config.js';
+import { FileConfigLoader } from '../config/fileLoader.js';
+import type { KillRequest } from '../config/killRequest.js';
+import type { Logger } from '../logging/logger.js';
+import { LocalRunner } from '../runners/localRunner.js';
+import type { Runner } from '../runners/runner.js';
+import { SimulatedRunner } from '../runners/simulatedRunner.js';
+import { ErrorKeys, Scheduler, type PassResult } from '../scheduler/pass.js';
+import { seededRandom } from '../scheduler/random.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import { TaskStatuses } from '../statuses/taskStatuses.js';
+import { StatusStore } from '../store/statusStore.js';
+import { TaskLogStore } from '../store/taskLogStore.js';
+import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import { ErrorRegistry } from './errorRegistry.js';
+import { NodeRefresher } from './nodeRefresher.js';
+import { recoverLeftovers } from './recovery.js';
+
+export interface DaemonOptions {
+  readonly configFile: string;
+  readonly dataDir: string;
+  readonly workerCommand?: string;
+  readonly instanceNodeName?: string;
+  readonly configUpdateMs?: number;
+  readonly nodesUpdateMs?: number;
+  readonly nodesRetryMs?: number;
+  readonly dryRun?: boolean;
+  readonly benchmarkRun?: boolean;
+  /** --benchmark-run: mean simulated task duration and failure rate. */
+  readonly testTaskDurationMs?: number;
+  readonly testFailureRate?: number;
+  readonly logRetentionSec?: number;
+  readonly logPruneFrequencySec?: number;
+  readonly logger: Logger;
+}
+
+export const ErrorRegistryKeys = {
+  config: 'Config',
+  nodes: 'Nodes',
+  unkillable: 'Unkillable tasks',
+} as const;
+
+/** Extra time, beyond the largest kill_wait_ms, that a graceful stop waits before SIGKILL. */
+const SHUTDOWN_REAP_MS = 10_000;
+
+export class SchedulerDaemon {
+  readonly statuses = new TaskStatuses();
+  readonly errors = new ErrorRegistry();
+  readonly scheduler = new Scheduler();
+  readonly configLoader: FileConfigLoader;
+  readonly statusStore: StatusStore;
+  readonly logStore: TaskLogStore;
+  readonly runner: Runner;
+  readonly nodes: NodeRefresher;
+  readonly instanceName: string;
+  readonly containment: ContainmentFactory;
+  private readonly logger: Logger;
+  private readonly random = seededRandom(Date.now() & 0xffffffff);
+  private passTimer: NodeJS.Timeout | undefined;
+  private passAt = Infinity;
+  private lastPassMs = 0;
+  private lastPassEnd = 0;
+  private stopping: Promise<void> | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  lastPass: PassResult | undefined;
+
+  constructor(private readonly options: DaemonOptions) {
+    this.logger = options.logger;
+    this.instanceName = options.instanceNodeName ?? hostname();
+    this.configLoader = new FileConfigLoader(options.configFile, {
+      onChange: (state) => {
+        if (state.error) {
+          this.errors.set(ErrorRegistryKeys.config, [state.error.message]);
+          this.logger.error(
+            { error: state.error.message },
+            'config rejected; the last good config stays in force',
+          );
+        } else {
+          this.errors.clear(ErrorRegistryKeys.config);
+          this.logger.info({ jobs: state.config.jobs.size, generation: state.generation }, 'config loaded');
+          this.nodes.onConfigChange(state.config.settings);
+          this.requestPass(0);
+        }
+      },
+    });
+    this.statusStore = new StatusStore(join(options.dataDir, 'statuses.sqlite'));
+    this.logStore = new TaskLogStore(join(options.dataDir, 'task_logs.sqlite'));
+    this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
+    this.containment = new ContainmentFactory();
+    this.nodes = new NodeRefresher(() => this.config.settings, {
+      instanceName: this.instanceName,
+      updateMs: options.nodesUpdateMs ?? 300_000,
+      retryMs: options.nodesRetryMs ?? 30_000,
+      logger: this.logger,
+      onRefresh: () => this.requestPass(0),
+    });
+    if (options.dryRun || options.benchmarkRun) {
+      this.runner = new SimulatedRunner(this.statuses, {
+        meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
+        failureRate: options.testFailureRate ?? 0,
+        random: this.random,
+        onComplete: () => this.onTaskComplete(),
+      });
+    } else {
+      let runner: LocalRunner | undefined = undefined;
+      const supervisor = new Supervisor({
+        ...LocalRunner.hooks(() => runner!),
+        containment: this.containment,
+      });
+      runner = new LocalRunner(supervisor, {
+        dataDir: options.dataDir,
+        statuses: this.statuses,
+        statusStore: this.statusStore,
+        logStore: this.logStore,
+        logger: this.logger,
+        arguments: {
+          workerCommand: options.workerCommand ? [options.workerCommand] : [],
+          instanceNode: this.instanceName,
+          hostname: hostname(),
+        },
+        config: () => this.config,
+        onComplete: () => this.onTaskComplete(),
+      });
+      this.runner = runner;
+    }
+  }
+
+  /** The config in force (the last good one). */
+  get config(): Config {
+    return this.configLoader.current().config;
+  }
+
+  /** Loads state, kills leftovers of a previous instance, then starts scheduling. */
+  async start(): Promise<void> {
+    const loaded =
+      this.options.dryRun || this.options.benchmarkRun ? 0 : this.statusStore.loadStatuses(this.statuses);
+    const settings = this.config.settings;
+    this.logger.info(
+      { config: this.configLoader.file, dataDir: this.options.dataDir, statuses: loaded },
+      'scheduler starting',
+    );
+    if (!settings.enabled)
+      this.logger.warn('bistro_settings.enabled is false: no task will start until it is set to true');
+    const taskOptions = [
+      settings.taskSubprocess,
+      ...[...this.config.jobs.values()].map((job) => job.taskSubprocess),
+    ];
+    this.logger.info({ containment: this.containment.describe(settings.taskSubprocess) }, 'task containment');
+    for (const warning of this.containment.warnings) this.logger.warn(warning);
+    if (!(this.options.dryRun || this.options.benchmarkRun)) {
+      const choices = [
+        ...new Map(
+          taskOptions.map((o) => [JSON.stringify(o.cgroups ?? null), this.containment.choose(o)]),
+        ).values(),
+      ];
+      const report = await recoverLeftovers(
+        this.statusStore,
+        this.statuses,
+        this.logStore,
+        choices,
+        this.logger,
+      );
+      if (report.recordsChecked > 0) this.logger.warn({ ...report }, 'restart recovery finished');
+    }
+    for (const warning of this.config.warnings)
+      this.logger.warn({ path: warning.path.join('.') }, warning.message);
+    await this.nodes.refresh();
+    this.configLoader.start(this.options.configUpdateMs ?? 10_000);
+    this.pruneLogs();
+    this.requestPass(0);
+  }
+
+  /** Runs one pass now and applies its decisions. */
+  runPass(): PassResult | undefined {
+    const started = performance.now();
+    const config = this.config;
+    const nodes = this.nodes.current(config.settings);
+    if (this.nodes.error) this.errors.set(ErrorRegistryKeys.nodes, [this.nodes.error]);
+    else this.errors.clear(ErrorRegistryKeys.nodes);
+    if (!nodes) {
+      this.errors.set(ErrorKeys.mainLoop, ['Waiting for a node refresh that matches the configured levels']);
+      return undefined;
+    }
+    const now = Date.now() / 1000;
+    const result = this.scheduler.run({
+      config,
+      nodes,
+      statuses: this.statuses,
+      now,
+      random: this.random,
+      canKill: this.runner.canKill,
+    });
+    for (const key of Object.values(ErrorKeys)) this.errors.set(key, result.errors[key] ?? []);
+    for (const start of result.starts) this.runner.start(start, now);
+    for (const kill of result.kills) {
+      const outcome = this.runner.kill(kill.invocationId, kill.request, kill.reason);
+      this.logger.warn(
+        {
+          job: kill.job,
+          node: kill.node,
+          reason: kill.reason,
+          detail: kill.detail,
+          outcome: outcome.message,
+        },
+        'killing task',
+      );
+    }
+    const unkillable = [...this.runner.unkillable()];
+    this.errors.set(
+      ErrorRegistryKeys.unkillable,
+      unkillable.map((id) => `Task ${id} survived SIGKILL; its resources stay reserved`),
+    );
+    this.statusStore.flush();
+    this.lastPassMs = performance.now() - started;
+    this.lastPassEnd = performance.now();
+    this.lastPass = result;
+    return result;
+  }
+
+  /** Schedules a pass in `delayMs` unless one is due sooner. */
+  requestPass(delayMs: number): void {
+    if (this.stopping) return;
+    const at = performance.now() + delayMs;
+    if (this.passTimer && at >= this.passAt) return;
+    if (this.passTimer) clearTimeout(this.passTimer);
+    this.passAt = at;
+    this.passTimer = setTimeout(() => this.loop(), Math.max(0, delayMs));
+  }
+
+  private loop(): void {
+    this.passTimer = undefined;
+    this.passAt = Infinity;
+    let busy = true;
+    try {
+      const result = this.runPass();
+      busy = result?.busy ?? true;
+    } catch (error) {
+      this.errors.set(ErrorKeys.mainLoop, [`Pass failed: ${(error as Error).message}`]);
+      this.logger.error({ err: error }, 'scheduling pass failed');
+    }
+    const settings = this.config.settings;
+    const waitSec = !settings.enabled
+      ? settings.idleWaitSec
+      : busy
+        ? settings.workingWaitSec
+        : settings.idleWaitSec;
+    this.requestPass(waitSec * 1000);
+  }
+
+  private onTaskComplete(): void {
+    // Soon, but keep passes under about a fifth of the wall time.
+    const gap = Math.max(0, this.lastPassEnd + 4 * this.lastPassMs - performance.now());
+    this.requestPass(gap);
+  }
+
+  private pruneLogs(): void {
+    const frequency = this.options.logPruneFrequencySec ?? 3600;
+    if (frequency <= 0) return;
+    try {
+      const deleted = this.logStore.prune(this.options.logRetentionSec ?? 30 * 86400);
+      if (deleted > 0) this.logger.info({ deleted }, 'pruned task logs');
+    } catch (error) {
+      this.logger.error({ err: error }, 'task log pruning failed');
+    }
+    this.pruneTimer = setTimeout(() => this.pruneLogs(), frequency * 1000);
+    this.pruneTimer.unref();
+  }
+
+  /** The kill request for a task: its job's, or the settings' for a deleted job. */
+  killRequestFor(task: RunningTask): KillRequest {
+    const config = this.config;
+    return (config.jobs.get(task.job) ?? config.settings).killSubprocess;
+  }
+
+  /**
+   * Stops starting tasks, kills every running task with its kill request and
+   * waits for all of them (SIGKILL after the largest kill_wait_ms plus
+   * reaping time), then persists everything.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  /** A second signal: SIGKILL every task now. */
+  escalate(): void {
+    this.logger.warn('second signal: killing every task with SIGKILL');
+    if (this.runner instanceof LocalRunner) this.runner.killAllNow('shutdown escalated');
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.passTimer) clearTimeout(this.passTimer);
+    if (this.pruneTimer) clearTimeout(this.pruneTimer);
+    this.configLoader.stop();
+    this.nodes.stop();
+    const config = this.config;
+    const waits = [config.settings.killSubprocess, ...[...config.jobs.values()].map((j) => j.killSubprocess)]
+      .filter((r) => r.method === 'term_wait_kill')
+      .map((r) => r.killWaitMs);
+    const bound = Math.max(0, ...waits) + SHUTDOWN_REAP_MS;
+    this.logger.info({ running: this.statuses.runningCount }, 'stopping: killing every running task');
+    const escalation = setTimeout(() => this.escalate(), bound);
+    try {
+      await this.runner.stopAll((task) => this.killRequestFor(task), 'shutdown');
+    } finally {
+      clearTimeout(escalation);
+    }
+    this.statusStore.close();
+    this.logStore.close();
+    this.logger.info('scheduler stopped');
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The local runner: runs the tasks the scheduler chose on this machine
+ * through the supervisor, following the task protocol (reference §7).
+ *
+ * Order of a start, so that nothing can run twice: RUNNING is recorded in
+ * memory, the durable running-task record is written right before the spawn
+ * (with the task's cgroups), the process identity right after it; the record
+ * is removed only once the final status has been written.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/config.js';
+import type { KillRequest } from '../config/killRequest.js';
+import type { Logger } from '../logging/logger.js';
+import type { TaskStart } from '../scheduler/pass.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import { StatusBits as B } from '../statuses/taskStatus.js';
+import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import type { StatusStore } from '../store/statusStore.js';
+import type { TaskLogStore } from '../store/taskLogStore.js';
+import { limitsFor } from '../supervisor/containment/limits.js';
+import { processStartTicks } from '../supervisor/procStat.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import type { TaskEvent } from '../supervisor/taskEvents.js';
+import type { KillOutcome, LogLine, TaskHandleLike, TaskUsage } from '../supervisor/taskSpec.js';
+import { newInvocationId } from './invocationId.js';
+import type { Runner } from './runner.js';
+import { taskArgv, type TaskArgumentContext } from './taskArguments.js';
+
+export interface LocalRunnerDeps {
+  readonly dataDir: string;
+  readonly statuses: TaskStatuses;
+  readonly statusStore: StatusStore;
+  readonly logStore: TaskLogStore;
+  readonly logger: Logger;
+  readonly arguments: TaskArgumentContext;
+  /** The config in force, read at each start. */
+  readonly config: () => Config;
+  /** Called when a task completes (the daemon schedules an early pass). */
+  readonly onComplete?: () => void;
+}
+
+export class LocalRunner implements Runner {
+  readonly canKill = true;
+  private readonly tasks = new Map<string, { task: RunningTask; handle: TaskHandleLike }>();
+  /** Launches being set up: known to the spawn hooks before the handle exists. */
+  private readonly launching = new Map<string, RunningTask>();
+  private readonly unkillableIds = new Set<string>();
+
+  constructor(
+    private readonly supervisor: Supervisor,
+    private readonly deps: LocalRunnerDeps,
+  ) {}
+
+  /** Supervisor hooks: wire these into the supervisor this runner uses. */
+  static hooks(runner: () => LocalRunner) {
+    return {
+      beforeSpawn: (id: string, cgroupPaths: readonly string[]) => runner().beforeSpawn(id, cgroupPaths),
+      afterSpawn: (id: string, pid: number) => runner().afterSpawn(id, pid),
+      onEvent: (event: TaskEvent) => runner().onEvent(event),
+      onLog: (id: string, line: LogLine) => runner().onLog(id, line),
+      onUnkillable: (id: string) => runner().onUnkillable(id),
+    };
+  }
+
+  start(start: TaskStart, now: number): RunningTask {
+    const { deps } = this;
+    const job = start.job;
+    const previous = deps.statuses.get(job.name, start.node);
+    const task: RunningTask = {
+      job: job.name,
+      node: start.node,
+      invocationId: newInvocationId(now * 1000),
+      startTime: now,
+      charges: start.charges,
+      backoff: start.backoff,
+      workerShard: 'local',
+    };
+    deps.statuses.recordStart(task);
+    let argv: string[];
+    const cwd = join(deps.dataDir, 'jobs', job.name);
+    try {
+      argv = taskArgv(start, previous, deps.arguments);
+      mkdirSync(cwd, { recursive: true });
+    } catch (error) {
+      this.finishWithoutProcess(
+        task,
+        `Failed to start task ${task.invocationId}: ${(error as Error).message}`,
+      );
+      return task;
+    }
+    const settings = deps.config().settings;
+    const limits = limitsFor(
+      settings.physicalResources,
+      job.resources,
+      job.taskSubprocess.cgroups?.pidsMax ?? 0,
+    );
+    this.launching.set(task.invocationId, task);
+    const handle = this.supervisor.start({
+      invocationId: task.invocationId,
+      argv,
+      cwd,
+      options: job.taskSubprocess,
+      limits,
+    });
+    this.launching.delete(task.invocationId);
+    this.tasks.set(task.invocationId, { task, handle });
+    void handle.done.then((result) => {
+      this.tasks.delete(task.invocationId);
+      this.unkillableIds.delete(task.invocationId);
+      const outcome = deps.statuses.recordFinish(
+        task.job,
+        task.node,
+        task.invocationId,
+        result.report,
+        Date.now() / 1000,
+      );
+      if (!outcome.applied)
+        deps.logger.warn({ job: task.job, node: task.node, reason: outcome.reason }, 'status ignored');
+      deps.statusStore.flush();
+      deps.statusStore.removeLaunch(task.invocationId);
+      deps.onComplete?.();
+    });
+    return task;
+  }
+
+  kill(invocationId: string, request: KillRequest, reason: string): KillOutcome {
+    return this.supervisor.kill(invocationId, request, reason);
+  }
+
+  async stopAll(requestFor: (task: RunningTask) => KillRequest, reason: string): Promise<void> {
+    const running = [...this.tasks.values()];
+    for (const { task } of running) this.supervisor.kill(task.invocationId, requestFor(task), reason);
+    await Promise.all(running.map(({ handle }) => handle.done));
+  }
+
+  /** SIGKILLs everything still running (a second shutdown signal). */
+  killAllNow(reason: string): void {
+    for (const { task } of this.tasks.values())
+      this.supervisor.kill(task.invocationId, { method: 'kill', killWaitMs: 0 }, reason);
+  }
+
+  usage(invocationId: string): TaskUsage {
+    return this.tasks.get(invocationId)?.handle.usage() ?? {};
+  }
+
+  unkillable(): ReadonlySet<string> {
+    return this.unkillableIds;
+  }
+
+  get runningCount(): number {
+    return this.tasks.size;
+  }
+
+  private taskOf(invocationId: string): RunningTask | undefined {
+    return this.tasks.get(invocationId)?.task ?? this.launching.get(invocationId);
+  }
+
+  private beforeSpawn(invocationId: string, cgroupPaths: readonly string[]): void {
+    const task = this.launching.get(invocationId);
+    if (task) this.deps.statusStore.recordLaunch(task, cgroupPaths);
+  }
+
+  private afterSpawn(invocationId: string, pid: number): void {
+    const task = this.taskOf(invocationId);
+    if (!task) return;
+    const pidStartTime = processStartTicks(pid);
+    if (pidStartTime === undefined) return;
+    const options = this.deps.config().jobs.get(task.job)?.taskSubprocess;
+    this.deps.statusStore.recordProcess(invocationId, {
+      pid,
+      pidStartTime,
+      pgid: options?.processGroupLeader === false ? undefined : pid,
+    });
+  }
+
+  private onEvent(event: TaskEvent): void {
+    const task = this.taskOf(event.invocationId);
+    if (!task) return;
+    const { invocationId, time, ...fields } = event;
+    const row = { ...fields, invocation_id: invocationId, worker_host: this.deps.arguments.hostname };
+    this.deps.logStore.append('statuses', task.job, task.node, JSON.stringify(row), time);
+    if (
+      event.event === 'task_failed_to_start' ||
+      event.event === 'unkillable' ||
+      event.event === 'oom_killed'
+    ) {
+      this.deps.logger.warn({ job: task.job, node: task.node, invocationId, event: fields }, event.event);
+    }
+  }
+
+  private onLog(invocationId: string, line: LogLine): void {
+    const task = this.taskOf(invocationId);
+    if (task) this.deps.logStore.append(line.stream, task.job, task.node, line.text, line.time);
+  }
+
+  private onUnkillable(invocationId: string): void {
+    this.unkillableIds.add(invocationId);
+  }
+
+  /** A start that failed before any process existed: error_backoff with the reason. */
+  private finishWithoutProcess(task: RunningTask, exception: string): void {
+    const { deps } = this;
+    deps.logStore.append(
+      'statuses',
+      task.job,
+      task.node,
+      JSON.stringify({ event: 'task_failed_to_start', invocation_id: task.invocationId, message: exception }),
+    );
+    deps.statuses.recordFinish(
+      task.job,
+      task.node,
+      task.invocationId,
+      { bits: B.ERROR | B.USES_BACKOFF, data: { exception } },
+      Date.now() / 1000,
+    );
+    deps.logger.warn({ job: task.job, node: task.node }, exception);
+  }
+}

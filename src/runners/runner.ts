@@ -1,0 +1,23 @@
+/**
+ * What the daemon needs from a runner (SPEC §10): start a task the pass chose,
+ * kill one, and stop everything. The local runner is one implementation; a
+ * remote-worker runner will be another.
+ */
+import type { KillRequest } from '../config/killRequest.js';
+import type { TaskStart } from '../scheduler/pass.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
+
+export interface Runner {
+  /** False for runners whose tasks cannot be killed (dry run): orphan timers are then forgotten. */
+  readonly canKill: boolean;
+  /** Records the task as running and starts it; completion is reported to the status store by the runner. */
+  start(task: TaskStart, now: number): RunningTask;
+  kill(invocationId: string, request: KillRequest, reason: string): KillOutcome;
+  /** Kills every task with its own request and waits until all are complete. */
+  stopAll(requestFor: (task: RunningTask) => KillRequest, reason: string): Promise<void>;
+  /** CPU and memory of a running task, where containment accounts for it. */
+  usage(invocationId: string): TaskUsage;
+  /** Invocations that survived SIGKILL past the unkillable timeout. */
+  unkillable(): ReadonlySet<string>;
+}

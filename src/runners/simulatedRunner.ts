@@ -1,0 +1,84 @@
+/**
+ * Runners that start no process (reference §7.9): `--dry-run` marks every
+ * started task running then done at once; `--benchmark-run` "runs" it for a
+ * random 0..2x duration, then reports done or, with the given probability,
+ * an error. Neither can kill, so orphan timers are forgotten.
+ */
+import type { KillRequest } from '../config/killRequest.js';
+import type { TaskStart } from '../scheduler/pass.js';
+import type { RandomSource } from '../scheduler/random.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import { StatusBits as B } from '../statuses/taskStatus.js';
+import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
+import { newInvocationId } from './invocationId.js';
+import type { Runner } from './runner.js';
+
+export interface SimulationOptions {
+  /** 0 = dry run: done immediately. */
+  readonly meanDurationMs: number;
+  readonly failureRate: number;
+  readonly random: RandomSource;
+  readonly onComplete?: () => void;
+}
+
+export class SimulatedRunner implements Runner {
+  readonly canKill = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly statuses: TaskStatuses,
+    private readonly options: SimulationOptions,
+  ) {}
+
+  start(start: TaskStart, now: number): RunningTask {
+    const task: RunningTask = {
+      job: start.job.name,
+      node: start.node,
+      invocationId: newInvocationId(now * 1000),
+      startTime: now,
+      charges: start.charges,
+      backoff: start.backoff,
+      workerShard: 'local',
+    };
+    this.statuses.recordStart(task);
+    const finish = () => {
+      const failed = this.options.random.next() < this.options.failureRate;
+      const report = failed
+        ? { bits: B.ERROR | B.USES_BACKOFF, data: { exception: 'testing' } }
+        : { bits: B.DONE };
+      this.statuses.recordFinish(task.job, task.node, task.invocationId, report, Date.now() / 1000);
+      this.options.onComplete?.();
+    };
+    if (this.options.meanDurationMs <= 0) {
+      this.statuses.recordFinish(task.job, task.node, task.invocationId, { bits: B.DONE }, now);
+    } else {
+      const timer = setTimeout(
+        () => {
+          this.timers.delete(timer);
+          finish();
+        },
+        this.options.random.next() * 2 * this.options.meanDurationMs,
+      );
+      this.timers.add(timer);
+    }
+    return task;
+  }
+
+  kill(invocationId: string, _request: KillRequest, _reason: string): KillOutcome {
+    return { ok: false, reason: 'not_running', message: `simulated task ${invocationId} cannot be killed` };
+  }
+
+  async stopAll(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  usage(): TaskUsage {
+    return {};
+  }
+
+  unkillable(): ReadonlySet<string> {
+    return new Set();
+  }
+}

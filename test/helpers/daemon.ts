@@ -1,0 +1,195 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { readCgroupMounts } from '../../src/supervisor/containment/mounts.js';
+import { BISTRO_BIN } from './cli.js';
+import { isAlive, waitFor } from './processes.js';
+
+export const TASK = fileURLToPath(new URL('../fixtures/tasks/task.mjs', import.meta.url));
+export const E2E_SLICE = 'bistro-e2e.slice';
+const E2E_SLICE_DIR = join(readCgroupMounts().v2 ?? '/sys/fs/cgroup/unified', E2E_SLICE);
+
+/** Task cgroups left under the end-to-end slice. */
+export function leftoverE2eCgroups(): string[] {
+  return existsSync(E2E_SLICE_DIR)
+    ? readdirSync(E2E_SLICE_DIR, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => join(E2E_SLICE_DIR, e.name))
+    : [];
+}
+
+export interface StatusRow {
+  job: string;
+  node: string;
+  bits: number;
+  time: number;
+  backoff_sec: number;
+  data: string | null;
+}
+
+/** A real `bistro scheduler` process on a temp config and data dir. */
+export class DaemonProcess {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bistro-daemon-'));
+  readonly configFile = join(this.dir, 'config.json');
+  readonly dataDir = join(this.dir, 'data');
+  readonly pidDir = join(this.dir, 'pids');
+  readonly lockDir = join(this.dir, 'locks');
+  child: ChildProcess | undefined;
+  output = '';
+  exit: Promise<number | null> = Promise.resolve(null);
+
+  constructor() {
+    mkdirSync(this.pidDir);
+  }
+
+  writeConfig(settings: Record<string, unknown>, jobs: Record<string, Record<string, unknown>>): void {
+    const config: Record<string, unknown> = {
+      bistro_settings: {
+        enabled: true,
+        working_wait: 0.05,
+        idle_wait: 0.1,
+        task_subprocess: { cgroups: { version: 'v2', slice: E2E_SLICE } },
+        ...settings,
+      },
+    };
+    for (const [name, job] of Object.entries(jobs)) {
+      config[`bistro_job->${name}`] = {
+        owner: 'test',
+        command: [TASK],
+        ...job,
+        config: { pid_dir: this.pidDir, lock_dir: this.lockDir, ...(job['config'] as object | undefined) },
+      };
+    }
+    // Write then rename, as an editor would, so a poll never sees half a file.
+    writeFileSync(`${this.configFile}.tmp`, JSON.stringify(config, null, 2));
+    renameSync(`${this.configFile}.tmp`, this.configFile);
+  }
+
+  writeRaw(text: string): void {
+    writeFileSync(this.configFile, text);
+  }
+
+  start(extra: string[] = []): void {
+    this.output = '';
+    const child = spawn(
+      process.execPath,
+      [
+        BISTRO_BIN,
+        'scheduler',
+        '--config',
+        this.configFile,
+        '--data-dir',
+        this.dataDir,
+        '--config-update-ms',
+        '50',
+        '--instance-node-name',
+        'inst',
+        ...extra,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BISTRO_LOG_LEVEL: 'debug' } },
+    );
+    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.child = child;
+  }
+
+  statuses(): StatusRow[] {
+    const file = join(this.dataDir, 'statuses.sqlite');
+    if (!existsSync(file)) return [];
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      return db
+        .prepare('SELECT job, node, bits, time, backoff_sec, data FROM statuses ORDER BY job, node')
+        .all() as StatusRow[];
+    } finally {
+      db.close();
+    }
+  }
+
+  status(job: string, node: string): StatusRow | undefined {
+    return this.statuses().find((row) => row.job === job && row.node === node);
+  }
+
+  async waitForStatuses(
+    predicate: (rows: StatusRow[]) => boolean,
+    timeoutMs = 15_000,
+    what = 'statuses',
+  ): Promise<StatusRow[]> {
+    let rows: StatusRow[] = [];
+    await waitFor(
+      () => predicate((rows = this.statuses())),
+      timeoutMs,
+      `${what}; last: ${JSON.stringify(rows)}\n${this.output.slice(-3000)}`,
+    );
+    return rows;
+  }
+
+  /** Pids the tasks recorded, by (job-node), as {main, children}. */
+  pids(): { tag: string; kind: string; pid: number }[] {
+    return readdirSync(this.pidDir).map((name) => {
+      const match = /^(.*)-(main|child)-(\d+)$/.exec(name)!;
+      return { tag: match[1]!, kind: match[2]!, pid: Number(match[3]) };
+    });
+  }
+
+  livePids(): number[] {
+    return this.pids()
+      .map((p) => p.pid)
+      .filter(isAlive);
+  }
+
+  violations(): string[] {
+    return existsSync(this.lockDir)
+      ? readdirSync(this.lockDir).filter((name) => name.startsWith('VIOLATION'))
+      : [];
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exit;
+  }
+
+  /**
+   * Stops the daemon (gracefully if it runs), then kills anything left by pid
+   * and removes leftover task cgroups and the temp dir. Returns what was left:
+   * live pids and task cgroups, both of which a correct run leaves none of.
+   */
+  async cleanup(): Promise<{ pids: number[]; cgroups: string[] }> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timeout = new Promise((resolve) => setTimeout(resolve, 20_000));
+      if ((await Promise.race([this.exit.then(() => 'exited'), timeout])) !== 'exited')
+        await this.stop('SIGKILL');
+    }
+    const leaked = this.livePids();
+    const cgroups = leftoverE2eCgroups();
+    for (const pid of leaked) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    for (const dir of leftoverE2eCgroups()) {
+      writeFileSync(join(dir, 'cgroup.kill'), '1');
+      await waitFor(() => !/populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')));
+      rmdirSync(dir);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+    return { pids: leaked, cgroups };
+  }
+}
