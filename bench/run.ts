@@ -5,12 +5,14 @@
  */
 import { runSchedulerBench } from './scheduler.js';
 import { runContainmentBench } from './containment.js';
+import { runE2eBench } from './e2e.js';
 import { runSupervisorBench } from './supervisor.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
   supervisor: runSupervisorBench,
   containment: runContainmentBench,
+  e2e: runE2eBench,
 };
 
 const requested = process.argv.slice(2);

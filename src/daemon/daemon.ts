@@ -202,6 +202,8 @@ export class SchedulerDaemon {
       random: this.random,
       canKill: this.runner.canKill,
     });
+    // Only the decision counts toward pacing; starting tasks is work we want done.
+    this.lastPassMs = performance.now() - started;
     for (const key of Object.values(ErrorKeys)) this.errors.set(key, result.errors[key] ?? []);
     for (const start of result.starts) this.runner.start(start, now);
     for (const kill of result.kills) {
@@ -223,7 +225,6 @@ export class SchedulerDaemon {
       unkillable.map((id) => `Task ${id} survived SIGKILL; its resources stay reserved`),
     );
     this.statusStore.flush();
-    this.lastPassMs = performance.now() - started;
     this.lastPassEnd = performance.now();
     this.lastPass = result;
     return result;

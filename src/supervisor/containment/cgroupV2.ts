@@ -128,6 +128,8 @@ export class CgroupV2Containment implements TaskContainment {
       } catch {
         // Without inotify the backoff poll below still finishes the wait.
       }
+      // It may have emptied between the first check and the watch: look again.
+      if (!this.isPopulated()) return finish();
       // A safety net against a missed notification; not the primary mechanism.
       waitWithBackoff(() => !this.isPopulated(), Math.max(this.pollMs, 1000), abort.signal).then(
         finish,

@@ -1,0 +1,108 @@
+/**
+ * End-to-end throughput: the real `bistro scheduler` running 1 job x 5000
+ * nodes of a trivial task (it only writes its status) with instance
+ * concurrency 64, vs raw `child_process.spawn` of the same command 64 at a
+ * time, vs GNU parallel -j64 -- all in the same run. GNU parallel is
+ * installed with apt-get if missing.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { printFigures, printMachine, round, type Figure } from './harness.js';
+
+const TASKS = 5000;
+const CONCURRENCY = 64;
+const SCRIPT = 'echo done > "$2"';
+const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
+
+async function rawSpawn(): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < TASKS) {
+      next++;
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn('/bin/sh', ['-c', SCRIPT, 'task', 'node', '/dev/null', '{}'], { stdio: 'ignore' });
+        child.once('error', reject);
+        child.once('exit', () => resolve());
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return TASKS / ((performance.now() - started) / 1000);
+}
+
+function ensureParallel(): string | undefined {
+  const which = () => spawnSync('sh', ['-c', 'command -v parallel'], { encoding: 'utf8' }).stdout.trim();
+  if (!which()) {
+    console.log('# GNU parallel is missing: installing it with apt-get');
+    spawnSync('sh', ['-c', 'apt-get install -y parallel >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y parallel >/dev/null 2>&1)']);
+  }
+  return which() || undefined;
+}
+
+function gnuParallel(binary: string): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bistro-parallel-'));
+  const inputs = join(dir, 'inputs');
+  writeFileSync(inputs, Array.from({ length: TASKS }, (_, i) => `n${i}`).join('\n'));
+  const started = performance.now();
+  execFileSync(binary, ['-j', String(CONCURRENCY), '--will-cite', '-q', '-a', inputs, '/bin/sh', '-c', SCRIPT, 'task', '{}', '/dev/null', '{}'], { stdio: 'ignore' });
+  const rate = TASKS / ((performance.now() - started) / 1000);
+  rmSync(dir, { recursive: true, force: true });
+  return rate;
+}
+
+async function daemon(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'bistro-e2e-'));
+  const config = join(dir, 'config.json');
+  const dataDir = join(dir, 'data');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      bistro_settings: {
+        enabled: true,
+        nodes: { levels: ['shard'], node_sources: [{ source: 'range_label', prefs: { parent_level: 'instance', start: 1, end: TASKS, format: 's{i}' } }] },
+        resources: { instance: { concurrency: { limit: CONCURRENCY, default: 1 } } },
+      },
+      'bistro_job->trivial': { owner: 'bench', command: ['/bin/sh', '-c', SCRIPT, 'task'] },
+    }),
+  );
+  const started = performance.now();
+  const child = spawn(process.execPath, [BISTRO, 'scheduler', '--config', config, '--data-dir', dataDir], { stdio: 'ignore' });
+  const db = () => (existsSync(join(dataDir, 'statuses.sqlite')) ? new Database(join(dataDir, 'statuses.sqlite'), { readonly: true }) : undefined);
+  let done = 0;
+  while (done < TASKS) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const handle = db();
+    if (!handle) continue;
+    done = (handle.prepare('SELECT COUNT(*) AS n FROM statuses WHERE bits = 4').get() as { n: number }).n;
+    handle.close();
+    if (performance.now() - started > 300_000) throw new Error(`only ${done} of ${TASKS} tasks done after 300 s`);
+  }
+  const rate = TASKS / ((performance.now() - started) / 1000);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  rmSync(dir, { recursive: true, force: true });
+  return rate;
+}
+
+export async function runE2eBench(): Promise<void> {
+  printMachine('e2e');
+  const parallel = ensureParallel();
+  const ours = await daemon();
+  const raw = await rawSpawn();
+  const gnu = parallel ? gnuParallel(parallel) : NaN;
+  console.log(`${TASKS} trivial tasks, concurrency ${CONCURRENCY}: scheduler ${round(ours)}/s, raw spawn ${round(raw)}/s, GNU parallel ${round(gnu)}/s`);
+  const context = { tasks: TASKS, concurrency: CONCURRENCY };
+  const figures: Figure[] = [
+    { metric: 'tasks_per_sec', value: round(ours), unit: 'tasks/s', ...context },
+    { metric: 'raw_spawn_tasks_per_sec', value: round(raw), unit: 'tasks/s', ...context },
+    { metric: 'gnu_parallel_tasks_per_sec', value: round(gnu), unit: 'tasks/s', ...context },
+    { metric: 'ratio_vs_spawn', value: round(ours / raw, 3), unit: 'ratio', ...context },
+    { metric: 'ratio_vs_gnu_parallel', value: round(ours / gnu, 3), unit: 'ratio', ...context },
+  ];
+  printFigures('e2e', figures);
+}
