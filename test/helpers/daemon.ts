@@ -115,6 +115,10 @@ export class DaemonProcess {
       return db
         .prepare('SELECT job, node, bits, time, backoff_sec, data FROM statuses ORDER BY job, node')
         .all() as StatusRow[];
+    } catch (error) {
+      // The daemon may not have created its schema yet.
+      if (/no such table/.test((error as Error).message)) return [];
+      throw error;
     } finally {
       db.close();
     }
