@@ -25,7 +25,9 @@ async function rawSpawn(): Promise<number> {
     while (next < TASKS) {
       next++;
       await new Promise<void>((resolve, reject) => {
-        const child = spawn('/bin/sh', ['-c', SCRIPT, 'task', 'node', '/dev/null', '{}'], { stdio: 'ignore' });
+        const child = spawn('/bin/sh', ['-c', SCRIPT, 'task', 'node', '/dev/null', '{}'], {
+          stdio: 'ignore',
+        });
         child.once('error', reject);
         child.once('exit', () => resolve());
       });
@@ -39,7 +41,10 @@ function ensureParallel(): string | undefined {
   const which = () => spawnSync('sh', ['-c', 'command -v parallel'], { encoding: 'utf8' }).stdout.trim();
   if (!which()) {
     console.log('# GNU parallel is missing: installing it with apt-get');
-    spawnSync('sh', ['-c', 'apt-get install -y parallel >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y parallel >/dev/null 2>&1)']);
+    spawnSync('sh', [
+      '-c',
+      'apt-get install -y parallel >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y parallel >/dev/null 2>&1)',
+    ]);
   }
   return which() || undefined;
 }
@@ -49,7 +54,25 @@ function gnuParallel(binary: string): number {
   const inputs = join(dir, 'inputs');
   writeFileSync(inputs, Array.from({ length: TASKS }, (_, i) => `n${i}`).join('\n'));
   const started = performance.now();
-  execFileSync(binary, ['-j', String(CONCURRENCY), '--will-cite', '-q', '-a', inputs, '/bin/sh', '-c', SCRIPT, 'task', '{}', '/dev/null', '{}'], { stdio: 'ignore' });
+  execFileSync(
+    binary,
+    [
+      '-j',
+      String(CONCURRENCY),
+      '--will-cite',
+      '-q',
+      '-a',
+      inputs,
+      '/bin/sh',
+      '-c',
+      SCRIPT,
+      'task',
+      '{}',
+      '/dev/null',
+      '{}',
+    ],
+    { stdio: 'ignore' },
+  );
   const rate = TASKS / ((performance.now() - started) / 1000);
   rmSync(dir, { recursive: true, force: true });
   return rate;
@@ -64,15 +87,28 @@ async function daemon(): Promise<number> {
     JSON.stringify({
       bistro_settings: {
         enabled: true,
-        nodes: { levels: ['shard'], node_sources: [{ source: 'range_label', prefs: { parent_level: 'instance', start: 1, end: TASKS, format: 's{i}' } }] },
+        nodes: {
+          levels: ['shard'],
+          node_sources: [
+            {
+              source: 'range_label',
+              prefs: { parent_level: 'instance', start: 1, end: TASKS, format: 's{i}' },
+            },
+          ],
+        },
         resources: { instance: { concurrency: { limit: CONCURRENCY, default: 1 } } },
       },
       'bistro_job->trivial': { owner: 'bench', command: ['/bin/sh', '-c', SCRIPT, 'task'] },
     }),
   );
   const started = performance.now();
-  const child = spawn(process.execPath, [BISTRO, 'scheduler', '--config', config, '--data-dir', dataDir], { stdio: 'ignore' });
-  const db = () => (existsSync(join(dataDir, 'statuses.sqlite')) ? new Database(join(dataDir, 'statuses.sqlite'), { readonly: true }) : undefined);
+  const child = spawn(process.execPath, [BISTRO, 'scheduler', '--config', config, '--data-dir', dataDir], {
+    stdio: 'ignore',
+  });
+  const db = () =>
+    existsSync(join(dataDir, 'statuses.sqlite'))
+      ? new Database(join(dataDir, 'statuses.sqlite'), { readonly: true })
+      : undefined;
   let done = 0;
   while (done < TASKS) {
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -80,7 +116,8 @@ async function daemon(): Promise<number> {
     if (!handle) continue;
     done = (handle.prepare('SELECT COUNT(*) AS n FROM statuses WHERE bits = 4').get() as { n: number }).n;
     handle.close();
-    if (performance.now() - started > 300_000) throw new Error(`only ${done} of ${TASKS} tasks done after 300 s`);
+    if (performance.now() - started > 300_000)
+      throw new Error(`only ${done} of ${TASKS} tasks done after 300 s`);
   }
   const rate = TASKS / ((performance.now() - started) / 1000);
   child.kill('SIGTERM');
@@ -95,7 +132,9 @@ export async function runE2eBench(): Promise<void> {
   const ours = await daemon();
   const raw = await rawSpawn();
   const gnu = parallel ? gnuParallel(parallel) : NaN;
-  console.log(`${TASKS} trivial tasks, concurrency ${CONCURRENCY}: scheduler ${round(ours)}/s, raw spawn ${round(raw)}/s, GNU parallel ${round(gnu)}/s`);
+  console.log(
+    `${TASKS} trivial tasks, concurrency ${CONCURRENCY}: scheduler ${round(ours)}/s, raw spawn ${round(raw)}/s, GNU parallel ${round(gnu)}/s`,
+  );
   const context = { tasks: TASKS, concurrency: CONCURRENCY };
   const figures: Figure[] = [
     { metric: 'tasks_per_sec', value: round(ours), unit: 'tasks/s', ...context },

@@ -3,6 +3,7 @@
  * `commands/`; this file only wires them into commander.
  */
 import { Command, CommanderError } from 'commander';
+import { registerClientCommands } from './commands/client.js';
 import { registerNodesCommand } from './commands/nodes.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerValidateCommand } from './commands/validate.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerValidateCommand(program);
   registerNodesCommand(program);
   registerSchedulerCommand(program);
+  registerClientCommands(program);
   return program;
 }
 

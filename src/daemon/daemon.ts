@@ -24,6 +24,14 @@ import { StatusStore } from '../store/statusStore.js';
 import { TaskLogStore } from '../store/taskLogStore.js';
 import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { ConfigWriter } from '../config/configWriter.js';
+import { EligibilityCache } from '../scheduler/eligibility.js';
+import { jobHistogram, type JobHistogram } from '../scheduler/histogram.js';
+import { ApiError, type ApiContext } from '../server/apiContext.js';
+import { SchedulerMetrics } from '../server/metrics.js';
+import { buildServer } from '../server/server.js';
+import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
 import { ErrorRegistry } from './errorRegistry.js';
 import { NodeRefresher } from './nodeRefresher.js';
 import { recoverLeftovers } from './recovery.js';
@@ -44,7 +52,20 @@ export interface DaemonOptions {
   readonly logRetentionSec?: number;
   readonly logPruneFrequencySec?: number;
   readonly logger: Logger;
+  /** The REST API; port 0 turns it off. */
+  readonly http?: HttpOptions;
 }
+
+export interface HttpOptions {
+  readonly port: number;
+  readonly address: string;
+  readonly tokenFile?: string;
+  readonly tokenForReads?: boolean;
+  readonly allowCommand?: boolean;
+}
+
+/** Histograms are recomputed at most this often (the original's monitor period). */
+const MONITOR_MS = 5000;
 
 export const ErrorRegistryKeys = {
   config: 'Config',
@@ -74,6 +95,13 @@ export class SchedulerDaemon {
   private lastPassEnd = 0;
   private stopping: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private server: FastifyInstance | undefined;
+  private monitor: { time: number; computedAt: number; byJob: Map<string, JobHistogram> } = {
+    time: 0,
+    computedAt: -Infinity,
+    byJob: new Map(),
+  };
+  readonly metrics: SchedulerMetrics;
   lastPass: PassResult | undefined;
 
   constructor(private readonly options: DaemonOptions) {
@@ -131,10 +159,76 @@ export class SchedulerDaemon {
           hostname: hostname(),
         },
         config: () => this.config,
-        onComplete: () => this.onTaskComplete(),
+        onComplete: (id) => {
+          this.metrics.taskCompleted(id);
+          this.onTaskComplete();
+        },
       });
       this.runner = runner;
     }
+    this.metrics = new SchedulerMetrics(
+      this.statuses,
+      () => this.runner.unkillable().size,
+      () => (this.runner instanceof LocalRunner ? this.runner.logBackpressureEvents : 0),
+    );
+  }
+
+  /** Port the REST API listens on, once started (0 = off). */
+  get httpPort(): number {
+    const address = this.server?.server.address();
+    return address && typeof address === 'object' ? address.port : 0;
+  }
+
+  /** What the REST handlers may read and do. */
+  apiContext(): ApiContext {
+    const http = this.options.http;
+    return {
+      config: () => this.config,
+      nodes: () => this.nodes.current(this.config.settings),
+      statuses: this.statuses,
+      errors: () => this.errors.snapshot(),
+      histograms: () => this.histograms(),
+      killTask: (jobName, node) => {
+        const job = this.config.jobs.get(jobName);
+        if (!job) throw new ApiError(`Unknown job ${jobName}`);
+        const task = this.statuses.runningTask(jobName, node);
+        if (!task) throw new ApiError(`Unknown running task ${jobName}, ${node}`);
+        const outcome = this.runner.kill(task.invocationId, job.killSubprocess, 'api');
+        if (!outcome.ok) throw new ApiError(outcome.message);
+        this.metrics.killSent(task.invocationId, job.killSubprocess.method, 'api');
+        return outcome.message;
+      },
+      forgive: (job) => {
+        if (!this.config.jobs.has(job) && !this.statuses.table(job))
+          throw new ApiError(`Invalid job id: ${job}`);
+        this.statuses.forgive(job);
+        this.statusStore.flush();
+        this.requestPass(0);
+      },
+      usage: (id) => this.runner.usage(id),
+      logDb: this.logStore.db,
+      flushLogs: () => this.logStore.flush(),
+      configWriter: new ConfigWriter(this.configLoader.file),
+      allowCommand: http?.allowCommand ?? false,
+    };
+  }
+
+  private histograms(): { time: number; byJob: ReadonlyMap<string, JobHistogram> } {
+    if (performance.now() - this.monitor.computedAt < MONITOR_MS) return this.monitor;
+    const config = this.config;
+    const nodes = this.nodes.current(config.settings);
+    const byJob = new Map<string, JobHistogram>();
+    if (nodes) {
+      const index = this.scheduler.nodeIndex(nodes, config, this.statuses);
+      const eligibility = new EligibilityCache();
+      const now = Date.now() / 1000;
+      for (const job of config.jobs.values()) {
+        if (job.errors !== undefined) continue;
+        byJob.set(job.name, jobHistogram(job, config, index, this.statuses, eligibility, now, 10));
+      }
+    }
+    this.monitor = { time: Math.floor(Date.now() / 1000), computedAt: performance.now(), byJob };
+    return this.monitor;
   }
 
   /** The config in force (the last good one). */
@@ -177,9 +271,29 @@ export class SchedulerDaemon {
     for (const warning of this.config.warnings)
       this.logger.warn({ path: warning.path.join('.') }, warning.message);
     await this.nodes.refresh();
+    await this.startServer();
     this.configLoader.start(this.options.configUpdateMs ?? 10_000);
     this.pruneLogs();
     this.requestPass(0);
+  }
+
+  private async startServer(): Promise<void> {
+    const http = this.options.http;
+    if (!http || http.port === 0) return;
+    const token = http.tokenFile ? readFileSync(http.tokenFile, 'utf8').trim() : undefined;
+    if (http.tokenFile && !token) throw new ApiError(`${http.tokenFile}: the API token file is empty`);
+    this.server = buildServer(this.apiContext(), this.metrics, {
+      port: http.port,
+      address: http.address,
+      token,
+      tokenForReads: http.tokenForReads,
+      logger: this.logger,
+    });
+    await this.server.listen({ port: http.port, host: http.address });
+    this.logger.info(
+      { address: http.address, port: this.httpPort, auth: token ? 'bearer token for mutations' : 'none' },
+      'REST API listening',
+    );
   }
 
   /** Runs one pass now and applies its decisions. */
@@ -205,9 +319,14 @@ export class SchedulerDaemon {
     // Only the decision counts toward pacing; starting tasks is work we want done.
     this.lastPassMs = performance.now() - started;
     for (const key of Object.values(ErrorKeys)) this.errors.set(key, result.errors[key] ?? []);
-    for (const start of result.starts) this.runner.start(start, now);
+    this.metrics.passDuration.observe(this.lastPassMs / 1000);
+    for (const start of result.starts) {
+      this.runner.start(start, now);
+      this.metrics.taskStarted(start.job.name);
+    }
     for (const kill of result.kills) {
       const outcome = this.runner.kill(kill.invocationId, kill.request, kill.reason);
+      if (outcome.ok) this.metrics.killSent(kill.invocationId, kill.request.method, kill.reason);
       this.logger.warn(
         {
           job: kill.job,
@@ -318,6 +437,7 @@ export class SchedulerDaemon {
     } finally {
       clearTimeout(escalation);
     }
+    await this.server?.close();
     this.statusStore.close();
     this.logStore.close();
     this.logger.info('scheduler stopped');

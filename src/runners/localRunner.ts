@@ -37,7 +37,7 @@ export interface LocalRunnerDeps {
   /** The config in force, read at each start. */
   readonly config: () => Config;
   /** Called when a task completes (the daemon schedules an early pass). */
-  readonly onComplete?: () => void;
+  readonly onComplete?: (invocationId: string) => void;
 }
 
 export class LocalRunner implements Runner {
@@ -119,7 +119,7 @@ export class LocalRunner implements Runner {
         deps.logger.warn({ job: task.job, node: task.node, reason: outcome.reason }, 'status ignored');
       deps.statusStore.flush();
       deps.statusStore.removeLaunch(task.invocationId);
-      deps.onComplete?.();
+      deps.onComplete?.(task.invocationId);
     });
     return task;
   }
@@ -150,6 +150,11 @@ export class LocalRunner implements Runner {
 
   get runningCount(): number {
     return this.tasks.size;
+  }
+
+  /** Times a task had its pipes paused for its log quota. */
+  get logBackpressureEvents(): number {
+    return this.supervisor.limiter.throttleEvents;
   }
 
   private taskOf(invocationId: string): RunningTask | undefined {

@@ -97,6 +97,8 @@ export class DaemonProcess {
         '50',
         '--instance-node-name',
         'inst',
+        '--http-port',
+        '0',
         ...extra,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BISTRO_LOG_LEVEL: 'debug' } },

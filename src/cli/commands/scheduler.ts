@@ -4,7 +4,13 @@ import { ConfigError } from '../../config/issues.js';
 import { SchedulerDaemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../logging/logger.js';
 import { StoreError } from '../../store/database.js';
+import { ApiError } from '../../server/apiContext.js';
 import { CliExit, printError } from '../output.js';
+
+function isListenError(error: unknown): error is Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOENT';
+}
 
 interface SchedulerOptions {
   config: string;
@@ -20,6 +26,11 @@ interface SchedulerOptions {
   testFailureRate: string;
   logRetention: string;
   logPruneFrequency: string;
+  httpPort: string;
+  httpAddress: string;
+  apiTokenFile?: string;
+  apiTokenForReads?: boolean;
+  apiAllowCommand?: boolean;
 }
 
 function whole(name: string, value: string, min = 0): number {
@@ -48,6 +59,14 @@ export function registerSchedulerCommand(program: Command): void {
     .option('--test-failure-rate <p>', 'failure probability for --benchmark-run', '0')
     .option('--log-retention <seconds>', 'task logs older than this are pruned', String(30 * 86400))
     .option('--log-prune-frequency <seconds>', 'seconds between prunes; <= 0 disables', '3600')
+    .option('--http-port <port>', 'REST API port; 0 turns the server off', '6790')
+    .option('--http-address <address>', 'REST API bind address', '127.0.0.1')
+    .option(
+      '--api-token-file <file>',
+      'require this bearer token for kill_task, forgive_jobs, save_job, delete_job',
+    )
+    .option('--api-token-for-reads', 'require the token for every request')
+    .option('--api-allow-command', "let save_job set or change a job's command")
     .action(async (options: SchedulerOptions) => {
       const logger = createLogger();
       let daemon: SchedulerDaemon;
@@ -67,10 +86,22 @@ export function registerSchedulerCommand(program: Command): void {
           logRetentionSec: whole('--log-retention', options.logRetention),
           logPruneFrequencySec: Number(options.logPruneFrequency),
           logger,
+          http: {
+            port: whole('--http-port', options.httpPort),
+            address: options.httpAddress,
+            tokenFile: options.apiTokenFile,
+            tokenForReads: options.apiTokenForReads,
+            allowCommand: options.apiAllowCommand,
+          },
         });
         await daemon.start();
       } catch (error) {
-        if (error instanceof ConfigError || error instanceof StoreError) {
+        if (
+          error instanceof ConfigError ||
+          error instanceof StoreError ||
+          error instanceof ApiError ||
+          isListenError(error)
+        ) {
           printError(error.message);
           throw new CliExit(1);
         }

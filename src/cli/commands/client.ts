@@ -1,0 +1,187 @@
+/**
+ * Client commands over the REST API: jobs, tasks, status, logs, kill,
+ * forgive, errors. Human tables by default, `--json` for scripts.
+ */
+import type { Command } from 'commander';
+import { bitsFromCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
+import { DEFAULT_URL, query, type ClientOptions } from '../apiClient.js';
+import { formatTable, printJson, printLine } from '../output.js';
+
+function client(command: Command): Command {
+  return command
+    .option('--url <url>', 'the scheduler REST API', DEFAULT_URL)
+    .option('--token-file <file>', 'file holding the bearer token')
+    .option('--json', 'print JSON');
+}
+
+function age(seconds: number): string {
+  if (seconds < 60) return `${Math.floor(seconds)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${Math.floor(seconds % 60)}s`;
+  return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
+}
+
+/** `done`, `error_backoff+avoided`, ... for a histogram code. */
+export function codeLabel(code: string): string {
+  const bits = bitsFromCode(code);
+  const flags = [bits & B.AVOIDED ? 'avoided' : '', bits & B.DISABLED ? 'disabled' : ''].filter(Boolean);
+  const current = bits & ~(B.AVOIDED | B.DISABLED);
+  return [current ? statusLabel(current) : '', ...flags].filter(Boolean).join('+');
+}
+
+export function registerClientCommands(program: Command): void {
+  client(
+    program.command('jobs').description('list jobs: enabled, owner, priority, level, config errors'),
+  ).action(async (options: ClientOptions) => {
+    const jobs = (await query(options, 'jobs')) as Record<string, Record<string, unknown>>;
+    if (options.json) return printJson(jobs);
+    const rows = Object.entries(jobs).map(([name, job]) => [
+      name,
+      String(job['enabled']),
+      String(job['owner']),
+      String(job['priority']),
+      String(job['level_for_tasks']),
+      job['errors'] ? 'INVALID' : '',
+    ]);
+    printLine(formatTable(['JOB', 'ENABLED', 'OWNER', 'PRIORITY', 'LEVEL', 'ERRORS'], rows));
+  });
+
+  client(
+    program.command('tasks').description('list running tasks').option('--job <job...>', 'only these jobs'),
+  ).action(async (options: ClientOptions & { job?: string[] }) => {
+    const tasks = (await query(options, 'running_tasks', { jobs: options.job ?? [] })) as Record<
+      string,
+      Record<string, { start_time: number; invocation_id?: string }>
+    >;
+    if (options.json) return printJson(tasks);
+    const now = Date.now() / 1000;
+    const rows = Object.entries(tasks).flatMap(([job, nodes]) =>
+      Object.entries(nodes).map(([node, task]) => [
+        job,
+        node,
+        new Date(task.start_time * 1000).toISOString(),
+        age(now - task.start_time),
+        task.invocation_id ?? '',
+      ]),
+    );
+    printLine(
+      rows.length === 0
+        ? 'no running tasks'
+        : formatTable(['JOB', 'NODE', 'STARTED', 'RUNTIME', 'INVOCATION'], rows),
+    );
+  });
+
+  client(
+    program
+      .command('status')
+      .description('task status histogram per job')
+      .option('--job <job...>', 'only these jobs'),
+  ).action(async (options: ClientOptions & { job?: string[] }) => {
+    const [data, jobs] = await Promise.all([
+      query(options, 'histogram', { jobs: options.job ?? [] }) as Promise<{
+        histograms: Record<string, Record<string, Record<string, number>>>;
+      }>,
+      query(options, 'jobs', { jobs: options.job ?? [] }) as Promise<
+        Record<string, { level_for_tasks: string }>
+      >,
+    ]);
+    if (options.json) return printJson(data);
+    const rows: string[][] = [];
+    for (const [job, levels] of Object.entries(data.histograms)) {
+      const level = jobs[job]?.level_for_tasks ?? Object.keys(levels).at(-1)!;
+      const counts = levels[level] ?? {};
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      const parts = Object.entries(counts)
+        .map(([code, count]) => `${codeLabel(code)} ${count}`)
+        .sort();
+      rows.push([job, level, String(total), parts.join(', ')]);
+    }
+    printLine(
+      rows.length === 0 ? 'no job histograms yet' : formatTable(['JOB', 'LEVEL', 'NODES', 'STATUSES'], rows),
+    );
+  });
+
+  client(
+    program
+      .command('logs')
+      .description('task output and events, newest last; --follow keeps reading')
+      .option('--job <job...>', 'only these jobs')
+      .option('--node <node...>', 'only these nodes')
+      .option('--type <type>', 'stdout, stderr or statuses (events)', 'stdout')
+      .option('--regex <regex>', 'only lines matching this regular expression')
+      .option('--limit <n>', 'how many recent lines to show first', '100')
+      .option('-f, --follow', 'keep printing new lines'),
+  ).action(
+    async (
+      options: ClientOptions & {
+        job?: string[];
+        node?: string[];
+        type: string;
+        regex?: string;
+        limit: string;
+        follow?: boolean;
+      },
+    ) => {
+      type Page = { lines: [string, string, number, string, string][]; next_line_id: string };
+      const base = {
+        log_type: options.type,
+        jobs: options.job ?? [],
+        nodes: options.node ?? [],
+        ...(options.regex ? { regex_filter: options.regex } : {}),
+      };
+      const show = (lines: Page['lines']) => {
+        for (const [job, node, time, text] of lines) {
+          if (options.json) printLine(JSON.stringify({ job, node, time, line: text }));
+          else
+            process.stdout.write(
+              `${new Date(time * 1000).toISOString()} ${job} ${node} ${text.endsWith('\n') ? text : `${text}\n`}`,
+            );
+        }
+      };
+      const recent = (await query(options, 'task_logs', { ...base, sort: 'desc' })) as Page;
+      const lines = recent.lines.slice(0, Number(options.limit)).reverse();
+      show(lines);
+      if (!options.follow) return;
+      let last = lines.at(-1)?.[4] ?? '0';
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const page = (await query(options, 'task_logs', { ...base, sort: 'asc', line_id: last })) as Page;
+        const fresh = page.lines.filter(([, , , , id]) => BigInt(id) > BigInt(last));
+        show(fresh);
+        if (fresh.length > 0) last = fresh.at(-1)![4];
+      }
+    },
+  );
+
+  client(
+    program
+      .command('kill')
+      .description("send a running task its job's kill request")
+      .argument('<job>')
+      .argument('<node>'),
+  ).action(async (job: string, node: string, options: ClientOptions) => {
+    const data = await query(options, 'kill_task', { job_id: job, node_id: node });
+    if (options.json) printJson(data);
+    else printLine(`${job} on ${node}: ${String(data)}`);
+  });
+
+  client(
+    program
+      .command('forgive')
+      .description('let failed and backed-off tasks of these jobs run again')
+      .argument('<job...>'),
+  ).action(async (jobs: string[], options: ClientOptions) => {
+    const data = await query(options, 'forgive_jobs', { jobs });
+    if (options.json) printJson(data);
+    else printLine(`${jobs.join(', ')}: ${String(data)}`);
+  });
+
+  client(
+    program.command('errors').description('the error registry: config, nodes, resources, unkillable tasks'),
+  ).action(async (options: ClientOptions) => {
+    const errors = (await query(options, 'errors')) as Record<string, string>;
+    if (options.json) return printJson(errors);
+    const entries = Object.entries(errors);
+    if (entries.length === 0) return printLine('no errors');
+    for (const [key, message] of entries) printLine(`${key}: ${message}`);
+  });
+}

@@ -1,0 +1,30 @@
+/** Every REST handler by its Bistro name. */
+import type { Handler } from '../apiContext.js';
+import { deleteJob } from './deleteJob.js';
+import { errors } from './errors.js';
+import { forgiveJobs } from './forgiveJobs.js';
+import { histogram } from './histogram.js';
+import { jobs } from './jobs.js';
+import { killTask } from './killTask.js';
+import { nodes } from './nodes.js';
+import { refreshTime } from './refreshTime.js';
+import { jobNodeRuntime, runningTasks } from './runningTasks.js';
+import { saveJob } from './saveJob.js';
+import { sortedNodeNames } from './sortedNodeNames.js';
+import { taskLogs } from './taskLogs.js';
+
+export const HANDLERS: Readonly<Record<string, Handler>> = {
+  errors,
+  refresh_time: refreshTime,
+  jobs,
+  sorted_node_names: sortedNodeNames,
+  nodes,
+  running_tasks: runningTasks,
+  job_node_runtime: jobNodeRuntime,
+  histogram,
+  task_logs: taskLogs,
+  forgive_jobs: forgiveJobs,
+  kill_task: killTask,
+  save_job: saveJob,
+  delete_job: deleteJob,
+};

@@ -1,0 +1,108 @@
+/**
+ * The HTTP server (SPEC §9): Bistro's REST envelope on POST /, Prometheus
+ * metrics on GET /metrics. Binds 127.0.0.1 by default. With a token file,
+ * mutating handlers need `Authorization: Bearer <token>` (and reads too,
+ * when asked). A malformed body is an HTTP 400 with a JSON error; every
+ * other problem is JSON as well.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../logging/logger.js';
+import { ApiError, type ApiContext } from './apiContext.js';
+import { HANDLERS } from './handlers/index.js';
+import type { SchedulerMetrics } from './metrics.js';
+
+export interface ServerOptions {
+  readonly port: number;
+  readonly address: string;
+  /** Bearer token required for mutating handlers; undefined = open. */
+  readonly token?: string;
+  readonly tokenForReads?: boolean;
+  readonly bodyLimitBytes?: number;
+  readonly logger: Logger;
+}
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export function buildServer(
+  context: ApiContext,
+  metrics: SchedulerMetrics,
+  options: ServerOptions,
+): FastifyInstance {
+  const app = Fastify({ bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT, logger: false });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    const status =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) options.logger.error({ err: error }, 'API request failed');
+    void reply.code(status).send({ error: error.message });
+  });
+  app.setNotFoundHandler(
+    (request, reply) =>
+      void reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url}` }),
+  );
+
+  const authorized = (header: string | undefined): boolean => {
+    if (options.token === undefined) return true;
+    const match = /^Bearer (.+)$/.exec(header ?? '');
+    if (!match) return false;
+    const given = Buffer.from(match[1]!);
+    const expected = Buffer.from(options.token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.post('/', async (request, reply) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(typeof request.body === 'string' ? request.body : '');
+    } catch (error) {
+      return reply.code(400).send({ error: `request body is not JSON: ${(error as Error).message}` });
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return reply.code(400).send({ error: 'request body must be a JSON object of named queries' });
+    }
+    const queries = Object.entries(body as Record<string, unknown>).filter(([id]) => id !== 'prefs');
+    const mutating = queries.some(
+      ([, q]) => HANDLERS[(q as { handler?: string } | null)?.handler ?? '']?.mutating,
+    );
+    if ((mutating || options.tokenForReads) && !authorized(request.headers.authorization)) {
+      return reply
+        .code(401)
+        .send({
+          error:
+            options.token === undefined
+              ? 'unauthorized'
+              : 'a valid bearer token is required for this request',
+        });
+    }
+    const response: Record<string, unknown> = {};
+    for (const [id, query] of queries) {
+      response[id] = await runQuery(query, context);
+    }
+    return response;
+  });
+  return app;
+}
+
+async function runQuery(query: unknown, context: ApiContext): Promise<{ data: unknown } | { error: string }> {
+  if (query === null || typeof query !== 'object' || Array.isArray(query))
+    return { error: 'a query must be an object with a "handler"' };
+  const args = query as Record<string, unknown>;
+  const name = args['handler'];
+  if (typeof name !== 'string') return { error: 'a query needs a "handler"' };
+  const handler = HANDLERS[name];
+  if (!handler) return { error: `Unknown handler: ${name}` };
+  try {
+    return { data: await handler.run(args, context) };
+  } catch (error) {
+    if (error instanceof ApiError) return { error: error.message };
+    return { error: `${name} failed: ${(error as Error).message}` };
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Reading task logs for the `task_logs` handler (reference §8.3), with the
+ * original's cursor bug fixed: the regex is applied while reading, so a page
+ * is full whenever enough matching lines exist, and `next_line_id` is the
+ * first matching line not returned ("-1" when there is none). Paging with
+ * the same sort and `line_id = next_line_id` returns every matching line
+ * exactly once.
+ */
+import type { SqliteDatabase } from './database.js';
+import type { LogTable } from './taskLogStore.js';
+
+export const DEFAULT_PAGE_SIZE = 1000;
+
+export interface LogQuery {
+  readonly table: LogTable;
+  readonly jobs?: readonly string[];
+  readonly nodes?: readonly string[];
+  readonly sort: 'asc' | 'desc';
+  /** Start from this epoch second (inclusive). */
+  readonly time?: number;
+  /** Start from this line id (inclusive). */
+  readonly lineId?: bigint;
+  readonly regex?: RegExp;
+  readonly pageSize?: number;
+}
+
+export type LogLineRow = [job: string, node: string, timeSec: number, line: string, lineId: string];
+
+export interface LogPage {
+  readonly lines: LogLineRow[];
+  readonly next_line_id: string;
+}
+
+export function queryTaskLogs(db: SqliteDatabase, query: LogQuery): LogPage {
+  const pageSize = query.pageSize ?? DEFAULT_PAGE_SIZE;
+  const asc = query.sort === 'asc';
+  const where: string[] = [];
+  const params: unknown[] = [];
+  let start = query.lineId;
+  if (start === undefined && query.time !== undefined) {
+    start = asc ? BigInt(Math.floor(query.time)) << 32n : ((BigInt(Math.floor(query.time)) + 1n) << 32n) - 1n;
+  }
+  if (start !== undefined) {
+    where.push(`time_and_count ${asc ? '>=' : '<='} ?`);
+    params.push(start);
+  }
+  if (query.jobs && query.jobs.length > 0) {
+    where.push(`job_id IN (${query.jobs.map(() => '?').join(', ')})`);
+    params.push(...query.jobs);
+  }
+  if (query.nodes && query.nodes.length > 0) {
+    where.push(`node_id IN (${query.nodes.map(() => '?').join(', ')})`);
+    params.push(...query.nodes);
+  }
+  const sql = `SELECT job_id, node_id, time_and_count, line FROM ${query.table}
+    ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_and_count ${asc ? 'ASC' : 'DESC'}`;
+  const lines: LogLineRow[] = [];
+  let next = '-1';
+  const rows = db
+    .prepare(sql)
+    .safeIntegers(true)
+    .iterate(...params) as IterableIterator<{
+    job_id: string;
+    node_id: string;
+    time_and_count: bigint;
+    line: string;
+  }>;
+  for (const row of rows) {
+    if (query.regex && !query.regex.test(row.line)) continue;
+    if (lines.length === pageSize) {
+      next = row.time_and_count.toString();
+      break;
+    }
+    lines.push([
+      row.job_id,
+      row.node_id,
+      Number(row.time_and_count >> 32n),
+      row.line,
+      row.time_and_count.toString(),
+    ]);
+  }
+  return { lines, next_line_id: next };
+}
