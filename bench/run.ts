@@ -4,6 +4,7 @@
  * ends with one JSON object per figure.
  */
 import { runSchedulerBench } from './scheduler.js';
+import { runApiBench } from './api.js';
 import { runContainmentBench } from './containment.js';
 import { runE2eBench } from './e2e.js';
 import { runSupervisorBench } from './supervisor.js';
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   supervisor: runSupervisorBench,
   containment: runContainmentBench,
   e2e: runE2eBench,
+  api: runApiBench,
 };
 
 const requested = process.argv.slice(2);

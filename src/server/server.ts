@@ -73,14 +73,10 @@ export function buildServer(
       ([, q]) => HANDLERS[(q as { handler?: string } | null)?.handler ?? '']?.mutating,
     );
     if ((mutating || options.tokenForReads) && !authorized(request.headers.authorization)) {
-      return reply
-        .code(401)
-        .send({
-          error:
-            options.token === undefined
-              ? 'unauthorized'
-              : 'a valid bearer token is required for this request',
-        });
+      return reply.code(401).send({
+        error:
+          options.token === undefined ? 'unauthorized' : 'a valid bearer token is required for this request',
+      });
     }
     const response: Record<string, unknown> = {};
     for (const [id, query] of queries) {

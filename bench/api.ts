@@ -1,0 +1,184 @@
+/**
+ * REST API under load: 200 concurrent task_logs / histogram queries over
+ * loopback while 100 tasks log, and the kill latency of a 50-process task
+ * (kill_task request -> every process gone) during that load, against the
+ * same kill with the API idle in the same run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
+import { isAlive, treeScript, waitAllGone } from './processTree.js';
+
+const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
+const LOGGERS = 100;
+const CONCURRENT = 200;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function call(port: number, query: Record<string, unknown>): Promise<number> {
+  const started = performance.now();
+  const response = await fetch(`http://127.0.0.1:${port}/`, {
+    method: 'POST',
+    body: JSON.stringify({ q: query }),
+  });
+  const body = (await response.json()) as { q?: { error?: string } };
+  if (!response.ok || body.q?.error) throw new Error(`query failed: ${JSON.stringify(body)}`);
+  return performance.now() - started;
+}
+
+/** Waits for the tree task's next run (50 more pids, all alive), then kills it through the API. */
+async function killOnce(port: number, dir: string, round_: number): Promise<number> {
+  const file = join(dir, 'tree-pids');
+  const deadline = Date.now() + 20_000;
+  let mine: number[];
+  for (;;) {
+    const pids = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number) : [];
+    mine = pids.slice(50 * round_, 50 * (round_ + 1));
+    if (mine.length === 50 && mine.every(isAlive)) break;
+    if (Date.now() > deadline) throw new Error(`the tree task did not run again (round ${round_})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const started = performance.now();
+  await call(port, { handler: 'kill_task', job_id: 'tree', node_id: 'tree' });
+  return waitAllGone(mine, started);
+}
+
+export async function runApiBench(): Promise<void> {
+  printMachine('api');
+  const dir = mkdtempSync(join(tmpdir(), 'bistro-api-'));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'tree.sh'),
+    `#!/bin/sh\n${treeScript(50).replace(/"\$1"/g, `"${join(dir, 'tree-pids')}"`)}\n`,
+    { mode: 0o755 },
+  );
+  const config = {
+    bistro_settings: {
+      enabled: true,
+      working_wait: 0.2,
+      backoff: [1, 'repeat'],
+      nodes: {
+        levels: ['shard'],
+        node_sources: [
+          {
+            source: 'range_label',
+            prefs: { parent_level: 'instance', start: 1, end: LOGGERS, format: 's{i}' },
+          },
+          { source: 'manual', prefs: { tree: [] } },
+        ],
+      },
+      resources: {},
+      kill_subprocess: { method: 'kill' },
+    },
+    'bistro_job->logger': {
+      owner: 'bench',
+      command: [
+        '/bin/sh',
+        '-c',
+        'i=0; while :; do echo "line $i from $1"; i=$((i+1)); sleep 0.1; done',
+        'task',
+      ],
+      filters: { shard: { blacklist: ['tree'] } },
+    },
+    'bistro_job->tree': {
+      owner: 'bench',
+      command: [join(dir, 'tree.sh')],
+      filters: { shard: { whitelist: ['tree'] } },
+    },
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const daemon = spawn(
+    process.execPath,
+    [
+      BISTRO,
+      'scheduler',
+      '--config',
+      join(dir, 'config.json'),
+      '--data-dir',
+      join(dir, 'data'),
+      '--http-port',
+      String(port),
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
+  try {
+    // Wait for the API and for the loggers to be running.
+    for (let i = 0; ; i++) {
+      try {
+        await call(port, { handler: 'errors' });
+        break;
+      } catch {
+        if (i > 200) throw new Error('the scheduler API did not come up');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const idleKill = [await killOnce(port, dir, 0)];
+    const latencies: number[] = [];
+    const loadKills: number[] = [];
+    const deadline = performance.now() + 10_000;
+    let round_ = 1;
+    const load = (async () => {
+      while (performance.now() < deadline) {
+        const queries = Array.from({ length: CONCURRENT }, (_, i) =>
+          i % 2 === 0
+            ? call(port, {
+                handler: 'task_logs',
+                log_type: 'stdout',
+                jobs: ['logger'],
+                nodes: [`s${(i % LOGGERS) + 1}`],
+                sort: 'desc',
+                regex_filter: 'line',
+              })
+            : call(port, { handler: 'histogram', num_samples: 5 }),
+        );
+        latencies.push(...(await Promise.all(queries)));
+      }
+    })();
+    while (performance.now() < deadline - 2000) loadKills.push(await killOnce(port, dir, round_++));
+    await load;
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    const killUnderLoad = percentile(loadKills, 50);
+    console.log(
+      `${latencies.length} queries (${CONCURRENT} concurrent) while ${LOGGERS} tasks log: p50 ${round(p50)} ms, p99 ${round(p99)} ms; ` +
+        `kill of a 50-process task under load p50 ${round(killUnderLoad)} ms (idle ${round(idleKill[0]!)} ms, ${loadKills.length} kills)`,
+    );
+    const figures: Figure[] = [
+      {
+        metric: 'query_latency_ms_p50',
+        value: round(p50),
+        unit: 'ms',
+        concurrent: CONCURRENT,
+        logging_tasks: LOGGERS,
+      },
+      {
+        metric: 'query_latency_ms_p99',
+        value: round(p99),
+        unit: 'ms',
+        concurrent: CONCURRENT,
+        logging_tasks: LOGGERS,
+      },
+      { metric: 'kill_latency_ms_p50_under_load', value: round(killUnderLoad), unit: 'ms', processes: 50 },
+      { metric: 'kill_latency_ms_idle', value: round(idleKill[0]!), unit: 'ms', processes: 50 },
+    ];
+    printFigures('api', figures);
+  } finally {
+    daemon.kill('SIGTERM');
+    await new Promise((resolve) => daemon.once('exit', resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
