@@ -24,12 +24,35 @@ export interface ServerOptions {
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
+/**
+ * Read queries run one at a time, each after a turn of the event loop, so a
+ * burst of reads cannot delay a kill request (which skips the line), task
+ * completions or scheduling passes by more than about one query.
+ */
+class ReadGate {
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) setImmediate(next);
+      else this.busy = false;
+    }
+  }
+}
+
 export function buildServer(
   context: ApiContext,
   metrics: SchedulerMetrics,
   options: ServerOptions,
 ): FastifyInstance {
   const app = Fastify({ bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT, logger: false });
+  const reads = new ReadGate();
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
@@ -78,11 +101,12 @@ export function buildServer(
           options.token === undefined ? 'unauthorized' : 'a valid bearer token is required for this request',
       });
     }
-    const response: Record<string, unknown> = {};
-    for (const [id, query] of queries) {
-      response[id] = await runQuery(query, context);
-    }
-    return response;
+    const answer = async () => {
+      const response: Record<string, unknown> = {};
+      for (const [id, query] of queries) response[id] = await runQuery(query, context);
+      return response;
+    };
+    return mutating ? answer() : reads.run(answer);
   });
   return app;
 }
