@@ -17,6 +17,28 @@ const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
 const LOGGERS = 100;
 const CONCURRENT = 200;
 
+/** Sends rounds of CONCURRENT queries for a few seconds; prints every latency as JSON. */
+const LOAD_SCRIPT = `
+const [port, concurrent, loggers, seconds] = process.argv.slice(1).map(Number);
+const latencies = [];
+async function call(query) {
+  const started = performance.now();
+  const response = await fetch('http://127.0.0.1:' + port + '/', { method: 'POST', body: JSON.stringify({ q: query }) });
+  const body = await response.json();
+  if (!response.ok || body.q.error) throw new Error(JSON.stringify(body));
+  latencies.push(performance.now() - started);
+}
+(async () => {
+  const deadline = performance.now() + seconds * 1000;
+  while (performance.now() < deadline) {
+    await Promise.all(Array.from({ length: concurrent }, (_, i) => i % 2 === 0
+      ? call({ handler: 'task_logs', log_type: 'stdout', jobs: ['logger'], nodes: ['s' + ((i % loggers) + 1)], sort: 'desc', regex_filter: 'line' })
+      : call({ handler: 'histogram', num_samples: 5 })));
+  }
+  process.stdout.write(JSON.stringify(latencies));
+})();
+`;
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
@@ -127,29 +149,25 @@ export async function runApiBench(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const idleKill = [await killOnce(port, dir, 0)];
-    const latencies: number[] = [];
+    // The load runs in its own process, so the kill measurement below does not share an event loop with it.
+    const loadSeconds = 10;
+    const loader = spawn(
+      process.execPath,
+      ['-e', LOAD_SCRIPT, String(port), String(CONCURRENT), String(LOGGERS), String(loadSeconds)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let loaderOutput = '';
+    loader.stdout.on('data', (chunk: Buffer) => (loaderOutput += chunk.toString()));
+    const loaderExit = new Promise((resolve) => loader.once('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     const loadKills: number[] = [];
-    const deadline = performance.now() + 10_000;
+    const deadline = performance.now() + (loadSeconds - 3) * 1000;
     let round_ = 1;
-    const load = (async () => {
-      while (performance.now() < deadline) {
-        const queries = Array.from({ length: CONCURRENT }, (_, i) =>
-          i % 2 === 0
-            ? call(port, {
-                handler: 'task_logs',
-                log_type: 'stdout',
-                jobs: ['logger'],
-                nodes: [`s${(i % LOGGERS) + 1}`],
-                sort: 'desc',
-                regex_filter: 'line',
-              })
-            : call(port, { handler: 'histogram', num_samples: 5 }),
-        );
-        latencies.push(...(await Promise.all(queries)));
-      }
-    })();
-    while (performance.now() < deadline - 2000) loadKills.push(await killOnce(port, dir, round_++));
-    await load;
+    while (performance.now() < deadline) loadKills.push(await killOnce(port, dir, round_++));
+    await loaderExit;
+    const latencies = JSON.parse(loaderOutput) as number[];
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     const killUnderLoad = percentile(loadKills, 50);
