@@ -11,7 +11,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_TASK_SUBPROCESS, type TaskSubprocessOptions } from '../src/config/taskSubprocess.js';
+import {
+  DEFAULT_CGROUP_OPTIONS,
+  DEFAULT_TASK_SUBPROCESS,
+  type TaskSubprocessOptions,
+} from '../src/config/taskSubprocess.js';
 import { readCgroupMounts } from '../src/supervisor/containment/mounts.js';
 import { Supervisor } from '../src/supervisor/supervisor.js';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
@@ -21,15 +25,7 @@ const SLICE = 'bistro-bench.slice';
 const SIZE = 50;
 const RUNS = 25;
 const mounts = readCgroupMounts();
-const NONE = {
-  root: '',
-  slice: SLICE,
-  subsystems: [],
-  killWithoutFreezer: false,
-  version: undefined,
-  unkillableTimeoutSec: 60,
-  pidsMax: 0,
-};
+const NONE = { ...DEFAULT_CGROUP_OPTIONS, slice: SLICE };
 
 /** A tree of SIZE processes that report their host pids (also inside a PID namespace). */
 const REPORT = 'cut -d" " -f4 /proc/self/stat >> "$1"';

@@ -1,15 +1,8 @@
 /** Helpers for benchmarks that start and watch real process trees. */
 import { existsSync, readFileSync } from 'node:fs';
+import { isLive } from '../src/supervisor/procStat.js';
 
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat[stat.lastIndexOf(')') + 2];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+export const isAlive = isLive;
 
 /** A shell script that starts `count - 1` sleeping children, records every pid in $1, and waits. */
 export function treeScript(count: number): string {

@@ -11,23 +11,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_TASK_SUBPROCESS, type TaskSubprocessOptions } from '../src/config/taskSubprocess.js';
+import { TASK_SUBPROCESS_WITHOUT_CGROUPS, type TaskSubprocessOptions } from '../src/config/taskSubprocess.js';
 import { Supervisor } from '../src/supervisor/supervisor.js';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
 import { readPids, treeScript, waitAllGone } from './processTree.js';
 
-const OPTIONS: TaskSubprocessOptions = {
-  ...DEFAULT_TASK_SUBPROCESS,
-  cgroups: {
-    root: '',
-    slice: '',
-    subsystems: [],
-    killWithoutFreezer: false,
-    version: undefined,
-    unkillableTimeoutSec: 60,
-    pidsMax: 0,
-  },
-};
+const OPTIONS: TaskSubprocessOptions = TASK_SUBPROCESS_WITHOUT_CGROUPS;
 let counter = 0;
 const nextId = () => `bench${++counter}`;
 

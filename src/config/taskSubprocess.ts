@@ -64,6 +64,12 @@ export const DEFAULT_TASK_SUBPROCESS: TaskSubprocessOptions = {
   pidNamespace: false,
 };
 
+/** The defaults with containment turned off explicitly (`"cgroups": {"subsystems": []}`). */
+export const TASK_SUBPROCESS_WITHOUT_CGROUPS: TaskSubprocessOptions = {
+  ...DEFAULT_TASK_SUBPROCESS,
+  cgroups: DEFAULT_CGROUP_OPTIONS,
+};
+
 const cgroupVersion = z.enum(CGROUP_VERSIONS).describe('"v1" or "v2"');
 const subsystemList = z
   .array(z.string().regex(/^[a-z_]+$/))

@@ -23,7 +23,7 @@ import { processStartTicks } from '../supervisor/procStat.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TaskEvent } from '../supervisor/taskEvents.js';
 import type { KillOutcome, LogLine, TaskHandleLike, TaskUsage } from '../supervisor/taskSpec.js';
-import { newInvocationId } from './invocationId.js';
+import { runningTaskFor } from './runningTaskFor.js';
 import type { Runner } from './runner.js';
 import { taskArgv, type TaskArgumentContext } from './taskArguments.js';
 
@@ -67,15 +67,7 @@ export class LocalRunner implements Runner {
     const { deps } = this;
     const job = start.job;
     const previous = deps.statuses.get(job.name, start.node);
-    const task: RunningTask = {
-      job: job.name,
-      node: start.node,
-      invocationId: newInvocationId(now * 1000),
-      startTime: now,
-      charges: start.charges,
-      backoff: start.backoff,
-      workerShard: 'local',
-    };
+    const task = runningTaskFor(start, now);
     deps.statuses.recordStart(task);
     let argv: string[];
     const cwd = join(deps.dataDir, 'jobs', job.name);

@@ -11,7 +11,7 @@ import type { RunningTask } from '../statuses/runningTask.js';
 import { StatusBits as B } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
-import { newInvocationId } from './invocationId.js';
+import { runningTaskFor } from './runningTaskFor.js';
 import type { Runner } from './runner.js';
 
 export interface SimulationOptions {
@@ -32,15 +32,7 @@ export class SimulatedRunner implements Runner {
   ) {}
 
   start(start: TaskStart, now: number): RunningTask {
-    const task: RunningTask = {
-      job: start.job.name,
-      node: start.node,
-      invocationId: newInvocationId(now * 1000),
-      startTime: now,
-      charges: start.charges,
-      backoff: start.backoff,
-      workerShard: 'local',
-    };
+    const task = runningTaskFor(start, now);
     this.statuses.recordStart(task);
     const finish = () => {
       const failed = this.options.random.next() < this.options.failureRate;

@@ -1,26 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { isLive, processGroup, processStartTicks } from '../../src/supervisor/procStat.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Alive means present and not a zombie (init can take seconds to reap orphans here). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-export function processGroupOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-  } catch {
-    return undefined;
-  }
-}
+export const isAlive = isLive;
+export const processGroupOf = processGroup;
 
 export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -30,15 +15,7 @@ export async function waitFor(condition: () => boolean, timeoutMs = 5000, what =
   }
 }
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat). */
-export function startTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return undefined;
-  }
-}
+export const startTicks = processStartTicks;
 
 function uptimeTicks(): number {
   return Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);

@@ -1,21 +1,13 @@
-import { DEFAULT_TASK_SUBPROCESS, type TaskSubprocessOptions } from '../../src/config/taskSubprocess.js';
+import {
+  TASK_SUBPROCESS_WITHOUT_CGROUPS,
+  type TaskSubprocessOptions,
+} from '../../src/config/taskSubprocess.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { TaskEvent } from '../../src/supervisor/taskEvents.js';
 import type { LogLine, TaskSpec } from '../../src/supervisor/taskSpec.js';
 
 /** No containment: these tests cover the direct, process-group and canary strategies. */
-export const NO_CGROUPS: TaskSubprocessOptions = {
-  ...DEFAULT_TASK_SUBPROCESS,
-  cgroups: {
-    root: '',
-    slice: '',
-    subsystems: [],
-    killWithoutFreezer: false,
-    version: undefined,
-    unkillableTimeoutSec: 60,
-    pidsMax: 0,
-  },
-};
+export const NO_CGROUPS: TaskSubprocessOptions = TASK_SUBPROCESS_WITHOUT_CGROUPS;
 
 export class Recorder {
   readonly events: TaskEvent[] = [];
