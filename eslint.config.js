@@ -14,6 +14,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['web/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // Tests, benchmarks and the CLI entry talk to a terminal on purpose.
     files: ['test/**', 'bench/**', 'src/cli/**', 'examples/**', 'bin/**'],
     rules: { 'no-console': 'off' },

@@ -8,6 +8,7 @@ import { runApiBench } from './api.js';
 import { runContainmentBench } from './containment.js';
 import { runE2eBench } from './e2e.js';
 import { runSupervisorBench } from './supervisor.js';
+import { runUiBench } from './ui.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   containment: runContainmentBench,
   e2e: runE2eBench,
   api: runApiBench,
+  ui: runUiBench,
 };
 
 const requested = process.argv.slice(2);

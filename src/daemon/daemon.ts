@@ -185,6 +185,7 @@ export class SchedulerDaemon {
     return {
       config: () => this.config,
       nodes: () => this.nodes.current(this.config.settings),
+      nodeIndex: (nodes) => this.scheduler.nodeIndex(nodes, this.config, this.statuses),
       statuses: this.statuses,
       errors: () => this.errors.snapshot(),
       histograms: () => this.histograms(),

@@ -2,6 +2,7 @@
 import type { Config } from '../config/config.js';
 import type { ConfigWriter } from '../config/configWriter.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
+import type { NodeIndex } from '../scheduler/nodeIndex.js';
 import type { JobHistogram } from '../scheduler/histogram.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { SqliteDatabase } from '../store/database.js';
@@ -10,6 +11,8 @@ import type { TaskUsage } from '../supervisor/taskSpec.js';
 export interface ApiContext {
   config(): Config;
   nodes(): NodeSet | undefined;
+  /** The scheduler's index of a node set (interned names, path flags). */
+  nodeIndex(nodes: NodeSet): NodeIndex;
   readonly statuses: TaskStatuses;
   /** The error registry, `{key: messages}`. */
   errors(): Record<string, string>;

@@ -6,6 +6,9 @@
  * other problem is JSON as well.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../logging/logger.js';
 import { ApiError, type ApiContext } from './apiContext.js';
@@ -23,6 +26,8 @@ export interface ServerOptions {
 }
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** The built web UI (`npm run build`), the same path from src/server and dist/server. */
+const WEB_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
 
 /**
  * Read queries run one at a time, each after a turn of the event loop, so a
@@ -75,6 +80,14 @@ export function buildServer(
     const expected = Buffer.from(options.token);
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
+
+  if (existsSync(WEB_ROOT)) {
+    void app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', index: ['index.html'] });
+  } else {
+    app.get('/', async (_request, reply) =>
+      reply.code(404).send({ error: 'the web UI is not built; run "npm run build"' }),
+    );
+  }
 
   app.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', metrics.registry.contentType);

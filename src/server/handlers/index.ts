@@ -4,6 +4,7 @@ import { deleteJob } from './deleteJob.js';
 import { errors } from './errors.js';
 import { forgiveJobs } from './forgiveJobs.js';
 import { histogram } from './histogram.js';
+import { jobNodeStatuses } from './jobNodeStatuses.js';
 import { jobs } from './jobs.js';
 import { killTask } from './killTask.js';
 import { nodes } from './nodes.js';
@@ -27,4 +28,5 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   kill_task: killTask,
   save_job: saveJob,
   delete_job: deleteJob,
+  job_node_statuses: jobNodeStatuses,
 };

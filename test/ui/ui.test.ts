@@ -1,0 +1,114 @@
+/**
+ * The web UI in a real browser (Debian's chromium driven by playwright-core)
+ * against a real scheduler. Screenshots go to test-artifacts/ui/.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { PROJECT_ROOT } from '../helpers/cli.js';
+import { DaemonProcess } from '../helpers/daemon.js';
+import { freePort } from '../helpers/http.js';
+import { isAlive, waitFor } from '../helpers/processes.js';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const ARTIFACTS = join(PROJECT_ROOT, 'test-artifacts', 'ui');
+const missing = existsSync(CHROMIUM)
+  ? undefined
+  : `no browser at ${CHROMIUM} (install Debian's chromium; .ci/run does)`;
+
+describe('web UI', { skip: missing }, () => {
+  let daemon: DaemonProcess;
+  let browser: Browser;
+  let page: Page;
+  let port: number;
+  const settings = {
+    nodes: {
+      levels: ['host', 'db'],
+      node_sources: [{ source: 'manual', prefs: { h1: ['d1', 'd2', 'd3'] } }],
+    },
+    resources: {},
+  };
+  const jobs = {
+    quick: { config: { status: 'done', sleep_sec: 0.3 } },
+    long: { config: { sleep_sec: 1000, children: 1 } },
+  };
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    daemon = new DaemonProcess();
+    port = await freePort();
+    daemon.writeConfig(settings, jobs);
+    daemon.start(['--http-port', String(port)]);
+    await waitFor(() => daemon.output.includes('REST API listening'), 15_000, 'the API');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    const left = await daemon.cleanup();
+    assert.deepEqual(left, { pids: [], cgroups: [] });
+  });
+
+  it("loads the jobs page, and a job's progress bar reaches done", async () => {
+    await page.goto(`http://127.0.0.1:${port}/#/jobs`);
+    await page.waitForSelector('[data-ready="yes"]');
+    await page.waitForSelector('tr[data-job="quick"] .progress[data-done="3"]', { timeout: 20_000 });
+    assert.equal(await page.locator('tr[data-job]').count(), 2);
+    await page.screenshot({ path: join(ARTIFACTS, 'jobs.png') });
+  });
+
+  it('the kill button kills a running task', async () => {
+    await waitFor(
+      () =>
+        daemon.pids().filter((p) => p.tag === 'long-d1' && p.kind === 'main' && isAlive(p.pid)).length === 1,
+      15_000,
+    );
+    const victim = daemon.pids().find((p) => p.tag === 'long-d1' && p.kind === 'main')!;
+    await page.goto(`http://127.0.0.1:${port}/#/running`);
+    await page.waitForSelector('button[data-kill="long/d1"]');
+    await page.screenshot({ path: join(ARTIFACTS, 'running.png') });
+    await page.click('button[data-kill="long/d1"]');
+    await page.waitForSelector('[data-testid="kill-message"]');
+    await waitFor(() => !isAlive(victim.pid), 10_000, 'the task process to be gone');
+  });
+
+  it("shows a task's output in the logs view, and a job's nodes", async () => {
+    await page.goto(`http://127.0.0.1:${port}/#/logs/quick/d2`);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="log"]')?.textContent?.includes('working on d2'),
+      undefined,
+      { timeout: 10_000 },
+    );
+    await page.screenshot({ path: join(ARTIFACTS, 'logs.png') });
+    await page.goto(`http://127.0.0.1:${port}/#/job/quick`);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="node-count"]')?.textContent === '3 nodes',
+    );
+    assert.equal(await page.locator('.grid .row').count(), 3);
+  });
+
+  it('shows a broken config in a banner', async () => {
+    daemon.writeRaw('{ "bistro_settings": [');
+    await page.goto(`http://127.0.0.1:${port}/#/jobs`);
+    await page.waitForSelector('[data-testid="config-error"]', { timeout: 10_000 });
+    const text = await page.textContent('[data-testid="config-error"]');
+    assert.match(text ?? '', /invalid JSON/);
+    await page.screenshot({ path: join(ARTIFACTS, 'config-error.png') });
+    daemon.writeConfig(settings, jobs);
+  });
+});
