@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
-import { isAlive, treeScript, waitAllGone } from './processTree.js';
+import { isAlive, readPids, treeScript, waitAllGone } from './processTree.js';
 
 const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
 const LOGGERS = 100;
@@ -57,6 +57,16 @@ async function call(port: number, query: Record<string, unknown>): Promise<numbe
   const body = (await response.json()) as { q?: { error?: string } };
   if (!response.ok || body.q?.error) throw new Error(`query failed: ${JSON.stringify(body)}`);
   return performance.now() - started;
+}
+
+/** The physical floor under the same load: an identical tree killed with process.kill(-pgid, SIGKILL). */
+async function bareKill(dir: string, round_: number): Promise<number> {
+  const file = join(dir, `bare-${round_}`);
+  const child = spawn('/bin/sh', ['-c', treeScript(50), 'sh', file], { stdio: 'ignore', detached: true });
+  const pids = await readPids(file, 50, 20_000);
+  const started = performance.now();
+  process.kill(-child.pid!, 'SIGKILL');
+  return waitAllGone(pids, started);
 }
 
 /** Waits for the tree task's next run (50 more pids, all alive), then kills it through the API. */
@@ -163,17 +173,23 @@ export async function runApiBench(): Promise<void> {
     const loaderExit = new Promise((resolve) => loader.once('exit', resolve));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const loadKills: number[] = [];
+    const bareKills: number[] = [];
     const deadline = performance.now() + (loadSeconds - 3) * 1000;
     let round_ = 1;
-    while (performance.now() < deadline) loadKills.push(await killOnce(port, dir, round_++));
+    while (performance.now() < deadline) {
+      loadKills.push(await killOnce(port, dir, round_++));
+      bareKills.push(await bareKill(dir, round_));
+    }
     await loaderExit;
     const latencies = JSON.parse(loaderOutput) as number[];
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     const killUnderLoad = percentile(loadKills, 50);
+    const bareUnderLoad = percentile(bareKills, 50);
     console.log(
       `${latencies.length} queries (${CONCURRENT} concurrent) while ${LOGGERS} tasks log: p50 ${round(p50)} ms, p99 ${round(p99)} ms; ` +
-        `kill of a 50-process task under load p50 ${round(killUnderLoad)} ms (idle ${round(idleKill[0]!)} ms, ${loadKills.length} kills)`,
+        `kill of a 50-process task under load p50 ${round(killUnderLoad)} ms vs a bare group kill under the same load ` +
+        `${round(bareUnderLoad)} ms (idle ${round(idleKill[0]!)} ms, ${loadKills.length} kills)`,
     );
     const figures: Figure[] = [
       {
@@ -192,6 +208,13 @@ export async function runApiBench(): Promise<void> {
       },
       { metric: 'kill_latency_ms_p50_under_load', value: round(killUnderLoad), unit: 'ms', processes: 50 },
       { metric: 'kill_latency_ms_idle', value: round(idleKill[0]!), unit: 'ms', processes: 50 },
+      { metric: 'kill_baseline_ms_p50_under_load', value: round(bareUnderLoad), unit: 'ms', processes: 50 },
+      {
+        metric: 'kill_ratio_vs_baseline_under_load',
+        value: round(killUnderLoad / bareUnderLoad, 3),
+        unit: 'ratio',
+        processes: 50,
+      },
     ];
     printFigures('api', figures);
   } finally {
