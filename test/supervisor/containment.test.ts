@@ -67,7 +67,7 @@ for (const strategy of STRATEGIES) {
 
     it('catches a double fork + setsid + closed fds: the task completes only when empty', async () => {
       const task = sh(
-        `( setsid sh -c '${REPORT}; exec 0<&- 1>&- 2>&- 4>&- 5>&-; exec sleep 100' sh "$1" & ); sleep 0.2; echo done > /dev/fd/4`,
+        `( setsid sh -c '${REPORT}; exec 0<&- 1>&- 2>&- 4>&- 5>&-; exec sleep 100' sh "$1" & ); while [ ! -s "$1" ]; do sleep 0.02; done; echo done > /dev/fd/4`,
       );
       const [daemon] = await ledger.pids(1);
       const result = await task.done;

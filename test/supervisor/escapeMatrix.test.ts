@@ -104,7 +104,7 @@ describe('grandchild calls setsid', () => {
 describe('double fork + setsid + close all fds', () => {
   it('canary: reports a false "done" while the daemon lives on (documented)', async () => {
     const script =
-      '( setsid sh -c \'echo $$ >> "$1"; exec 0<&- 1>&- 2>&- 4>&- 5>&-; exec sleep 100\' sh "$1" & ); echo done > /dev/fd/4';
+      '( setsid sh -c \'echo $$ >> "$1"; exec 0<&- 1>&- 2>&- 4>&- 5>&-; exec sleep 100\' sh "$1" & ); while [ ! -s "$1" ]; do sleep 0.02; done; echo done > /dev/fd/4';
     const task = recorder.sh(script, [ledger.pidFile()]);
     const [daemon] = await ledger.pids(1);
     const result = await task.done;
