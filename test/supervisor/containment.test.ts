@@ -189,6 +189,7 @@ for (const strategy of STRATEGIES) {
         ledger.track(child.pid);
         const [main, descendant] = await ledger.pids(2);
         child.kill('SIGKILL');
+        await waitFor(() => !isAlive(child.pid!), 5000, 'the supervisor process to die');
         await waitFor(() => !isAlive(main!), 5000, 'the main process to die by its parent-death signal');
         if (strategy.name === 'pid_namespace') {
           await waitFor(() => !isAlive(descendant!), 5000, 'the namespace to die');

@@ -36,6 +36,7 @@ describe('no collateral damage', () => {
     recorder.supervisor.kill(sibling.invocationId, KILL);
     await sibling.done;
     unrelated.kill('SIGKILL');
+    await waitFor(() => !isAlive(unrelated.pid!), 5000, 'the unrelated process to die');
     await ledger.cleanup([ledger.pidFile('victim'), ledger.pidFile('sibling')]);
   });
 
@@ -74,6 +75,7 @@ describe('no collateral damage', () => {
     );
     assert.ok(isAlive(bystander.pid!), 'our own process group was not signalled');
     bystander.kill('SIGKILL');
+    await waitFor(() => !isAlive(bystander.pid!), 5000, 'the bystander to die');
   });
 });
 
@@ -251,6 +253,7 @@ describe('supervisor death', () => {
     ledger.track(child.pid);
     const [task, descendant] = await ledger.pids(2);
     child.kill('SIGKILL');
+    await waitFor(() => !isAlive(child.pid!), 5000, 'the supervisor process to die');
     await waitFor(() => !isAlive(task!), 5000, 'the task to die by its parent-death signal');
     // The parent-death signal reaches only the task's main process: its descendants live on
     // without containment (cgroups or a PID namespace catch them).
