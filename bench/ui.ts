@@ -4,15 +4,14 @@
  * (playwright-core). Target: under 2 s.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { browserMissing, launchChromium } from './browser.js';
 import { percentile, printFigures, printMachine, round } from './harness.js';
 
 const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const HOSTS = 1000;
 const DBS = 100;
 const JOBS = 5;
@@ -20,8 +19,9 @@ const PORT = 6791;
 
 export async function runUiBench(): Promise<void> {
   printMachine('ui');
-  if (!existsSync(CHROMIUM)) {
-    console.log(`# skipped: no browser at ${CHROMIUM} (apt-get install chromium)`);
+  const missing = browserMissing();
+  if (missing) {
+    console.log(`# skipped: ${missing}`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'bistro-ui-'));
@@ -62,19 +62,7 @@ export async function runUiBench(): Promise<void> {
       stdio: 'ignore',
     },
   );
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     for (let i = 0; ; i++) {
       try {

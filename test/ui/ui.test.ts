@@ -3,20 +3,18 @@
  * against a real scheduler. Screenshots go to test-artifacts/ui/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { browserMissing, launchChromium } from '../../bench/browser.js';
 import { PROJECT_ROOT } from '../helpers/cli.js';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { freePort } from '../helpers/http.js';
 import { isAlive, waitFor } from '../helpers/processes.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = join(PROJECT_ROOT, 'test-artifacts', 'ui');
-const missing = existsSync(CHROMIUM)
-  ? undefined
-  : `no browser at ${CHROMIUM} (install Debian's chromium; .ci/run does)`;
+const missing = browserMissing();
 
 describe('web UI', { skip: missing }, () => {
   let daemon: DaemonProcess;
@@ -42,19 +40,7 @@ describe('web UI', { skip: missing }, () => {
     daemon.writeConfig(settings, jobs);
     daemon.start(['--http-port', String(port)]);
     await waitFor(() => daemon.output.includes('REST API listening'), 15_000, 'the API');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   });
 
