@@ -9,11 +9,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startScheduler } from './schedulerProcess.js';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
 import { isAlive, readPids, treeScript, waitAllGone } from './processTree.js';
 
-const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
 const LOGGERS = 100;
 const CONCURRENT = 200;
 
@@ -129,23 +128,7 @@ export async function runApiBench(): Promise<void> {
       filters: { shard: { whitelist: ['tree'] } },
     },
   };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  const daemon = spawn(
-    process.execPath,
-    [
-      BISTRO,
-      'scheduler',
-      '--config',
-      join(dir, 'config.json'),
-      '--data-dir',
-      join(dir, 'data'),
-      '--http-port',
-      String(port),
-    ],
-    {
-      stdio: 'ignore',
-    },
-  );
+  const daemon = startScheduler(dir, config, ['--http-port', String(port)]);
   try {
     // Wait for the API and for the loggers to be running.
     for (let i = 0; ; i++) {
@@ -218,8 +201,7 @@ export async function runApiBench(): Promise<void> {
     ];
     printFigures('api', figures);
   } finally {
-    daemon.kill('SIGTERM');
-    await new Promise((resolve) => daemon.once('exit', resolve));
+    await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

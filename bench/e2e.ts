@@ -9,14 +9,13 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { startScheduler } from './schedulerProcess.js';
 import { printFigures, printMachine, round, type Figure } from './harness.js';
 
 const TASKS = 5000;
 const CONCURRENCY = 64;
 const SCRIPT = 'echo done > "$2"';
-const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
 
 async function rawSpawn(): Promise<number> {
   const started = performance.now();
@@ -80,31 +79,24 @@ function gnuParallel(binary: string): number {
 
 async function daemon(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bistro-e2e-'));
-  const config = join(dir, 'config.json');
-  const dataDir = join(dir, 'data');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      bistro_settings: {
-        enabled: true,
-        nodes: {
-          levels: ['shard'],
-          node_sources: [
-            {
-              source: 'range_label',
-              prefs: { parent_level: 'instance', start: 1, end: TASKS, format: 's{i}' },
-            },
-          ],
-        },
-        resources: { instance: { concurrency: { limit: CONCURRENCY, default: 1 } } },
-      },
-      'bistro_job->trivial': { owner: 'bench', command: ['/bin/sh', '-c', SCRIPT, 'task'] },
-    }),
-  );
   const started = performance.now();
-  const child = spawn(process.execPath, [BISTRO, 'scheduler', '--config', config, '--data-dir', dataDir], {
-    stdio: 'ignore',
+  const scheduler = startScheduler(dir, {
+    bistro_settings: {
+      enabled: true,
+      nodes: {
+        levels: ['shard'],
+        node_sources: [
+          {
+            source: 'range_label',
+            prefs: { parent_level: 'instance', start: 1, end: TASKS, format: 's{i}' },
+          },
+        ],
+      },
+      resources: { instance: { concurrency: { limit: CONCURRENCY, default: 1 } } },
+    },
+    'bistro_job->trivial': { owner: 'bench', command: ['/bin/sh', '-c', SCRIPT, 'task'] },
   });
+  const dataDir = scheduler.dataDir;
   const db = () =>
     existsSync(join(dataDir, 'statuses.sqlite'))
       ? new Database(join(dataDir, 'statuses.sqlite'), { readonly: true })
@@ -120,8 +112,7 @@ async function daemon(): Promise<number> {
       throw new Error(`only ${done} of ${TASKS} tasks done after 300 s`);
   }
   const rate = TASKS / ((performance.now() - started) / 1000);
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
+  await scheduler.stop();
   rmSync(dir, { recursive: true, force: true });
   return rate;
 }

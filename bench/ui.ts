@@ -3,15 +3,13 @@
  * from navigation to every job's progress bar drawn, in Debian's chromium
  * (playwright-core). Target: under 2 s.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { browserMissing, launchChromium } from './browser.js';
+import { startScheduler } from './schedulerProcess.js';
 import { percentile, printFigures, printMachine, round } from './harness.js';
 
-const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
 const HOSTS = 1000;
 const DBS = 100;
 const JOBS = 5;
@@ -45,23 +43,7 @@ export async function runUiBench(): Promise<void> {
     },
   };
   for (let j = 0; j < JOBS; j++) config[`bistro_job->job${j}`] = { owner: 'bench' };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  const daemon = spawn(
-    process.execPath,
-    [
-      BISTRO,
-      'scheduler',
-      '--config',
-      join(dir, 'config.json'),
-      '--data-dir',
-      join(dir, 'data'),
-      '--http-port',
-      String(PORT),
-    ],
-    {
-      stdio: 'ignore',
-    },
-  );
+  const daemon = startScheduler(dir, config, ['--http-port', String(PORT)]);
   const browser = await launchChromium();
   try {
     for (let i = 0; ; i++) {
@@ -103,8 +85,7 @@ export async function runUiBench(): Promise<void> {
     ]);
   } finally {
     await browser.close();
-    daemon.kill('SIGTERM');
-    await new Promise((resolve) => daemon.once('exit', resolve));
+    await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

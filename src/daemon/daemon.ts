@@ -25,7 +25,6 @@ import { TaskLogStore } from '../store/taskLogStore.js';
 import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { ConfigWriter } from '../config/configWriter.js';
-import { EligibilityCache } from '../scheduler/eligibility.js';
 import { jobHistogram, type JobHistogram } from '../scheduler/histogram.js';
 import { ApiError, type ApiContext } from '../server/apiContext.js';
 import { SchedulerMetrics } from '../server/metrics.js';
@@ -186,6 +185,7 @@ export class SchedulerDaemon {
       config: () => this.config,
       nodes: () => this.nodes.current(this.config.settings),
       nodeIndex: (nodes) => this.scheduler.nodeIndex(nodes, this.config, this.statuses),
+      eligibility: this.scheduler.eligibility,
       statuses: this.statuses,
       errors: () => this.errors.snapshot(),
       histograms: () => this.histograms(),
@@ -221,11 +221,13 @@ export class SchedulerDaemon {
     const byJob = new Map<string, JobHistogram>();
     if (nodes) {
       const index = this.scheduler.nodeIndex(nodes, config, this.statuses);
-      const eligibility = new EligibilityCache();
       const now = Date.now() / 1000;
       for (const job of config.jobs.values()) {
         if (job.errors !== undefined) continue;
-        byJob.set(job.name, jobHistogram(job, config, index, this.statuses, eligibility, now, 10));
+        byJob.set(
+          job.name,
+          jobHistogram(job, config, index, this.statuses, this.scheduler.eligibility, now, 10),
+        );
       }
     }
     this.monitor = { time: Math.floor(Date.now() / 1000), computedAt: performance.now(), byJob };

@@ -18,40 +18,43 @@ export const Eligibility = { ELIGIBLE: 0, DISABLED: 1, AVOIDED: 2 } as const;
 /** Per node at the job's level (same order as `nodes.atLevel`): an Eligibility value. */
 export type EligibilityMask = Uint8Array;
 
-export function passesFilter(
-  filter: NodeFilter,
-  name: string,
-  tags: readonly string[] | undefined,
-  job: string,
-  compiled: CompiledFilter,
-): boolean {
-  if (filter.whitelist.length > 0 && !compiled.whitelist!.has(name)) return false;
-  if (compiled.whitelistRegex && !compiled.whitelistRegex.test(name)) return false;
-  if (filter.blacklist.length > 0 && compiled.blacklist!.has(name)) return false;
-  if (compiled.blacklistRegex && compiled.blacklistRegex.test(name)) return false;
-  if (filter.tagWhitelist.length > 0 && !(tags ?? []).some((tag) => compiled.tagWhitelist!.has(tag)))
-    return false;
-  if (filter.fractionOfNodes < 1 && !passesFraction(name, job, filter.fractionOfNodes)) return false;
-  return true;
-}
-
+/** A filter ready to test nodes: lookups as sets, regexes compiled; absent parts pass. */
 interface CompiledFilter {
   readonly whitelist?: ReadonlySet<string>;
   readonly blacklist?: ReadonlySet<string>;
   readonly tagWhitelist?: ReadonlySet<string>;
   readonly whitelistRegex?: RegExp;
   readonly blacklistRegex?: RegExp;
+  readonly fractionOfNodes: number;
 }
 
 function compileFilter(filter: NodeFilter): CompiledFilter {
+  const set = (items: readonly string[]) => (items.length > 0 ? new Set(items) : undefined);
   return {
-    whitelist: new Set(filter.whitelist),
-    blacklist: new Set(filter.blacklist),
-    tagWhitelist: new Set(filter.tagWhitelist),
+    whitelist: set(filter.whitelist),
+    blacklist: set(filter.blacklist),
+    tagWhitelist: set(filter.tagWhitelist),
     // No `g` flag: test() must not carry state between nodes.
     whitelistRegex: filter.whitelistRegex ? new RegExp(filter.whitelistRegex) : undefined,
     blacklistRegex: filter.blacklistRegex ? new RegExp(filter.blacklistRegex) : undefined,
+    fractionOfNodes: filter.fractionOfNodes,
   };
+}
+
+function passesFilter(
+  filter: CompiledFilter,
+  name: string,
+  tags: readonly string[] | undefined,
+  job: string,
+): boolean {
+  if (filter.whitelist && !filter.whitelist.has(name)) return false;
+  if (filter.whitelistRegex && !filter.whitelistRegex.test(name)) return false;
+  if (filter.blacklist && filter.blacklist.has(name)) return false;
+  if (filter.blacklistRegex && filter.blacklistRegex.test(name)) return false;
+  const tagWhitelist = filter.tagWhitelist;
+  if (tagWhitelist && !(tags ?? []).some((tag) => tagWhitelist.has(tag))) return false;
+  if (filter.fractionOfNodes < 1 && !passesFraction(name, job, filter.fractionOfNodes)) return false;
+  return true;
 }
 
 /** Computes the eligibility of every node at the job's level. */
@@ -63,7 +66,7 @@ export function computeEligibility(job: Job, settings: Settings, index: NodeInde
   const verdict = new Uint8Array(nodes.size);
   const filtersByLevel = settings.levels.map((level) => {
     const filter = job.filters[level];
-    return filter ? { filter, compiled: compileFilter(filter) } : undefined;
+    return filter ? compileFilter(filter) : undefined;
   });
   for (let k = 0; k < taskNodes.length; k++) {
     const node = taskNodes[k]!;
@@ -72,13 +75,10 @@ export function computeEligibility(job: Job, settings: Settings, index: NodeInde
       continue;
     }
     for (let at = node; at >= 0; at = nodes.parents[at]!) {
-      const entry = filtersByLevel[nodes.levels[at]!];
-      if (!entry) continue;
-      if (verdict[at] === 0) {
-        verdict[at] = passesFilter(entry.filter, nodes.names[at]!, nodes.tags[at], job.name, entry.compiled)
-          ? 1
-          : 2;
-      }
+      const filter = filtersByLevel[nodes.levels[at]!];
+      if (!filter) continue;
+      if (verdict[at] === 0)
+        verdict[at] = passesFilter(filter, nodes.names[at]!, nodes.tags[at], job.name) ? 1 : 2;
       if (verdict[at] === 2) {
         mask[k] = Eligibility.AVOIDED;
         break;

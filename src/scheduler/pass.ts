@@ -74,7 +74,8 @@ export const ErrorKeys = { mainLoop: 'Main loop', resources: 'Running tasks reso
 
 export class Scheduler {
   private index: NodeIndex | undefined;
-  private readonly eligibility = new EligibilityCache();
+  /** Eligibility masks per (job, node set); the monitor and the API read them too. */
+  readonly eligibility = new EligibilityCache();
   private orphanDeadlines: Deadlines = new Map();
   private overcommitDeadlines: Deadlines = new Map();
 

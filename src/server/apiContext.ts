@@ -2,6 +2,7 @@
 import type { Config } from '../config/config.js';
 import type { ConfigWriter } from '../config/configWriter.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
+import type { EligibilityCache } from '../scheduler/eligibility.js';
 import type { NodeIndex } from '../scheduler/nodeIndex.js';
 import type { JobHistogram } from '../scheduler/histogram.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
@@ -13,6 +14,8 @@ export interface ApiContext {
   nodes(): NodeSet | undefined;
   /** The scheduler's index of a node set (interned names, path flags). */
   nodeIndex(nodes: NodeSet): NodeIndex;
+  /** The scheduler's cached eligibility masks. */
+  readonly eligibility: EligibilityCache;
   readonly statuses: TaskStatuses;
   /** The error registry, `{key: messages}`. */
   errors(): Record<string, string>;

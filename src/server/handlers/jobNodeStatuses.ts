@@ -4,12 +4,11 @@
  * by status label and a name regex. `offset`/`limit` page through them, so a
  * 100k-node job is browsed without sending 100k rows.
  */
-import { Eligibility, EligibilityCache } from '../../scheduler/eligibility.js';
+import { Eligibility } from '../../scheduler/eligibility.js';
 import { statusCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
 import { ApiError, stringArg, type Handler } from '../apiContext.js';
 
 const MAX_LIMIT = 1000;
-const eligibility = new EligibilityCache();
 
 export const jobNodeStatuses: Handler = {
   mutating: false,
@@ -30,7 +29,7 @@ export const jobNodeStatuses: Handler = {
     const wanted = typeof args['status'] === 'string' && args['status'] !== '' ? args['status'] : undefined;
     const offset = Math.max(0, Number(args['offset'] ?? 0) | 0);
     const limit = Math.min(MAX_LIMIT, Math.max(1, Number(args['limit'] ?? 100) | 0));
-    const mask = eligibility.get(job, config.settings, context.nodeIndex(nodes));
+    const mask = context.eligibility.get(job, config.settings, context.nodeIndex(nodes));
     const table = context.statuses.table(name);
     const now = Date.now() / 1000;
     const atLevel = nodes.atLevel(job.levelForTasks);

@@ -1,0 +1,41 @@
+/** A real `bistro scheduler` for the benchmarks: its config written to a temp dir, stopped with SIGTERM. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
+
+export interface SchedulerProcess {
+  readonly child: ChildProcess;
+  readonly dataDir: string;
+  /** SIGTERM, then wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/** Writes `config` to `dir/config.json` and starts the scheduler on it (data in `dir/data`). */
+export function startScheduler(
+  dir: string,
+  config: Record<string, unknown>,
+  extraArgs: readonly string[] = [],
+): SchedulerProcess {
+  const configFile = join(dir, 'config.json');
+  const dataDir = join(dir, 'data');
+  writeFileSync(configFile, JSON.stringify(config));
+  const child = spawn(
+    process.execPath,
+    [BISTRO, 'scheduler', '--config', configFile, '--data-dir', dataDir, ...extraArgs],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    dataDir,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
