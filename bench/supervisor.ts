@@ -3,14 +3,15 @@
  *   - turnover of a trivial task vs raw child_process.spawn of the same command;
  *   - kill latency of a 50-process task vs a bare process.kill(-pgid, SIGKILL)
  *     on an identical tree (request -> every process gone);
- *   - CPU and RSS of the supervisor holding 1000 sleeping tasks, vs a bare
- *     Node process holding 1000 children with pipes;
+ *   - CPU and RSS of a process hosting only the supervisor with 1000
+ *     sleeping tasks, vs a bare Node process holding 1000 children with pipes;
  *   - log ingestion lines/s vs reading the same output from a raw spawn.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TASK_SUBPROCESS_WITHOUT_CGROUPS, type TaskSubprocessOptions } from '../src/config/taskSubprocess.js';
 import { Supervisor } from '../src/supervisor/supervisor.js';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
@@ -148,26 +149,25 @@ async function bareHolderRssMb(count: number): Promise<number> {
   return Number(out) / 2 ** 20;
 }
 
-async function idleTasks(supervisor: Supervisor): Promise<Figure[]> {
+/** CPU and RSS of a process that hosts only the supervisor (bench/idleSupervisor.ts). */
+async function idleTasks(): Promise<Figure[]> {
   const count = 1000;
-  const handles = [];
-  for (let i = 0; i < count; i++) {
-    handles.push(
-      supervisor.start({ invocationId: nextId(), argv: ['sleep', '1000'], cwd: '/tmp', options: OPTIONS }),
-    );
-  }
-  await new Promise((resolve) => setTimeout(resolve, 3000));
-  const cpuBefore = process.cpuUsage();
-  const wallBefore = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, 10_000));
-  const cpu = process.cpuUsage(cpuBefore);
-  const wall = performance.now() - wallBefore;
-  const cpuPct = ((cpu.user + cpu.system) / 1000 / wall) * 100;
-  const rss = process.memoryUsage().rss / 2 ** 20;
-  await supervisor.stopAll({ method: 'kill', killWaitMs: 0 }, 'benchmark');
+  const script = fileURLToPath(new URL('./idleSupervisor.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, String(count)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`idle supervisor exited with ${String(code)}`);
+  const {
+    cpuPct,
+    rssMb: rss,
+    wallSec,
+  } = JSON.parse(out) as { cpuPct: number; rssMb: number; wallSec: number };
   const baseline = await bareHolderRssMb(count);
   console.log(
-    `${count} sleeping tasks: supervisor CPU ${round(cpuPct, 3)}% of a core over ${round(wall / 1000, 1)} s, RSS ${round(rss, 1)} MB (bare holder ${round(baseline, 1)} MB)`,
+    `${count} sleeping tasks: supervisor CPU ${round(cpuPct, 3)}% of a core over ${round(wallSec, 1)} s, RSS ${round(rss, 1)} MB (bare holder ${round(baseline, 1)} MB)`,
   );
   return [
     { metric: 'idle_cpu_pct_1000_tasks', value: round(cpuPct, 3), unit: '% of one core', tasks: count },
@@ -218,7 +218,7 @@ export async function runSupervisorBench(): Promise<void> {
     const figures = [
       ...(await turnover(supervisor)),
       ...(await killLatency(supervisor, dir)),
-      ...(await idleTasks(supervisor)),
+      ...(await idleTasks()),
       ...(await logIngestion(supervisor)),
     ];
     printFigures('supervisor', figures);

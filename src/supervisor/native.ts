@@ -1,6 +1,7 @@
 /**
- * The native piece: the task launcher executable and the `createPipe`
- * addon, both built by `npm ci` (node-gyp, native/binding.gyp). A missing
+ * The native piece: the task launcher executable and the addon with
+ * `createPipe` and `spawnProcess` (posix_spawn + pidfd exit watch), both
+ * built by `npm ci` (node-gyp, native/binding.gyp). A missing
  * build is a clear startup error, not a crash at the first task.
  */
 import { existsSync } from 'node:fs';
@@ -15,6 +16,18 @@ interface NativeAddon {
   /** A pipe(2) with both ends close-on-exec: [readFd, writeFd]. */
   createPipe(): [number, number];
   closeFd(fd: number): void;
+  /**
+   * posix_spawn of `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i
+   * gets fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the
+   * process is reaped. Throws an errno error (code, errno, syscall) if it cannot start.
+   */
+  spawnProcess(
+    file: string,
+    argv: readonly string[],
+    env: readonly string[],
+    fds: readonly number[],
+    onExit: (exitCode: number | null, signalNumber: number | null) => void,
+  ): number;
 }
 
 export class NativeBuildMissing extends Error {

@@ -17,7 +17,7 @@
  * reach outlives it. A process that escaped the group with setsid and closed
  * its pipes is out of reach without containment (a documented miss).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { Socket } from 'node:net';
 import type { KillRequest } from '../config/killRequest.js';
 import { parseStatusReport, type StatusReport } from '../statuses/parseStatus.js';
@@ -68,7 +68,6 @@ export class TaskProcess {
   /** Set while the task leads its own process group. */
   readonly leadsGroup: boolean;
 
-  private child: ChildProcess | undefined;
   private exited = false;
   private exitCode: number | null = null;
   private exitSignal: NodeJS.Signals | null = null;
@@ -169,19 +168,21 @@ export class TaskProcess {
     for (const procs of this.containment?.cgroupProcs ?? []) args.push('--cgroup-procs', procs);
     if (options.pidNamespace) args.push('--pid-namespace');
     args.push('--', ...spec.argv);
-    const stdio: ('ignore' | number)[] = [
-      'ignore',
-      pipes.stdout![1],
-      pipes.stderr![1],
-      pipes.launcher![1],
-      pipes.status![1],
-    ];
-    if (pipes.canary) stdio.push(pipes.canary[1]);
+    // Child fds 0..5: stdin from /dev/null, then the pipes in the order the launcher expects.
+    const childFds = [-1, pipes.stdout![1], pipes.stderr![1], pipes.launcher![1], pipes.status![1]];
+    if (pipes.canary) childFds.push(pipes.canary[1]);
 
     try {
       // Durable records come first: a crash right after the spawn must still find the task.
       this.hooks.beforeSpawn?.(spec.invocationId, this.containment?.paths ?? []);
-      this.child = spawn(launcherPath(), args, { stdio, env: spec.env ?? process.env });
+      const launcher = launcherPath();
+      this.pid = native().spawnProcess(
+        launcher,
+        [launcher, ...args],
+        environmentList(spec.env ?? process.env),
+        childFds,
+        (code, signalNumber) => this.onExit(code, signalName(signalNumber)),
+      );
     } catch (error) {
       this.closeFds(Object.values(pipes).map((pair) => pair[0]));
       this.failLaunch('spawn', error as NodeJS.ErrnoException);
@@ -191,10 +192,7 @@ export class TaskProcess {
       // The child has its copies; ours must go so EOF means "every holder closed it".
       this.closeFds(Object.values(pipes).map((pair) => pair[1]));
     }
-    this.pid = this.child.pid;
-    if (this.pid !== undefined) this.hooks.afterSpawn?.(spec.invocationId, this.pid);
-    this.child.once('exit', (code, signal) => this.onExit(code, signal));
-    this.child.once('error', (error) => this.onSpawnError(error as NodeJS.ErrnoException));
+    this.hooks.afterSpawn?.(spec.invocationId, this.pid);
     this.quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
       pause: () => this.logSockets.forEach((socket) => socket.pause()),
       resume: () => this.logSockets.forEach((socket) => socket.resume()),
@@ -204,7 +202,7 @@ export class TaskProcess {
     this.readStatus(pipes.status![0]);
     this.readToEnd('launcher', pipes.launcher![0], (chunk) => this.onLauncherOutput(chunk));
     if (pipes.canary) this.readToEnd('canary', pipes.canary[0], () => undefined);
-    if (this.pid !== undefined) this.emit('running', { command: [...spec.argv], pid: this.pid });
+    this.emit('running', { command: [...spec.argv], pid: this.pid });
   }
 
   private open(name: PipeName, fd: number): Socket {
@@ -313,11 +311,6 @@ export class TaskProcess {
       },
       (error: Error) => this.emit('task_pipe_error', { pipe: 'pid namespace', message: error.message }),
     );
-  }
-
-  private onSpawnError(error: NodeJS.ErrnoException): void {
-    if (this.exited) return;
-    this.failLaunch('spawn', error);
   }
 
   private failLaunch(step: string, error: NodeJS.ErrnoException): void {
@@ -508,6 +501,20 @@ export class TaskProcess {
   private emit(event: TaskEventName, fields: Record<string, unknown>): void {
     this.hooks.onEvent({ event, invocationId: this.invocationId, time: Date.now(), ...fields });
   }
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, number]) => [number, name as NodeJS.Signals]),
+);
+
+function signalName(signalNumber: number | null): NodeJS.Signals | null {
+  return signalNumber === null ? null : (SIGNAL_NAMES.get(signalNumber) ?? null);
+}
+
+function environmentList(env: NodeJS.ProcessEnv): string[] {
+  const list: string[] = [];
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) list.push(`${name}=${value}`);
+  return list;
 }
 
 /** "<step> <errno> <message>" from the launcher's error pipe; undefined if it reported none. */
