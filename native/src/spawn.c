@@ -1,12 +1,11 @@
 /*
- * spawnProcess(): start the task launcher with posix_spawn and report its
- * exit through a pidfd watched by the event loop.
+ * spawnProcess(): start the task launcher without forking the Node process
+ * and report its exit through a pidfd watched by the event loop.
  *
  * Why not child_process.spawn: libuv forks the whole Node process, whose
  * page tables grow with the heap, so each launch costs a millisecond or more
- * on the event loop. glibc's posix_spawn uses a vfork-style clone that
- * shares the parent's memory until exec: its cost does not grow with the
- * supervisor's size.
+ * on the event loop. A clone that shares the parent's memory until exec
+ * costs the same whatever the supervisor's size (see clone_launch below).
  *
  * Reaping: libuv reaps only the pids it spawned (waitpid per pid), so the
  * children started here are ours alone to reap. A pidfd becomes readable
@@ -23,7 +22,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,11 @@
 #endif
 
 #define MAX_CHILD_FDS 16
+#define LAUNCHER_ERROR_FD 3
+#define CHILD_STACK_SIZE (64 * 1024)
+
+typedef struct launch_record launch_record;
+static void free_launch(launch_record *launch);
 
 typedef struct {
   uv_poll_t poll;
@@ -42,6 +49,8 @@ typedef struct {
   napi_async_context async_context;
   int pidfd;
   pid_t pid;
+  /* What the child may still read until it execs; freed once it is reaped. */
+  launch_record *launch;
 } exit_watch;
 
 static void throw_errno(napi_env env, const char *what, int err) {
@@ -93,6 +102,7 @@ static void on_watch_closed(uv_handle_t *handle) {
   exit_watch *watch = (exit_watch *)handle;
   napi_delete_reference(watch->env, watch->callback);
   napi_async_destroy(watch->env, watch->async_context);
+  free_launch(watch->launch);
   free(watch);
 }
 
@@ -138,6 +148,154 @@ static void on_pidfd_readable(uv_poll_t *poll, int status, int events) {
   uv_close((uv_handle_t *)poll, on_watch_closed);
 }
 
+/*
+ * Starting the child without blocking the event loop.
+ *
+ * posix_spawn's vfork-style clone suspends the calling thread until the
+ * child has exec'd, and under load the new child waits its turn for a CPU:
+ * the event loop then sits idle for most of a millisecond per task. Where we
+ * can make raw system calls, we clone with CLONE_VM but without CLONE_VFORK:
+ * the parent returns at once. The child shares the parent's memory until its
+ * exec, so it follows the vfork rules strictly: it runs on a stack of its
+ * own, touches only memory the parent keeps unchanged until the child is
+ * reaped (the launch record below), calls no libc function (raw system
+ * calls: not even errno, which lives in the parent's thread-local storage),
+ * and runs with every signal blocked (the launcher unblocks them after exec).
+ * It gets a copy of the fd table, not a share, so the parent may close its
+ * ends right away.
+ */
+struct launch_record {
+  char **argv;
+  char **envp;
+  char *file;
+  int fds[MAX_CHILD_FDS];
+  int fd_count;
+  void *stack;
+  size_t stack_size;
+};
+
+static void free_launch(launch_record *launch) {
+  if (!launch) return;
+  free_strings(launch->argv);
+  free_strings(launch->envp);
+  free(launch->file);
+  if (launch->stack) munmap(launch->stack, launch->stack_size);
+  free(launch);
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define HAVE_RAW_SYSCALLS 1
+static long raw_syscall(long number, long a, long b, long c) {
+  long result;
+#if defined(__x86_64__)
+  __asm__ volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+#else
+  register long x8 __asm__("x8") = number;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  result = x0;
+#endif
+  return result;
+}
+
+/* Writes "launcher-exec <errno> ...": the launcher's own failure-line format, on its error pipe. */
+static void child_report(long err) {
+  char line[96] = "launcher-exec ";
+  size_t n = 14;
+  char digits[12];
+  size_t d = 0;
+  unsigned long value = (unsigned long)(err < 0 ? -err : err);
+  do {
+    digits[d++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && d < sizeof digits);
+  while (d > 0) line[n++] = digits[--d];
+  const char *tail = " cannot set up or execute the task launcher\n";
+  for (const char *t = tail; *t && n < sizeof line; t++) line[n++] = *t;
+  raw_syscall(SYS_write, LAUNCHER_ERROR_FD, (long)line, (long)n);
+}
+
+static int child_main(void *arg) {
+  launch_record *launch = arg;
+  long result = 0;
+  for (int i = 0; i < launch->fd_count && result >= 0; i++) {
+    int source = launch->fds[i];
+    if (source < 0) {
+      result = raw_syscall(SYS_openat, AT_FDCWD, (long)"/dev/null", O_RDWR);
+      if (result >= 0 && result != i) {
+        long opened = result;
+        result = raw_syscall(SYS_dup3, opened, i, 0);
+        raw_syscall(SYS_close, opened, 0, 0);
+      }
+    } else if (source == i) {
+      result = raw_syscall(SYS_fcntl, i, F_SETFD, 0); /* keep it across exec */
+    } else {
+      result = raw_syscall(SYS_dup3, source, i, 0);
+    }
+  }
+  if (result >= 0) result = raw_syscall(SYS_execve, (long)launch->file, (long)launch->argv, (long)launch->envp);
+  if (launch->fd_count > LAUNCHER_ERROR_FD) child_report(result);
+  raw_syscall(SYS_exit, 127, 0, 0);
+  return 127;
+}
+
+/* clone(CLONE_VM | CLONE_PIDFD): returns the pid and sets *pidfd, or -errno. */
+static pid_t clone_launch(launch_record *launch, int *pidfd) {
+  launch->stack_size = CHILD_STACK_SIZE;
+  launch->stack = mmap(NULL, launch->stack_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (launch->stack == MAP_FAILED) {
+    launch->stack = NULL;
+    return -errno;
+  }
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = clone(child_main, (char *)launch->stack + launch->stack_size, CLONE_VM | CLONE_PIDFD | SIGCHLD,
+                    launch, pidfd);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  return pid < 0 ? -err : pid;
+}
+#else
+/* The portable way: posix_spawn, which blocks until the child has exec'd. */
+static pid_t posix_spawn_launch(launch_record *launch, int *pidfd) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attributes);
+  int err = 0;
+  for (int i = 0; i < launch->fd_count && !err; i++) {
+    if (launch->fds[i] < 0) err = posix_spawn_file_actions_addopen(&actions, i, "/dev/null", O_RDWR, 0);
+    else err = posix_spawn_file_actions_adddup2(&actions, launch->fds[i], i);
+  }
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  if (!err) err = posix_spawnattr_setsigmask(&attributes, &empty);
+  if (!err) err = posix_spawnattr_setsigdefault(&attributes, &all);
+  if (!err) err = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  if (!err) err = posix_spawn(&pid, launch->file, &actions, &attributes, launch->argv, launch->envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  if (err) return -err;
+  *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (*pidfd < 0) {
+    /* Without a pidfd the child could never be reaped here: stop it rather than lose it. */
+    err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -err;
+  }
+  return pid;
+}
+#endif
+
 /* spawnProcess(file, argv, env, fds, onExit): pid. Child fd i gets fds[i]; -1 means /dev/null. */
 static napi_value spawn_process(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -148,94 +306,86 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "spawnProcess(file, argv, env, fds, onExit)");
     return NULL;
   }
-  char file[4096];
+  launch_record *launch = calloc(1, sizeof *launch);
+  if (!launch) {
+    throw_errno(env, "spawn", ENOMEM);
+    return NULL;
+  }
   size_t file_length = 0;
-  if (napi_get_value_string_utf8(env, args[0], file, sizeof file, &file_length) != napi_ok) {
+  if (napi_get_value_string_utf8(env, args[0], NULL, 0, &file_length) != napi_ok ||
+      !(launch->file = malloc(file_length + 1))) {
+    free(launch);
     napi_throw_type_error(env, NULL, "spawnProcess: file must be a string");
     return NULL;
   }
+  napi_get_value_string_utf8(env, args[0], launch->file, file_length + 1, &file_length);
   uint32_t fd_count = 0;
   napi_get_array_length(env, args[3], &fd_count);
   if (fd_count > MAX_CHILD_FDS) {
+    free_launch(launch);
     napi_throw_range_error(env, NULL, "spawnProcess: too many child fds");
     return NULL;
   }
-  int fds[MAX_CHILD_FDS];
+  launch->fd_count = (int)fd_count;
   int moved[MAX_CHILD_FDS];
   for (uint32_t i = 0; i < fd_count; i++) {
     napi_value item;
     napi_get_element(env, args[3], i, &item);
-    if (napi_get_value_int32(env, item, &fds[i]) != napi_ok) {
+    moved[i] = -1;
+    if (napi_get_value_int32(env, item, &launch->fds[i]) != napi_ok) {
+      free_launch(launch);
       napi_throw_type_error(env, NULL, "spawnProcess: fds must be numbers");
       return NULL;
     }
-    moved[i] = -1;
   }
-  char **argv = string_array(env, args[1], "spawnProcess: argv must be strings");
-  if (!argv) return NULL;
-  char **envp = string_array(env, args[2], "spawnProcess: env must be strings");
-  if (!envp) {
-    free_strings(argv);
+  launch->argv = string_array(env, args[1], "spawnProcess: argv must be strings");
+  if (launch->argv) launch->envp = string_array(env, args[2], "spawnProcess: env must be strings");
+  if (!launch->argv || !launch->envp) {
+    free_launch(launch);
     return NULL;
   }
 
-  /* A source fd below fd_count could be overwritten by an earlier dup2: lift it out of the way. */
+  /* A source fd below fd_count could be overwritten by an earlier dup: lift it out of the way. */
   int err = 0;
-  for (uint32_t i = 0; i < fd_count && !err; i++) {
-    if (fds[i] >= 0 && fds[i] < (int)fd_count) {
-      moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, MAX_CHILD_FDS);
+  for (int i = 0; i < launch->fd_count && !err; i++) {
+    if (launch->fds[i] >= 0 && launch->fds[i] < launch->fd_count) {
+      moved[i] = fcntl(launch->fds[i], F_DUPFD_CLOEXEC, MAX_CHILD_FDS);
       if (moved[i] < 0) err = errno;
-      else fds[i] = moved[i];
+      else launch->fds[i] = moved[i];
     }
   }
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attributes;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attributes);
-  for (uint32_t i = 0; i < fd_count && !err; i++) {
-    if (fds[i] < 0) err = posix_spawn_file_actions_addopen(&actions, (int)i, "/dev/null", O_RDWR, 0);
-    else err = posix_spawn_file_actions_adddup2(&actions, fds[i], (int)i);
-  }
-  /* The launcher starts with no blocked signals and default dispositions, whatever Node set. */
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  if (!err) err = posix_spawnattr_setsigmask(&attributes, &empty);
-  if (!err) err = posix_spawnattr_setsigdefault(&attributes, &all);
-  if (!err) err = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  if (!err) err = posix_spawn(&pid, file, &actions, &attributes, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  for (uint32_t i = 0; i < fd_count; i++)
+  int pidfd = -1;
+  pid_t pid = -err;
+#ifdef HAVE_RAW_SYSCALLS
+  if (!err) pid = clone_launch(launch, &pidfd);
+#else
+  if (!err) pid = posix_spawn_launch(launch, &pidfd);
+#endif
+  for (int i = 0; i < launch->fd_count; i++)
     if (moved[i] >= 0) close(moved[i]);
-  free_strings(argv);
-  free_strings(envp);
-  if (err) {
-    throw_errno(env, "posix_spawn", err);
+  if (pid < 0) {
+    free_launch(launch);
+    throw_errno(env, "spawn", (int)-pid);
     return NULL;
   }
 
   exit_watch *watch = calloc(1, sizeof *watch);
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   uv_loop_t *loop = NULL;
   napi_get_uv_event_loop(env, &loop);
-  if (!watch || pidfd < 0 || uv_poll_init(loop, &watch->poll, pidfd) != 0) {
+  if (!watch || uv_poll_init(loop, &watch->poll, pidfd) != 0) {
     /* Without a watch the child could never be reaped: stop it now rather than lose it. */
-    int watch_err = pidfd < 0 ? errno : ENOMEM;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    if (pidfd >= 0) close(pidfd);
+    close(pidfd);
     free(watch);
-    throw_errno(env, "pidfd_open", watch_err);
+    free_launch(launch);
+    throw_errno(env, "uv_poll_init", ENOMEM);
     return NULL;
   }
   watch->env = env;
   watch->pidfd = pidfd;
   watch->pid = pid;
+  watch->launch = launch;
   napi_create_reference(env, args[4], 1, &watch->callback);
   napi_value resource_name;
   napi_create_string_utf8(env, "bistro:task-launcher", NAPI_AUTO_LENGTH, &resource_name);
