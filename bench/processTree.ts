@@ -22,13 +22,17 @@ export async function readPids(file: string, count: number, timeoutMs = 10_000):
 }
 
 /**
- * Polls /proc between event-loop turns (setImmediate) until every pid is gone;
- * returns the ms elapsed since `since`. The same loop measures every subject.
+ * Polls /proc until every pid is gone; returns the ms elapsed since `since`.
+ * The same loop measures every subject. `pollMs` 0 polls between event-loop
+ * turns (setImmediate), for a subject in this process; a subject in another
+ * process gets a 1 ms sleep instead, so that the measurer does not spin a
+ * core the subject needs.
  */
 export async function waitAllGone(
   pids: readonly number[],
   since: number,
   timeoutMs = 10_000,
+  pollMs = 0,
 ): Promise<number> {
   let remaining = [...pids];
   while (remaining.length > 0) {
@@ -36,7 +40,7 @@ export async function waitAllGone(
     if (remaining.length === 0) break;
     if (performance.now() - since > timeoutMs)
       throw new Error(`${remaining.length} processes survived ${timeoutMs} ms`);
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => (pollMs > 0 ? setTimeout(resolve, pollMs) : setImmediate(resolve)));
   }
   return performance.now() - since;
 }

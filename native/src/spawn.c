@@ -25,7 +25,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,6 +172,8 @@ struct launch_record {
   char *file;
   int fds[MAX_CHILD_FDS];
   int fd_count;
+  /* The child's nice value before exec, so it does not compete with a boosted parent; INT32_MIN = keep. */
+  int nice;
   void *stack;
   size_t stack_size;
 };
@@ -220,6 +224,7 @@ static void child_report(long err) {
 static int child_main(void *arg) {
   launch_record *launch = arg;
   long result = 0;
+  if (launch->nice != INT32_MIN) raw_syscall(SYS_setpriority, PRIO_PROCESS, 0, launch->nice);
   for (int i = 0; i < launch->fd_count && result >= 0; i++) {
     int source = launch->fds[i];
     if (source < 0) {
@@ -284,6 +289,7 @@ static pid_t posix_spawn_launch(launch_record *launch, int *pidfd) {
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (err) return -err;
+  if (launch->nice != INT32_MIN) setpriority(PRIO_PROCESS, (id_t)pid, launch->nice);
   *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (*pidfd < 0) {
     /* Without a pidfd the child could never be reaped here: stop it rather than lose it. */
@@ -296,10 +302,13 @@ static pid_t posix_spawn_launch(launch_record *launch, int *pidfd) {
 }
 #endif
 
-/* spawnProcess(file, argv, env, fds, onExit): pid. Child fd i gets fds[i]; -1 means /dev/null. */
+/*
+ * spawnProcess(file, argv, env, fds, onExit[, nice]): pid. Child fd i gets fds[i]; -1 means
+ * /dev/null. With `nice`, the child takes that nice value before it execs.
+ */
 static napi_value spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
+  size_t argc = 6;
+  napi_value args[6];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
   napi_valuetype callback_type;
   if (argc < 5 || napi_typeof(env, args[4], &callback_type) != napi_ok || callback_type != napi_function) {
@@ -311,6 +320,10 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
     throw_errno(env, "spawn", ENOMEM);
     return NULL;
   }
+  launch->nice = INT32_MIN;
+  napi_valuetype nice_type = napi_undefined;
+  if (argc >= 6) napi_typeof(env, args[5], &nice_type);
+  if (nice_type == napi_number) napi_get_value_int32(env, args[5], &launch->nice);
   size_t file_length = 0;
   if (napi_get_value_string_utf8(env, args[0], NULL, 0, &file_length) != napi_ok ||
       !(launch->file = malloc(file_length + 1))) {

@@ -7,7 +7,10 @@
  *      no descendant can be born outside them;
  *   2. with --pid-namespace, unshare a PID namespace; a forked child becomes
  *      the namespace's init and runs the task as its own child;
- *   3. with --setsid, become session and process-group leader;
+ *   3. with --setpgid, become a process-group leader in the supervisor's
+ *      session (as the original's setpgrp; --setsid, a new session, is kept
+ *      for callers that want one); with --nice N, take nice value N (the
+ *      supervisor may run at a higher priority than its tasks);
  *   4. with --pdeathsig, set the parent-death signal, then check that the
  *      parent is still the supervisor (--parent-pid) and exit at once if not
  *      (the supervisor may have died before the prctl);
@@ -36,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -162,6 +166,9 @@ int main(int argc, char **argv) {
   int keep_count = 0;
   int pid_namespace = 0;
   int do_setsid = 0;
+  int do_setpgid = 0;
+  int nice_value = 0;
+  int set_nice = 0;
   int pdeathsig = 0;
   long parent_pid = 0;
   const char *cwd = NULL;
@@ -181,6 +188,11 @@ int main(int argc, char **argv) {
       pid_namespace = 1;
     } else if (strcmp(arg, "--setsid") == 0) {
       do_setsid = 1;
+    } else if (strcmp(arg, "--setpgid") == 0) {
+      do_setpgid = 1;
+    } else if (strcmp(arg, "--nice") == 0 && i + 1 < argc) {
+      nice_value = atoi(argv[++i]);
+      set_nice = 1;
     } else if (strcmp(arg, "--pdeathsig") == 0 && i + 1 < argc) {
       pdeathsig = atoi(argv[++i]);
     } else if (strcmp(arg, "--parent-pid") == 0 && i + 1 < argc) {
@@ -199,6 +211,8 @@ int main(int argc, char **argv) {
 
   /* 3 before 2: the group leader is the process the supervisor watches. */
   if (do_setsid && setsid() < 0) fail("setsid", errno);
+  if (do_setpgid && setpgid(0, 0) < 0) fail("setpgid", errno);
+  if (set_nice && setpriority(PRIO_PROCESS, 0, nice_value) != 0) fail("nice", errno);
 
   /* 4. parent-death signal, then close the race with an early parent death. */
   if (pdeathsig > 0) {

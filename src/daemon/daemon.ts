@@ -31,6 +31,8 @@ import { SchedulerMetrics } from '../server/metrics.js';
 import { buildServer } from '../server/server.js';
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { boostSchedulerPriority, type CpuPriority } from './cpuPriority.js';
 import { ErrorRegistry } from './errorRegistry.js';
 import { NodeRefresher } from './nodeRefresher.js';
 import { recoverLeftovers } from './recovery.js';
@@ -50,6 +52,8 @@ export interface DaemonOptions {
   readonly testFailureRate?: number;
   readonly logRetentionSec?: number;
   readonly logPruneFrequencySec?: number;
+  /** Nice levels the scheduler runs above its tasks when it may (default 10; 0 = none). */
+  readonly priorityBoost?: number;
   readonly logger: Logger;
   /** The REST API; port 0 turns it off. */
   readonly http?: HttpOptions;
@@ -65,6 +69,8 @@ export interface HttpOptions {
 
 /** Histograms are recomputed at most this often (the original's monitor period). */
 const MONITOR_MS = 5000;
+/** Nice levels above its tasks: enough to win the CPU from a few dozen busy tasks. */
+export const DEFAULT_PRIORITY_BOOST = 10;
 
 export const ErrorRegistryKeys = {
   config: 'Config',
@@ -87,6 +93,7 @@ export class SchedulerDaemon {
   readonly instanceName: string;
   readonly containment: ContainmentFactory;
   private readonly logger: Logger;
+  private priority: CpuPriority | undefined;
   private readonly random = seededRandom(Date.now() & 0xffffffff);
   private passTimer: NodeJS.Timeout | undefined;
   private passAt = Infinity;
@@ -142,9 +149,11 @@ export class SchedulerDaemon {
       });
     } else {
       let runner: LocalRunner | undefined = undefined;
+      this.priority = boostSchedulerPriority(options.priorityBoost ?? DEFAULT_PRIORITY_BOOST, this.logger);
       const supervisor = new Supervisor({
         ...LocalRunner.hooks(() => runner!),
         containment: this.containment,
+        taskNice: this.priority.taskNice,
       });
       runner = new LocalRunner(supervisor, {
         dataDir: options.dataDir,
@@ -443,6 +452,9 @@ export class SchedulerDaemon {
     await this.server?.close();
     this.statusStore.close();
     this.logStore.close();
+    // Lowering a priority back is always allowed; it matters to a process that hosts another daemon later.
+    if (this.priority && this.priority.schedulerNice !== this.priority.taskNice)
+      setPriority(this.priority.taskNice);
     this.logger.info('scheduler stopped');
   }
 }

@@ -19,7 +19,9 @@ interface NativeAddon {
   /**
    * posix_spawn of `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i
    * gets fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the
-   * process is reaped. Throws an errno error (code, errno, syscall) if it cannot start.
+   * process is reaped. With `nice`, the child takes that nice value before it execs (a
+   * boosted supervisor's child would otherwise compete with it until the launcher runs).
+   * Throws an errno error (code, errno, syscall) if it cannot start.
    */
   spawnProcess(
     file: string,
@@ -27,6 +29,7 @@ interface NativeAddon {
     env: readonly string[],
     fds: readonly number[],
     onExit: (exitCode: number | null, signalNumber: number | null) => void,
+    nice?: number,
   ): number;
 }
 

@@ -8,6 +8,7 @@
  * exact, and the only shared timer (log quota refills) runs only while some
  * task is throttled.
  */
+import { getPriority } from 'node:os';
 import type { KillRequest } from '../config/killRequest.js';
 import { ContainmentFactory } from './containment/containmentFactory.js';
 import { LogRateLimiter } from './logRateLimiter.js';
@@ -28,6 +29,12 @@ export interface SupervisorOptions {
   readonly afterSpawn?: (invocationId: string, pid: number) => void;
   /** Creates task cgroups; by default one that detects the hierarchies. `null` never contains. */
   readonly containment?: ContainmentFactory | null;
+  /**
+   * The nice value every task starts with; by default this process's when the
+   * supervisor is created, so a supervisor that raises its own priority
+   * afterwards (see daemon/cpuPriority.ts) does not pass the raise on.
+   */
+  readonly taskNice?: number;
 }
 
 /** A started task. */
@@ -49,8 +56,10 @@ export class Supervisor {
   private readonly tasks = new Map<string, TaskProcess>();
   readonly limiter = new LogRateLimiter();
   readonly containment: ContainmentFactory | undefined;
+  readonly taskNice: number;
 
   constructor(private readonly options: SupervisorOptions = {}) {
+    this.taskNice = options.taskNice ?? getPriority();
     this.containment =
       options.containment === null ? undefined : (options.containment ?? new ContainmentFactory());
   }
@@ -67,6 +76,7 @@ export class Supervisor {
       onUnkillable: (id) => this.options.onUnkillable?.(id),
       beforeSpawn: this.options.beforeSpawn,
       afterSpawn: this.options.afterSpawn,
+      taskNice: this.taskNice,
     });
     this.tasks.set(spec.invocationId, task);
     void task.done.then(() => this.tasks.delete(spec.invocationId));

@@ -54,6 +54,8 @@ export interface TaskProcessHooks {
   readonly beforeSpawn?: (invocationId: string, cgroupPaths: readonly string[]) => void;
   /** Called right after a successful spawn. */
   readonly afterSpawn?: (invocationId: string, pid: number) => void;
+  /** The nice value every task starts with; undefined = inherit the supervisor's. */
+  readonly taskNice?: number;
 }
 
 type PipeName = LogStream | 'status' | 'canary' | 'launcher';
@@ -161,7 +163,10 @@ export class TaskProcess {
     }
     const args = ['--keep-fd', String(STATUS_FD), '--cwd', spec.cwd];
     if (pipes.canary) args.push('--keep-fd', String(CANARY_FD));
-    if (options.processGroupLeader) args.push('--setsid');
+    // A group in the supervisor's session, not a session of its own: with the kernel's
+    // autogroups, each new session would weigh as much as the whole supervisor for CPU.
+    if (options.processGroupLeader) args.push('--setpgid');
+    if (this.hooks.taskNice !== undefined) args.push('--nice', String(this.hooks.taskNice));
     if (options.parentDeathSignal > 0) {
       args.push('--pdeathsig', String(options.parentDeathSignal), '--parent-pid', String(process.pid));
     }
@@ -182,6 +187,7 @@ export class TaskProcess {
         environmentList(spec.env ?? process.env),
         childFds,
         (code, signalNumber) => this.onExit(code, signalName(signalNumber)),
+        this.hooks.taskNice,
       );
     } catch (error) {
       this.closeFds(Object.values(pipes).map((pair) => pair[0]));

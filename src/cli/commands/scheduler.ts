@@ -1,7 +1,7 @@
 /** `bistro scheduler`: runs the scheduler daemon in the foreground. */
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/issues.js';
-import { SchedulerDaemon } from '../../daemon/daemon.js';
+import { DEFAULT_PRIORITY_BOOST, SchedulerDaemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../logging/logger.js';
 import { StoreError } from '../../store/database.js';
 import { ApiError } from '../../server/apiContext.js';
@@ -26,6 +26,7 @@ interface SchedulerOptions {
   testFailureRate: string;
   logRetention: string;
   logPruneFrequency: string;
+  priorityBoost: string;
   httpPort: string;
   httpAddress: string;
   apiTokenFile?: string;
@@ -67,6 +68,11 @@ export function registerSchedulerCommand(program: Command): void {
     )
     .option('--api-token-for-reads', 'require the token for every request')
     .option('--api-allow-command', "let save_job set or change a job's command")
+    .option(
+      '--priority-boost <levels>',
+      'nice levels the scheduler runs above its tasks, if it may (needs CAP_SYS_NICE); 0 = none',
+      String(DEFAULT_PRIORITY_BOOST),
+    )
     .action(async (options: SchedulerOptions) => {
       const logger = createLogger();
       let daemon: SchedulerDaemon;
@@ -85,6 +91,7 @@ export function registerSchedulerCommand(program: Command): void {
           testFailureRate: whole('--test-failure-rate', options.testFailureRate),
           logRetentionSec: whole('--log-retention', options.logRetention),
           logPruneFrequencySec: Number(options.logPruneFrequency),
+          priorityBoost: whole('--priority-boost', options.priorityBoost),
           logger,
           http: {
             port: whole('--http-port', options.httpPort),
