@@ -81,6 +81,9 @@ export class TaskProcess {
   private launcherOutput = '';
   private launchFailure: LaunchFailure | undefined;
   private killed = false;
+  /** Set once the spawn was tried; a kill before it cancels the launch instead. */
+  private spawnAttempted = false;
+  private cancelledBeforeSpawn = false;
   private containment: TaskContainment | undefined;
   private containmentEmpty = true;
   /** With a PID namespace: its init, as seen from outside, and whether it is gone. */
@@ -127,6 +130,11 @@ export class TaskProcess {
       return { ok: false, reason: 'not_running', message: `task ${this.invocationId} already completed` };
     }
     this.emit('kill_requested', { method: request.method, kill_wait_ms: request.killWaitMs, reason });
+    if (!this.spawnAttempted && !this.exited) {
+      this.killed = true;
+      this.cancelledBeforeSpawn = true;
+      return { ok: true, message: 'cancelled before it started' };
+    }
     if (request.method === 'kill' || (request.method === 'term_wait_kill' && request.killWaitMs <= 0)) {
       this.sendKill(reason);
       return { ok: true, message: 'sent SIGKILL' };
@@ -139,15 +147,48 @@ export class TaskProcess {
     return { ok: true, message: `sent SIGTERM; SIGKILL in ${request.killWaitMs} ms unless it completes` };
   }
 
+  /** Plans the containment, creates it off the event loop, then spawns. */
   private launch(): void {
     const { spec } = this;
-    const options = spec.options;
+    let containment: TaskContainment | undefined;
     try {
-      this.containment = this.hooks.containment?.create(spec.invocationId, options, spec.limits);
+      containment = this.hooks.containment?.create(spec.invocationId, spec.options, spec.limits);
     } catch (error) {
       this.failLaunch('cgroup', error as NodeJS.ErrnoException);
       return;
     }
+    if (!containment) {
+      this.spawnLauncher();
+      return;
+    }
+    this.containment = containment;
+    containment.create().then(
+      () => {
+        if (this.cancelledBeforeSpawn) {
+          this.completeUnstarted();
+          return;
+        }
+        this.spawnLauncher();
+      },
+      (error: NodeJS.ErrnoException) => {
+        this.failLaunch('cgroup', error);
+        void this.releaseContainment();
+      },
+    );
+  }
+
+  /** A task killed while its cgroups were being made never starts; it ends as killed. */
+  private completeUnstarted(): void {
+    this.exited = true;
+    this.containmentEmpty = true;
+    this.namespaceEmpty = true;
+    this.checkComplete();
+  }
+
+  private spawnLauncher(): void {
+    const { spec } = this;
+    const options = spec.options;
+    this.spawnAttempted = true;
     this.containmentEmpty = this.containment === undefined;
     this.namespaceEmpty = !options.pidNamespace;
     const pipes: Partial<Record<PipeName, [number, number]>> = {};
@@ -349,6 +390,8 @@ export class TaskProcess {
     const viaCgroupOnly = containment !== undefined && signal === 'SIGKILL';
     const target = this.leadsGroup && this.groupHasMembers() ? 'group' : !this.exited ? 'process' : undefined;
     if (target && !viaCgroupOnly) this.sendTo(signal, reason, target);
+    // The launcher joins its cgroups as its first step: a kill before that must reach it directly.
+    else if (viaCgroupOnly && !this.exited) this.sendTo(signal, reason, 'process');
     if (containment) {
       const all = signal === 'SIGKILL' ? containment.killAll() : containment.signalAll(signal);
       all.then(

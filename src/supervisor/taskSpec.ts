@@ -19,6 +19,12 @@ export interface TaskContainment {
   /** The task's cgroup directories. */
   readonly paths: readonly string[];
   readonly cgroupProcs: readonly string[];
+  /**
+   * Makes the cgroups and writes their limits. Asynchronous (the kernel's
+   * cgroup creation is slow enough to matter at hundreds of launches a
+   * second, so it runs off the event loop); call once, before the launch.
+   */
+  create(): Promise<void>;
   /** Resolves when no process is left inside. */
   waitEmpty(): Promise<void>;
   /** SIGKILLs every process inside (freezing first where possible). */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { isAlive, ProcessLedger, sleep, waitFor } from '../helpers/processes.js';
+import { isAlive, ProcessLedger, processGroupOf, sleep, waitFor } from '../helpers/processes.js';
 import { Recorder } from '../helpers/supervisor.js';
 
 let ledger: ProcessLedger;
@@ -87,7 +87,8 @@ describe('grandchild calls setsid', () => {
   it('process group: the setsid grandchild escapes the group kill (documented miss), the canary detects it', async () => {
     const task = recorder.sh(script, [ledger.pidFile()]);
     const [escaped] = await ledger.pids(1);
-    await waitFor(() => isAlive(escaped!));
+    // The pid is recorded at the fork; the escape is done once setsid made it a group leader.
+    await waitFor(() => processGroupOf(escaped!) === escaped, 5000, 'the grandchild to call setsid');
     recorder.supervisor.kill(task.invocationId, KILL);
     assert.equal(
       await settlesWithin(task.done, 500),

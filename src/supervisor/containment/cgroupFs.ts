@@ -5,6 +5,7 @@
  * no notification.
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const MAX_BACKOFF_MS = 10_000;
@@ -39,6 +40,16 @@ export function subdirectories(dir: string): string[] {
   }
 }
 
+/** removeCgroupTree off the event loop: rmdir of a cgroup is slow kernel work. */
+export async function removeCgroupTreeAsync(dir: string): Promise<void> {
+  for (const child of subdirectories(dir)) await removeCgroupTreeAsync(child);
+  try {
+    await rmdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
 /** Removes a cgroup and its sub-cgroups, deepest first. Throws EBUSY if a process is still inside. */
 export function removeCgroupTree(dir: string): void {
   if (!existsSync(dir)) return;
@@ -52,6 +63,11 @@ export function removeCgroupTree(dir: string): void {
 
 export function writeControl(dir: string, file: string, value: string): void {
   writeFileSync(join(dir, file), value);
+}
+
+/** writeControl off the event loop. */
+export function writeControlAsync(dir: string, file: string, value: string): Promise<void> {
+  return writeFile(join(dir, file), value);
 }
 
 export function readControl(dir: string, file: string): string | undefined {

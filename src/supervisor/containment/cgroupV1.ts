@@ -13,16 +13,17 @@
  * v1 has no "empty" notification without a release agent, so emptiness is
  * polled with exponential backoff (poll_ms doubling up to 10 s).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainmentSummary, TaskContainment, TaskUsage } from '../taskSpec.js';
 import {
   killPids,
   readControl,
   readPidsRecursive,
-  removeCgroupTree,
+  removeCgroupTreeAsync,
   waitWithBackoff,
   writeControl,
+  writeControlAsync,
 } from './cgroupFs.js';
 import { ContainmentError } from './cgroupV2.js';
 import type { CgroupLimits } from './limits.js';
@@ -41,7 +42,7 @@ export class CgroupV1Containment implements TaskContainment {
     slice: string,
     invocationId: string,
     subsystems: readonly string[],
-    limits: CgroupLimits,
+    private readonly limits: CgroupLimits,
     private readonly killWithoutFreezer: boolean,
     private readonly pollMs: number,
     private readonly freezeTimeoutMs = DEFAULT_FREEZE_TIMEOUT_MS,
@@ -64,21 +65,28 @@ export class CgroupV1Containment implements TaskContainment {
     this.strategy = this.byController.has('freezer') ? 'cgroup_v1_freezer' : 'cgroup_v1';
     this.paths = [...this.byController.values()];
     this.cgroupProcs = this.paths.map((dir) => join(dir, 'cgroup.procs'));
-    for (const dir of this.paths) mkdirSync(dir, { recursive: true });
+    this.memoryLimitBytes = limits.memoryBytes;
+  }
+
+  async create(): Promise<void> {
+    const { limits } = this;
+    for (const dir of this.paths) await mkdir(dir, { recursive: true });
     const memory = this.byController.get('memory');
     if (memory && limits.memoryBytes !== undefined) {
-      writeControl(memory, 'memory.limit_in_bytes', String(limits.memoryBytes));
+      await writeControlAsync(memory, 'memory.limit_in_bytes', String(limits.memoryBytes));
       // Without swap accounting this file is absent; the RAM limit still holds.
       if (readControl(memory, 'memory.memsw.limit_in_bytes') !== undefined) {
-        writeControl(memory, 'memory.memsw.limit_in_bytes', String(limits.memoryBytes));
+        await writeControlAsync(memory, 'memory.memsw.limit_in_bytes', String(limits.memoryBytes));
       }
     }
     const cpu = this.byController.get('cpu');
-    if (cpu && limits.cpuCores !== undefined)
-      writeControl(cpu, 'cpu.shares', String(Math.max(2, Math.round(limits.cpuCores * 1024))));
+    if (cpu && limits.cpuCores !== undefined) {
+      const shares = Math.max(2, Math.round(limits.cpuCores * 1024));
+      await writeControlAsync(cpu, 'cpu.shares', String(shares));
+    }
     const pids = this.byController.get('pids');
-    if (pids && limits.pidsMax !== undefined) writeControl(pids, 'pids.max', String(limits.pidsMax));
-    this.memoryLimitBytes = limits.memoryBytes;
+    if (pids && limits.pidsMax !== undefined)
+      await writeControlAsync(pids, 'pids.max', String(limits.pidsMax));
   }
 
   private pids(): number[] {
@@ -141,7 +149,7 @@ export class CgroupV1Containment implements TaskContainment {
   }
 
   async release(): Promise<void> {
-    for (const dir of this.paths) removeCgroupTree(dir);
+    for (const dir of this.paths) await removeCgroupTreeAsync(dir);
   }
 
   usage(): TaskUsage {

@@ -10,15 +10,17 @@
  * access to the target), or work handed to a system daemon.
  */
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainmentSummary, TaskContainment, TaskUsage } from '../taskSpec.js';
 import {
   killPids,
   readControl,
   readPidsRecursive,
-  removeCgroupTree,
+  removeCgroupTreeAsync,
   waitWithBackoff,
   writeControl,
+  writeControlAsync,
 } from './cgroupFs.js';
 import type { CgroupLimits } from './limits.js';
 
@@ -55,12 +57,13 @@ export class CgroupV2Containment implements TaskContainment {
   readonly cgroupProcs: readonly string[];
   private readonly memoryLimitBytes: number | undefined;
 
+  /** Checks the limits against the slice's controllers; create() makes the cgroup. */
   constructor(
     root: string,
     slice: string,
     invocationId: string,
-    limits: CgroupLimits,
-    enabledControllers: readonly string[],
+    private readonly limits: CgroupLimits,
+    private readonly enabledControllers: readonly string[],
     private readonly pollMs: number,
   ) {
     this.dir = join(root, slice, invocationId);
@@ -76,20 +79,21 @@ export class CgroupV2Containment implements TaskContainment {
     if (limits.memoryBytes !== undefined) require('memory', 'a hard memory limit');
     if (limits.cpuCores !== undefined) require('cpu', 'a CPU weight');
     if (limits.pidsMax !== undefined) require('pids', 'pids_max');
-    mkdirSync(this.dir);
+    this.memoryLimitBytes = limits.memoryBytes;
+  }
+
+  async create(): Promise<void> {
+    const { limits } = this;
+    await mkdir(this.dir);
     if (limits.memoryBytes !== undefined) {
-      writeControl(this.dir, 'memory.max', String(limits.memoryBytes));
-      writeControl(this.dir, 'memory.swap.max', '0');
+      await writeControlAsync(this.dir, 'memory.max', String(limits.memoryBytes));
+      await writeControlAsync(this.dir, 'memory.swap.max', '0');
     }
     if (limits.cpuCores !== undefined) {
-      writeControl(
-        this.dir,
-        'cpu.weight',
-        String(Math.min(10000, Math.max(1, Math.round(limits.cpuCores * 100)))),
-      );
+      const weight = Math.min(10000, Math.max(1, Math.round(limits.cpuCores * 100)));
+      await writeControlAsync(this.dir, 'cpu.weight', String(weight));
     }
-    if (limits.pidsMax !== undefined) writeControl(this.dir, 'pids.max', String(limits.pidsMax));
-    this.memoryLimitBytes = limits.memoryBytes;
+    if (limits.pidsMax !== undefined) await writeControlAsync(this.dir, 'pids.max', String(limits.pidsMax));
   }
 
   isPopulated(): boolean {
@@ -99,6 +103,9 @@ export class CgroupV2Containment implements TaskContainment {
   }
 
   async killAll(): Promise<void> {
+    // An empty cgroup stays empty (no member is left to fork), and cgroup.kill takes the
+    // kernel's global cgroup lock: skip it, as after most tasks' normal exit.
+    if (!this.isPopulated()) return;
     try {
       writeControl(this.dir, 'cgroup.kill', '1');
     } catch (error) {
@@ -141,13 +148,14 @@ export class CgroupV2Containment implements TaskContainment {
   }
 
   async release(): Promise<void> {
-    removeCgroupTree(this.dir);
+    await removeCgroupTreeAsync(this.dir);
   }
 
   usage(): TaskUsage {
     const cpu = /^usage_usec (\d+)$/m.exec(readControl(this.dir, 'cpu.stat') ?? '');
-    const current = readControl(this.dir, 'memory.current');
-    const peak = readControl(this.dir, 'memory.peak');
+    const memory = this.enabledControllers.includes('memory');
+    const current = memory ? readControl(this.dir, 'memory.current') : undefined;
+    const peak = memory ? readControl(this.dir, 'memory.peak') : undefined;
     return {
       ...(cpu ? { cpuSeconds: Number(cpu[1]) / 1e6 } : {}),
       ...(current ? { memoryBytes: Number(current) } : {}),
@@ -156,6 +164,8 @@ export class CgroupV2Containment implements TaskContainment {
   }
 
   summary(): ContainmentSummary {
+    if (!this.enabledControllers.includes('memory'))
+      return { oomKills: 0, memoryLimitBytes: this.memoryLimitBytes };
     const events = readControl(this.dir, 'memory.events') ?? '';
     const match = /^oom_kill (\d+)$/m.exec(events);
     return { oomKills: match ? Number(match[1]) : 0, memoryLimitBytes: this.memoryLimitBytes };
