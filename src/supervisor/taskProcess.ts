@@ -317,7 +317,7 @@ export class TaskProcess {
     if (containment) {
       this.watchUnkillable();
       containment
-        .killAll()
+        .killRemaining()
         .then(() => {
           this.emit('cgroup_killed', { strategy: containment.strategy, reason: 'main process exited' });
           return containment.waitEmpty();

@@ -27,8 +27,13 @@ export interface TaskContainment {
   create(): Promise<void>;
   /** Resolves when no process is left inside. */
   waitEmpty(): Promise<void>;
-  /** SIGKILLs every process inside (freezing first where possible). */
+  /** SIGKILLs every process inside (freezing first where possible), now. */
   killAll(): Promise<void>;
+  /**
+   * After the main process exited: SIGKILLs whatever is left inside. May
+   * check for emptiness off the event loop first; a kill request uses killAll.
+   */
+  killRemaining(): Promise<void>;
   /** Sends `signal` to every process inside. */
   signalAll(signal: NodeJS.Signals): Promise<void>;
   /** Removes what was created for the task; call once it is empty. */

@@ -42,6 +42,15 @@ export function subdirectories(dir: string): string[] {
 
 /** removeCgroupTree off the event loop: rmdir of a cgroup is slow kernel work. */
 export async function removeCgroupTreeAsync(dir: string): Promise<void> {
+  try {
+    await rmdir(dir);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code !== 'EBUSY' && code !== 'ENOTEMPTY') throw error;
+  }
+  // Sub-cgroups the task made (or a process still inside: then the retry throws EBUSY).
   for (const child of subdirectories(dir)) await removeCgroupTreeAsync(child);
   try {
     await rmdir(dir);

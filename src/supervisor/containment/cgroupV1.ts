@@ -148,6 +148,10 @@ export class CgroupV1Containment implements TaskContainment {
     return waitWithBackoff(() => this.isEmpty(), this.pollMs);
   }
 
+  killRemaining(): Promise<void> {
+    return this.killAll();
+  }
+
   async release(): Promise<void> {
     for (const dir of this.paths) await removeCgroupTreeAsync(dir);
   }
