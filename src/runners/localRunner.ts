@@ -154,7 +154,8 @@ export class LocalRunner implements Runner {
   }
 
   private beforeSpawn(invocationId: string, cgroupPaths: readonly string[]): void {
-    const task = this.launching.get(invocationId);
+    // The launch may finish after start() returned (task cgroups are made asynchronously).
+    const task = this.taskOf(invocationId);
     if (task) this.deps.statusStore.recordLaunch(task, cgroupPaths);
   }
 

@@ -60,7 +60,8 @@ describe('background child, parent exits', () => {
     const task = recorder.sh(script, [ledger.pidFile()]);
     const [child] = await ledger.pids(1);
     const result = await task.done;
-    assert.equal(isAlive(child!), false);
+    // Its pipes close as it starts exiting, a moment before /proc shows it gone.
+    await waitFor(() => !isAlive(child!), 2000, 'the group member to be gone');
     assert.equal(result.exitCode, 0);
     assert.ok(
       recorder.events.some((e) => e.event === 'signal_sent' && e['reason'] === 'main process exited'),
@@ -78,6 +79,7 @@ describe('background child, parent exits', () => {
     assert.ok(isAlive(child!));
     process.kill(child!, 'SIGKILL');
     await task.done;
+    await waitFor(() => !isAlive(child!), 2000, 'the killed child to be gone');
   });
 });
 
