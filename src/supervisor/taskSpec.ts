@@ -30,8 +30,8 @@ export interface TaskContainment {
   /** SIGKILLs every process inside (freezing first where possible), now. */
   killAll(): Promise<void>;
   /**
-   * After the main process exited: SIGKILLs whatever is left inside. May
-   * check for emptiness off the event loop first; a kill request uses killAll.
+   * After the main process exited: SIGKILLs whatever is left inside, and
+   * nothing when it is already empty (skipping the kernel's costlier kill path).
    */
   killRemaining(): Promise<void>;
   /** Sends `signal` to every process inside. */

@@ -10,7 +10,7 @@
  * access to the target), or work handed to a system daemon.
  */
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainmentSummary, TaskContainment, TaskUsage } from '../taskSpec.js';
 import {
@@ -112,9 +112,9 @@ export class CgroupV2Containment implements TaskContainment {
 
   async killRemaining(): Promise<void> {
     // An empty cgroup stays empty (no member is left to fork), and cgroup.kill takes the
-    // kernel's global cgroup lock: skip it, as after most tasks' normal exit.
-    const events = await readFile(join(this.dir, 'cgroup.events'), 'utf8').catch(() => '');
-    if (/^populated 1$/m.test(events)) await this.killAll();
+    // kernel's global cgroup lock: skip it, as after most tasks' normal exit. (A synchronous
+    // read of cgroup.events costs less here than fs.promises.readFile's four round trips.)
+    if (this.isPopulated()) await this.killAll();
   }
 
   async signalAll(signal: NodeJS.Signals): Promise<void> {
