@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { launcherPath } from '../src/supervisor/native.js';
 import { startScheduler } from './schedulerProcess.js';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
 import { isAlive, readPids, treeScript, waitAllGone } from './processTree.js';
@@ -60,10 +61,19 @@ async function call(port: number, query: Record<string, unknown>): Promise<numbe
   return performance.now() - started;
 }
 
-/** The physical floor under the same load: an identical tree killed with process.kill(-pgid, SIGKILL). */
+/**
+ * The physical floor under the same load: an identical tree killed with
+ * process.kill(-pgid, SIGKILL). Identical includes its place in the CPU
+ * scheduler: like the scheduler's tasks, it leads a process group in this
+ * session (the task launcher with --setpgid, then exec), not a session of its
+ * own, which with the kernel's autogroups would give its 50 dying processes a
+ * CPU share of their own under this load.
+ */
 async function bareKill(dir: string, round_: number): Promise<number> {
   const file = join(dir, `bare-${round_}`);
-  const child = spawn('/bin/sh', ['-c', treeScript(50), 'sh', file], { stdio: 'ignore', detached: true });
+  const child = spawn(launcherPath(), ['--setpgid', '--', '/bin/sh', '-c', treeScript(50), 'sh', file], {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+  });
   const pids = await readPids(file, 50, 20_000);
   const started = performance.now();
   process.kill(-child.pid!, 'SIGKILL');
@@ -207,7 +217,7 @@ export async function runApiBench(): Promise<void> {
     const killer = await KillConnection.open(port);
     const idleKill = [await killOnce(killer, dir, 0)];
     // The load runs in its own process, so the kill measurement below does not share an event loop with it.
-    const loadSeconds = 20;
+    const loadSeconds = 30;
     const loader = spawn(
       process.execPath,
       ['-e', LOAD_SCRIPT, String(port), String(CONCURRENT), String(LOGGERS), String(loadSeconds)],

@@ -28,8 +28,7 @@ import { ConfigWriter } from '../config/configWriter.js';
 import { jobHistogram, type JobHistogram } from '../scheduler/histogram.js';
 import { ApiError, type ApiContext } from '../server/apiContext.js';
 import { SchedulerMetrics } from '../server/metrics.js';
-import { buildServer } from '../server/server.js';
-import type { FastifyInstance } from 'fastify';
+import { ApiServerHost } from '../server/apiServerHost.js';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { boostSchedulerPriority, type CpuPriority } from './cpuPriority.js';
@@ -94,6 +93,7 @@ export class SchedulerDaemon {
   readonly containment: ContainmentFactory;
   private readonly logger: Logger;
   private priority: CpuPriority | undefined;
+  private started = false;
   private readonly random = seededRandom(Date.now() & 0xffffffff);
   private passTimer: NodeJS.Timeout | undefined;
   private passAt = Infinity;
@@ -101,7 +101,7 @@ export class SchedulerDaemon {
   private lastPassEnd = 0;
   private stopping: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
-  private server: FastifyInstance | undefined;
+  private server: ApiServerHost | undefined;
   private monitor: { time: number; computedAt: number; byJob: Map<string, JobHistogram> } = {
     time: 0,
     computedAt: -Infinity,
@@ -183,8 +183,7 @@ export class SchedulerDaemon {
 
   /** Port the REST API listens on, once started (0 = off). */
   get httpPort(): number {
-    const address = this.server?.server.address();
-    return address && typeof address === 'object' ? address.port : 0;
+    return this.server?.port ?? 0;
   }
 
   /** What the REST handlers may read and do. */
@@ -286,6 +285,7 @@ export class SchedulerDaemon {
     await this.startServer();
     this.configLoader.start(this.options.configUpdateMs ?? 10_000);
     this.pruneLogs();
+    this.started = true;
     this.requestPass(0);
   }
 
@@ -294,14 +294,13 @@ export class SchedulerDaemon {
     if (!http || http.port === 0) return;
     const token = http.tokenFile ? readFileSync(http.tokenFile, 'utf8').trim() : undefined;
     if (http.tokenFile && !token) throw new ApiError(`${http.tokenFile}: the API token file is empty`);
-    this.server = buildServer(this.apiContext(), this.metrics, {
-      port: http.port,
-      address: http.address,
-      token,
-      tokenForReads: http.tokenForReads,
-      logger: this.logger,
-    });
-    await this.server.listen({ port: http.port, host: http.address });
+    // In a worker thread: a burst of HTTP requests is parsed there, never in front of a kill.
+    this.server = await ApiServerHost.start(
+      this.apiContext(),
+      this.metrics,
+      { port: http.port, address: http.address, token, tokenForReads: http.tokenForReads },
+      this.logger,
+    );
     this.logger.info(
       { address: http.address, port: this.httpPort, auth: token ? 'bearer token for mutations' : 'none' },
       'REST API listening',
@@ -363,7 +362,9 @@ export class SchedulerDaemon {
 
   /** Schedules a pass in `delayMs` unless one is due sooner. */
   requestPass(delayMs: number): void {
-    if (this.stopping) return;
+    // Nothing is scheduled before start() completed: a start that fails (say, the API port
+    // is taken) must not leave tasks running behind the error.
+    if (this.stopping || !this.started) return;
     const at = performance.now() + delayMs;
     if (this.passTimer && at >= this.passAt) return;
     if (this.passTimer) clearTimeout(this.passTimer);

@@ -1,54 +1,17 @@
 /**
- * The HTTP server (SPEC §9): Bistro's REST envelope on POST /, Prometheus
- * metrics on GET /metrics. Binds 127.0.0.1 by default. With a token file,
- * mutating handlers need `Authorization: Bearer <token>` (and reads too,
- * when asked). A malformed body is an HTTP 400 with a JSON error; every
- * other problem is JSON as well.
+ * The REST API in this thread: the HTTP app (httpApp.ts) answering from the
+ * scheduler's state directly. The daemon runs the same app in a worker
+ * instead (apiServerHost.ts); this form serves embedding and tests.
  */
-import { timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../logging/logger.js';
-import { ApiError, type ApiContext } from './apiContext.js';
-import { HANDLERS } from './handlers/index.js';
+import type { ApiContext } from './apiContext.js';
+import { buildHttpApp, type HttpOptions } from './httpApp.js';
 import type { SchedulerMetrics } from './metrics.js';
+import { runQueryToJson } from './queryRunner.js';
 
-export interface ServerOptions {
-  readonly port: number;
-  readonly address: string;
-  /** Bearer token required for mutating handlers; undefined = open. */
-  readonly token?: string;
-  readonly tokenForReads?: boolean;
-  readonly bodyLimitBytes?: number;
+export interface ServerOptions extends HttpOptions {
   readonly logger: Logger;
-}
-
-const DEFAULT_BODY_LIMIT = 1024 * 1024;
-/** The built web UI (`npm run build`), the same path from src/server and dist/server. */
-const WEB_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
-
-/**
- * Read queries run one at a time, each after a turn of the event loop, so a
- * burst of reads cannot delay a kill request (which skips the line), task
- * completions or scheduling passes by more than about one query.
- */
-class ReadGate {
-  private busy = false;
-  private readonly waiting: (() => void)[] = [];
-
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.busy = true;
-    try {
-      return await work();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) setImmediate(next);
-      else this.busy = false;
-    }
-  }
 }
 
 export function buildServer(
@@ -56,86 +19,15 @@ export function buildServer(
   metrics: SchedulerMetrics,
   options: ServerOptions,
 ): FastifyInstance {
-  const app = Fastify({ bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT, logger: false });
-  const reads = new ReadGate();
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-
-  app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
-    const status =
-      error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
-    if (status >= 500) options.logger.error({ err: error }, 'API request failed');
-    void reply.code(status).send({ error: error.message });
-  });
-  app.setNotFoundHandler(
-    (request, reply) =>
-      void reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url}` }),
+  return buildHttpApp(
+    {
+      query: (query) => runQueryToJson(query, context),
+      metrics: async () => ({
+        contentType: metrics.registry.contentType,
+        body: await metrics.registry.metrics(),
+      }),
+      logError: (error) => options.logger.error({ err: error }, 'API request failed'),
+    },
+    options,
   );
-
-  const authorized = (header: string | undefined): boolean => {
-    if (options.token === undefined) return true;
-    const match = /^Bearer (.+)$/.exec(header ?? '');
-    if (!match) return false;
-    const given = Buffer.from(match[1]!);
-    const expected = Buffer.from(options.token);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  };
-
-  if (existsSync(WEB_ROOT)) {
-    void app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', index: ['index.html'] });
-  } else {
-    app.get('/', async (_request, reply) =>
-      reply.code(404).send({ error: 'the web UI is not built; run "npm run build"' }),
-    );
-  }
-
-  app.get('/metrics', async (_request, reply) => {
-    void reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
-
-  app.post('/', async (request, reply) => {
-    let body: unknown;
-    try {
-      body = JSON.parse(typeof request.body === 'string' ? request.body : '');
-    } catch (error) {
-      return reply.code(400).send({ error: `request body is not JSON: ${(error as Error).message}` });
-    }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      return reply.code(400).send({ error: 'request body must be a JSON object of named queries' });
-    }
-    const queries = Object.entries(body as Record<string, unknown>).filter(([id]) => id !== 'prefs');
-    const mutating = queries.some(
-      ([, q]) => HANDLERS[(q as { handler?: string } | null)?.handler ?? '']?.mutating,
-    );
-    if ((mutating || options.tokenForReads) && !authorized(request.headers.authorization)) {
-      return reply.code(401).send({
-        error:
-          options.token === undefined ? 'unauthorized' : 'a valid bearer token is required for this request',
-      });
-    }
-    const answer = async () => {
-      const response: Record<string, unknown> = {};
-      for (const [id, query] of queries) response[id] = await runQuery(query, context);
-      return response;
-    };
-    return mutating ? answer() : reads.run(answer);
-  });
-  return app;
-}
-
-async function runQuery(query: unknown, context: ApiContext): Promise<{ data: unknown } | { error: string }> {
-  if (query === null || typeof query !== 'object' || Array.isArray(query))
-    return { error: 'a query must be an object with a "handler"' };
-  const args = query as Record<string, unknown>;
-  const name = args['handler'];
-  if (typeof name !== 'string') return { error: 'a query needs a "handler"' };
-  const handler = HANDLERS[name];
-  if (!handler) return { error: `Unknown handler: ${name}` };
-  try {
-    return { data: await handler.run(args, context) };
-  } catch (error) {
-    if (error instanceof ApiError) return { error: error.message };
-    return { error: `${name} failed: ${(error as Error).message}` };
-  }
 }

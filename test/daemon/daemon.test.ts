@@ -3,6 +3,8 @@
  * real SQLite files, config edits picked up by polling.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
 import { DaemonProcess } from '../helpers/daemon.js';
@@ -269,5 +271,21 @@ describe('the scheduler process', () => {
     daemon.start();
     assert.equal(await daemon.exit, 1);
     assert.match(daemon.output, /config\.json: cannot read config \(file not found\)/);
+  });
+
+  it('exits 1 with a clear message when the API port is taken, having started no task', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      daemon.writeConfig(nodes({ h1: ['d1', 'd2'] }), { j: { config: LONG } });
+      daemon.start(['--http-port', String(port)]);
+      const code = await Promise.race([daemon.exit, sleep(15_000).then(() => 'still running')]);
+      assert.equal(code, 1, daemon.output.slice(-2000));
+      assert.match(daemon.output, /EADDRINUSE/);
+      assert.deepEqual(daemon.pids(), [], 'no task started');
+    } finally {
+      blocker.close();
+    }
   });
 });

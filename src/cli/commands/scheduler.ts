@@ -5,11 +5,18 @@ import { DEFAULT_PRIORITY_BOOST, SchedulerDaemon } from '../../daemon/daemon.js'
 import { createLogger } from '../../logging/logger.js';
 import { StoreError } from '../../store/database.js';
 import { ApiError } from '../../server/apiContext.js';
+import { ApiListenError } from '../../server/apiServerHost.js';
 import { CliExit, printError } from '../output.js';
 
 function isListenError(error: unknown): error is Error {
   const code = (error as NodeJS.ErrnoException).code;
-  return code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOENT';
+  return (
+    error instanceof ApiListenError ||
+    code === 'EADDRINUSE' ||
+    code === 'EACCES' ||
+    code === 'EADDRNOTAVAIL' ||
+    code === 'ENOENT'
+  );
 }
 
 interface SchedulerOptions {
@@ -75,7 +82,7 @@ export function registerSchedulerCommand(program: Command): void {
     )
     .action(async (options: SchedulerOptions) => {
       const logger = createLogger();
-      let daemon: SchedulerDaemon;
+      let daemon: SchedulerDaemon | undefined;
       try {
         daemon = new SchedulerDaemon({
           configFile: options.config,
@@ -103,6 +110,8 @@ export function registerSchedulerCommand(program: Command): void {
         });
         await daemon.start();
       } catch (error) {
+        // Release what the failed start made (stores, timers, the API worker) so the process exits.
+        await daemon?.stop();
         if (
           error instanceof ConfigError ||
           error instanceof StoreError ||
