@@ -154,6 +154,8 @@ export class SchedulerDaemon {
         ...LocalRunner.hooks(() => runner!),
         containment: this.containment,
         taskNice: this.priority.taskNice,
+        // The scheduler never changes its environment: convert it once, not per task.
+        env: { ...process.env },
       });
       runner = new LocalRunner(supervisor, {
         dataDir: options.dataDir,

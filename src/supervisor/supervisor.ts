@@ -12,7 +12,7 @@ import { getPriority } from 'node:os';
 import type { KillRequest } from '../config/killRequest.js';
 import { ContainmentFactory } from './containment/containmentFactory.js';
 import { LogRateLimiter } from './logRateLimiter.js';
-import { TaskProcess } from './taskProcess.js';
+import { environmentList, TaskProcess } from './taskProcess.js';
 import type { TaskEvent } from './taskEvents.js';
 import type { KillOutcome, LogLine, TaskResult, TaskSpec, TaskUsage } from './taskSpec.js';
 
@@ -35,6 +35,12 @@ export interface SupervisorOptions {
    * afterwards (see daemon/cpuPriority.ts) does not pass the raise on.
    */
   readonly taskNice?: number;
+  /**
+   * The environment of tasks that bring none (TaskSpec.env), fixed for the
+   * supervisor's life (converted once); by default process.env as it is at
+   * each launch.
+   */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A started task. */
@@ -57,9 +63,14 @@ export class Supervisor {
   readonly limiter = new LogRateLimiter();
   readonly containment: ContainmentFactory | undefined;
   readonly taskNice: number;
+  private readonly environment: (() => readonly string[]) | undefined;
 
   constructor(private readonly options: SupervisorOptions = {}) {
     this.taskNice = options.taskNice ?? getPriority();
+    if (options.env) {
+      const list = environmentList(options.env);
+      this.environment = () => list;
+    }
     this.containment =
       options.containment === null ? undefined : (options.containment ?? new ContainmentFactory());
   }
@@ -77,6 +88,7 @@ export class Supervisor {
       beforeSpawn: this.options.beforeSpawn,
       afterSpawn: this.options.afterSpawn,
       taskNice: this.taskNice,
+      environment: this.environment,
     });
     this.tasks.set(spec.invocationId, task);
     void task.done.then(() => this.tasks.delete(spec.invocationId));

@@ -56,6 +56,8 @@ export interface TaskProcessHooks {
   readonly afterSpawn?: (invocationId: string, pid: number) => void;
   /** The nice value every task starts with; undefined = inherit the supervisor's. */
   readonly taskNice?: number;
+  /** "NAME=value" pairs for a task without its own env; undefined = process.env now. */
+  readonly environment?: () => readonly string[];
 }
 
 type PipeName = LogStream | 'status' | 'canary' | 'launcher';
@@ -225,7 +227,7 @@ export class TaskProcess {
       this.pid = native().spawnProcess(
         launcher,
         [launcher, ...args],
-        environmentList(spec.env ?? process.env),
+        spec.env ? environmentList(spec.env) : (this.hooks.environment?.() ?? environmentList(process.env)),
         childFds,
         (code, signalNumber) => this.onExit(code, signalName(signalNumber)),
         this.hooks.taskNice,
@@ -560,7 +562,7 @@ function signalName(signalNumber: number | null): NodeJS.Signals | null {
   return signalNumber === null ? null : (SIGNAL_NAMES.get(signalNumber) ?? null);
 }
 
-function environmentList(env: NodeJS.ProcessEnv): string[] {
+export function environmentList(env: NodeJS.ProcessEnv): string[] {
   const list: string[] = [];
   for (const [name, value] of Object.entries(env)) if (value !== undefined) list.push(`${name}=${value}`);
   return list;

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
 import { isAlive, ProcessLedger, processGroupOf, sleep, waitFor } from '../helpers/processes.js';
-import { Recorder } from '../helpers/supervisor.js';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { NO_CGROUPS, Recorder } from '../helpers/supervisor.js';
 
 let ledger: ProcessLedger;
 let recorder: Recorder;
@@ -144,6 +145,27 @@ describe('status rules', () => {
     const task = recorder.sh('exit 0');
     await task.done;
     assert.equal(recorder.supervisor.kill(task.invocationId, KILL).ok, false);
+  });
+});
+
+describe('environment and priority', () => {
+  it('a task gets the supervisor env, its own env over it, and the configured nice value', async () => {
+    const lines: string[] = [];
+    const run = (env?: NodeJS.ProcessEnv) =>
+      new Supervisor({
+        env: { PATH: '/usr/bin:/bin', FROM: 'supervisor' },
+        taskNice: 5,
+        onLog: (_id, line) => lines.push(line.text),
+      }).start({
+        invocationId: `env${lines.length}`,
+        argv: ['/bin/sh', '-c', 'echo "$FROM $(cut -d" " -f19 /proc/$$/stat)"'],
+        cwd: '/tmp',
+        options: NO_CGROUPS,
+        env,
+      }).done;
+    await run();
+    await run({ PATH: '/usr/bin:/bin', FROM: 'task' });
+    assert.deepEqual(lines, ['supervisor 5\n', 'task 5\n']);
   });
 });
 
