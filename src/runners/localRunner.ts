@@ -109,8 +109,7 @@ export class LocalRunner implements Runner {
       );
       if (!outcome.applied)
         deps.logger.warn({ job: task.job, node: task.node, reason: outcome.reason }, 'status ignored');
-      deps.statusStore.flush();
-      deps.statusStore.removeLaunch(task.invocationId);
+      deps.statusStore.flushAndRemoveLaunch(task.invocationId);
       deps.onComplete?.(task.invocationId);
     });
     return task;

@@ -117,10 +117,20 @@ export class StatusStore {
 
   /** Writes every queued status in one transaction; returns how many. */
   flush(): number {
-    if (this.pending.size === 0) return 0;
+    return this.flushAndRemoveLaunch(undefined);
+  }
+
+  /**
+   * Writes the queued statuses and, in the same transaction, removes a
+   * finished task's launch record: its final status and the end of its
+   * record land together, one write instead of two.
+   */
+  flushAndRemoveLaunch(invocationId: string | undefined): number {
+    if (this.pending.size === 0 && invocationId === undefined) return 0;
     const batch = [...this.pending.values()];
     this.pending.clear();
     this.db.transaction(() => {
+      if (invocationId !== undefined) this.statements.deleteRunning.run(invocationId);
       for (const { job, node, status } of batch) {
         this.statements.upsertStatus.run({
           job,
