@@ -50,7 +50,6 @@ typedef struct {
   napi_ref callback;
   napi_async_context async_context;
   int pidfd;
-  pid_t pid;
   /* What the child may still read until it execs; freed once it is reaped. */
   launch_record *launch;
 } exit_watch;
@@ -69,6 +68,8 @@ static void throw_errno(napi_env env, const char *what, int err) {
   napi_throw(env, error);
 }
 
+static void free_strings(char **strings);
+
 /* A JS string array as a NULL-terminated C array; NULL (with an exception pending) on failure. */
 static char **string_array(napi_env env, napi_value array, const char *name) {
   uint32_t length = 0;
@@ -77,7 +78,10 @@ static char **string_array(napi_env env, napi_value array, const char *name) {
     return NULL;
   }
   char **result = calloc(length + 1, sizeof(char *));
-  if (!result) return NULL;
+  if (!result) {
+    throw_errno(env, "spawn", ENOMEM);
+    return NULL;
+  }
   for (uint32_t i = 0; i < length; i++) {
     napi_value item;
     size_t size = 0;
@@ -89,6 +93,11 @@ static char **string_array(napi_env env, napi_value array, const char *name) {
       return NULL;
     }
     result[i] = malloc(size + 1);
+    if (!result[i]) {
+      free_strings(result);
+      throw_errno(env, "spawn", ENOMEM);
+      return NULL;
+    }
     napi_get_value_string_utf8(env, item, result[i], size + 1, &size);
   }
   return result;
@@ -104,6 +113,7 @@ static void on_watch_closed(uv_handle_t *handle) {
   exit_watch *watch = (exit_watch *)handle;
   napi_delete_reference(watch->env, watch->callback);
   napi_async_destroy(watch->env, watch->async_context);
+  close(watch->pidfd); /* only now: libuv may still hold it until the handle is closed */
   free_launch(watch->launch);
   free(watch);
 }
@@ -121,8 +131,6 @@ static void on_pidfd_readable(uv_poll_t *poll, int status, int events) {
     return; /* not exited yet */
   }
   uv_poll_stop(poll);
-  close(watch->pidfd);
-  watch->pidfd = -1;
 
   napi_env env = watch->env;
   napi_handle_scope scope;
@@ -397,7 +405,6 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
   }
   watch->env = env;
   watch->pidfd = pidfd;
-  watch->pid = pid;
   watch->launch = launch;
   napi_create_reference(env, args[4], 1, &watch->callback);
   napi_value resource_name;

@@ -8,9 +8,8 @@
  *   2. with --pid-namespace, unshare a PID namespace; a forked child becomes
  *      the namespace's init and runs the task as its own child;
  *   3. with --setpgid, become a process-group leader in the supervisor's
- *      session (as the original's setpgrp; --setsid, a new session, is kept
- *      for callers that want one); with --nice N, take nice value N (the
- *      supervisor may run at a higher priority than its tasks);
+ *      session (as the original's setpgrp; a session of its own would, with
+ *      the kernel's autogroups, weigh as much as the whole supervisor);
  *   4. with --pdeathsig, set the parent-death signal, then check that the
  *      parent is still the supervisor (--parent-pid) and exit at once if not
  *      (the supervisor may have died before the prctl);
@@ -39,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -165,10 +163,7 @@ int main(int argc, char **argv) {
   int keep[MAX_LIST];
   int keep_count = 0;
   int pid_namespace = 0;
-  int do_setsid = 0;
   int do_setpgid = 0;
-  int nice_value = 0;
-  int set_nice = 0;
   int pdeathsig = 0;
   long parent_pid = 0;
   const char *cwd = NULL;
@@ -186,13 +181,8 @@ int main(int argc, char **argv) {
       keep[keep_count++] = atoi(argv[++i]);
     } else if (strcmp(arg, "--pid-namespace") == 0) {
       pid_namespace = 1;
-    } else if (strcmp(arg, "--setsid") == 0) {
-      do_setsid = 1;
     } else if (strcmp(arg, "--setpgid") == 0) {
       do_setpgid = 1;
-    } else if (strcmp(arg, "--nice") == 0 && i + 1 < argc) {
-      nice_value = atoi(argv[++i]);
-      set_nice = 1;
     } else if (strcmp(arg, "--pdeathsig") == 0 && i + 1 < argc) {
       pdeathsig = atoi(argv[++i]);
     } else if (strcmp(arg, "--parent-pid") == 0 && i + 1 < argc) {
@@ -210,9 +200,7 @@ int main(int argc, char **argv) {
   for (int c = 0; c < cgroup_count; c++) join_cgroup(cgroups[c]);
 
   /* 3 before 2: the group leader is the process the supervisor watches. */
-  if (do_setsid && setsid() < 0) fail("setsid", errno);
   if (do_setpgid && setpgid(0, 0) < 0) fail("setpgid", errno);
-  if (set_nice && setpriority(PRIO_PROCESS, 0, nice_value) != 0) fail("nice", errno);
 
   /* 4. parent-death signal, then close the race with an early parent death. */
   if (pdeathsig > 0) {

@@ -5,9 +5,9 @@
  * when asked). A malformed body is an HTTP 400 with a JSON error; every
  * other problem is JSON as well.
  *
- * The app answers queries through an ApiBackend: in this thread
- * (server.ts) or in the scheduler's thread while this app runs in a worker
- * (serverWorker.ts), so that HTTP parsing never delays the scheduler.
+ * The app runs in a worker thread (serverWorker.ts) and answers queries
+ * through an ApiBackend, which asks the scheduler's thread
+ * (apiServerHost.ts), so that HTTP parsing never delays the scheduler.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';

@@ -54,7 +54,7 @@ export interface TaskProcessHooks {
   readonly beforeSpawn?: (invocationId: string, cgroupPaths: readonly string[]) => void;
   /** Called right after a successful spawn. */
   readonly afterSpawn?: (invocationId: string, pid: number) => void;
-  /** The nice value every task starts with; undefined = inherit the supervisor's. */
+  /** The nice value every task takes before its launcher execs; undefined = the supervisor's. */
   readonly taskNice?: number;
   /** "NAME=value" pairs for a task without its own env; undefined = process.env now. */
   readonly environment?: () => readonly string[];
@@ -85,7 +85,6 @@ export class TaskProcess {
   private killed = false;
   /** Set once the spawn was tried; a kill before it cancels the launch instead. */
   private spawnAttempted = false;
-  private cancelledBeforeSpawn = false;
   private containment: TaskContainment | undefined;
   private containmentEmpty = true;
   /** With a PID namespace: its init, as seen from outside, and whether it is gone. */
@@ -133,8 +132,7 @@ export class TaskProcess {
     }
     this.emit('kill_requested', { method: request.method, kill_wait_ms: request.killWaitMs, reason });
     if (!this.spawnAttempted && !this.exited) {
-      this.killed = true;
-      this.cancelledBeforeSpawn = true;
+      this.killed = true; // the pending launch sees it and never spawns
       return { ok: true, message: 'cancelled before it started' };
     }
     if (request.method === 'kill' || (request.method === 'term_wait_kill' && request.killWaitMs <= 0)) {
@@ -166,7 +164,7 @@ export class TaskProcess {
     this.containment = containment;
     containment.create().then(
       () => {
-        if (this.cancelledBeforeSpawn) {
+        if (this.killed) {
           this.completeUnstarted();
           return;
         }
@@ -209,7 +207,6 @@ export class TaskProcess {
     // A group in the supervisor's session, not a session of its own: with the kernel's
     // autogroups, each new session would weigh as much as the whole supervisor for CPU.
     if (options.processGroupLeader) args.push('--setpgid');
-    if (this.hooks.taskNice !== undefined) args.push('--nice', String(this.hooks.taskNice));
     if (options.parentDeathSignal > 0) {
       args.push('--pdeathsig', String(options.parentDeathSignal), '--parent-pid', String(process.pid));
     }

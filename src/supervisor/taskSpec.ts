@@ -69,7 +69,7 @@ export interface TaskSpec {
 }
 
 export interface LaunchFailure {
-  /** The launcher step that failed: `cgroup`, `setsid`, `pdeathsig`, `chdir`, `exec`, `spawn`, ... */
+  /** The launcher step that failed: `cgroup`, `setpgid`, `pdeathsig`, `chdir`, `exec`, `spawn`, ... */
   readonly step: string;
   readonly errno: number;
   readonly message: string;

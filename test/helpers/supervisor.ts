@@ -2,9 +2,35 @@ import {
   TASK_SUBPROCESS_WITHOUT_CGROUPS,
   type TaskSubprocessOptions,
 } from '../../src/config/taskSubprocess.js';
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach } from 'node:test';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { TaskEvent } from '../../src/supervisor/taskEvents.js';
 import type { LogLine, TaskSpec } from '../../src/supervisor/taskSpec.js';
+import { ProcessLedger } from './processes.js';
+
+/**
+ * Gives each test a fresh ProcessLedger and Recorder (through `use`), and
+ * after each one stops the recorder's tasks and asserts that no process --
+ * and whatever `alsoLeftBehind` checks -- is left behind.
+ */
+export function supervisedTests(
+  use: (ledger: ProcessLedger, recorder: Recorder) => void,
+  alsoLeftBehind?: () => void,
+): void {
+  let ledger: ProcessLedger;
+  let recorder: Recorder;
+  beforeEach(() => {
+    ledger = new ProcessLedger();
+    recorder = new Recorder();
+    use(ledger, recorder);
+  });
+  afterEach(async () => {
+    await recorder.stop();
+    assert.deepEqual(await ledger.cleanup(), [], 'no process left behind');
+    alsoLeftBehind?.();
+  });
+}
 
 /** No containment: these tests cover the direct, process-group and canary strategies. */
 export const NO_CGROUPS: TaskSubprocessOptions = TASK_SUBPROCESS_WITHOUT_CGROUPS;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ContainmentFactory } from '../../src/supervisor/containment/containmentFactory.js';
 import { findLeftoverCgroups, killLeftover } from '../../src/supervisor/containment/leftovers.js';
@@ -20,19 +20,14 @@ import {
   TEST_SLICE,
 } from '../helpers/containment.js';
 import { isAlive, ProcessLedger, sleep, waitFor } from '../helpers/processes.js';
-import { NO_CGROUPS, Recorder } from '../helpers/supervisor.js';
+import { NO_CGROUPS, Recorder, supervisedTests } from '../helpers/supervisor.js';
 
 let ledger: ProcessLedger;
 let recorder: Recorder;
-beforeEach(() => {
-  ledger = new ProcessLedger();
-  recorder = new Recorder();
-});
-afterEach(async () => {
-  await recorder.stop();
-  assert.deepEqual(await ledger.cleanup(), [], 'no process left behind');
-  assert.deepEqual(leftoverTaskCgroups(), [], 'no task cgroup left behind');
-});
+supervisedTests(
+  (l, r) => ([ledger, recorder] = [l, r]),
+  () => assert.deepEqual(leftoverTaskCgroups(), [], 'no task cgroup left behind'),
+);
 after(() => removeTestSlices());
 
 const KILL = { method: 'kill', killWaitMs: 0 } as const;

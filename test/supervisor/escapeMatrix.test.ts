@@ -4,21 +4,13 @@
  * the pids the task itself reports and checks what the OS shows.
  */
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isAlive, ProcessLedger, processGroupOf, sleep, waitFor } from '../helpers/processes.js';
-import { Recorder } from '../helpers/supervisor.js';
+import { Recorder, supervisedTests } from '../helpers/supervisor.js';
 
 let ledger: ProcessLedger;
 let recorder: Recorder;
-beforeEach(() => {
-  ledger = new ProcessLedger();
-  recorder = new Recorder();
-});
-afterEach(async () => {
-  await recorder.stop();
-  const leaked = await ledger.cleanup();
-  assert.deepEqual(leaked, [], 'no process left behind');
-});
+supervisedTests((l, r) => ([ledger, recorder] = [l, r]));
 
 const DIRECT = { processGroupLeader: false };
 const KILL = { method: 'kill', killWaitMs: 0 } as const;

@@ -2,23 +2,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
 import { isAlive, ProcessLedger, processGroupOf, sleep, waitFor } from '../helpers/processes.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { NO_CGROUPS, Recorder } from '../helpers/supervisor.js';
+import { NO_CGROUPS, Recorder, supervisedTests } from '../helpers/supervisor.js';
 
 let ledger: ProcessLedger;
 let recorder: Recorder;
-beforeEach(() => {
-  ledger = new ProcessLedger();
-  recorder = new Recorder();
-});
-afterEach(async () => {
-  await recorder.stop();
-  assert.deepEqual(await ledger.cleanup(), [], 'no process left behind');
-});
+supervisedTests((l, r) => ([ledger, recorder] = [l, r]));
 
 const KILL = { method: 'kill', killWaitMs: 0 } as const;
 
@@ -186,7 +179,7 @@ describe('launch failures', () => {
       const result = await recorder.start({
         argv,
         cwd,
-        options: { ...(await import('../helpers/supervisor.js')).NO_CGROUPS },
+        options: NO_CGROUPS,
       }).done;
       assert.equal(result.report.bits, B.ERROR | B.USES_BACKOFF);
       assert.match((result.report.data as { exception: string }).exception, expected);
@@ -200,7 +193,6 @@ describe('launch failures', () => {
     mkdirSync(dir);
     writeFileSync(join(dir, 'task.sh'), '#!/bin/sh\necho done > /dev/fd/4\n');
     chmodSync(join(dir, 'task.sh'), 0o755);
-    const { NO_CGROUPS } = await import('../helpers/supervisor.js');
     assert.deepEqual(
       (await recorder.start({ argv: ['./task.sh'], cwd: dir, options: NO_CGROUPS }).done).report,
       { bits: B.DONE },

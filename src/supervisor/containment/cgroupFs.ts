@@ -4,7 +4,7 @@
  * exponential backoff (poll_ms doubling up to 10 s) where the kernel offers
  * no notification.
  */
-import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -40,8 +40,12 @@ export function subdirectories(dir: string): string[] {
   }
 }
 
-/** removeCgroupTree off the event loop: rmdir of a cgroup is slow kernel work. */
-export async function removeCgroupTreeAsync(dir: string): Promise<void> {
+/**
+ * Removes a cgroup and its sub-cgroups, deepest first, off the event loop
+ * (rmdir of a cgroup is slow kernel work). Throws EBUSY if a process is
+ * still inside.
+ */
+export async function removeCgroupTree(dir: string): Promise<void> {
   try {
     await rmdir(dir);
     return;
@@ -51,20 +55,9 @@ export async function removeCgroupTreeAsync(dir: string): Promise<void> {
     if (code !== 'EBUSY' && code !== 'ENOTEMPTY') throw error;
   }
   // Sub-cgroups the task made (or a process still inside: then the retry throws EBUSY).
-  for (const child of subdirectories(dir)) await removeCgroupTreeAsync(child);
+  for (const child of subdirectories(dir)) await removeCgroupTree(child);
   try {
     await rmdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-}
-
-/** Removes a cgroup and its sub-cgroups, deepest first. Throws EBUSY if a process is still inside. */
-export function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const child of subdirectories(dir)) removeCgroupTree(child);
-  try {
-    rmdirSync(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }

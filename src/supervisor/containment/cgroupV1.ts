@@ -20,7 +20,7 @@ import {
   killPids,
   readControl,
   readPidsRecursive,
-  removeCgroupTreeAsync,
+  removeCgroupTree,
   waitWithBackoff,
   writeControl,
   writeControlAsync,
@@ -153,7 +153,7 @@ export class CgroupV1Containment implements TaskContainment {
   }
 
   async release(): Promise<void> {
-    for (const dir of this.paths) await removeCgroupTreeAsync(dir);
+    for (const dir of this.paths) await removeCgroupTree(dir);
   }
 
   usage(): TaskUsage {

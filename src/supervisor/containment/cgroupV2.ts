@@ -17,7 +17,7 @@ import {
   killPids,
   readControl,
   readPidsRecursive,
-  removeCgroupTreeAsync,
+  removeCgroupTree,
   waitWithBackoff,
   writeControl,
   writeControlAsync,
@@ -152,7 +152,7 @@ export class CgroupV2Containment implements TaskContainment {
   }
 
   async release(): Promise<void> {
-    await removeCgroupTreeAsync(this.dir);
+    await removeCgroupTree(this.dir);
   }
 
   usage(): TaskUsage {

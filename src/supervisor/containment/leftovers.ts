@@ -75,7 +75,7 @@ export async function killLeftover(leftover: LeftoverCgroup, timeoutMs = 10_000)
       throw new Error(`leftover task ${leftover.invocationId} survived SIGKILL for ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  for (const path of leftover.paths) removeCgroupTree(path);
+  for (const path of leftover.paths) await removeCgroupTree(path);
 }
 
 function tryWrite(dir: string, file: string, value: string): boolean {
