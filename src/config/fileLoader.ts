@@ -25,6 +25,8 @@ export interface ConfigState {
 
 export interface FileConfigLoaderOptions extends SettingsOptions {
   readonly onChange?: (state: ConfigState) => void;
+  /** Checks against the host after parsing (say, limits it cannot enforce); may mark jobs invalid. */
+  readonly check?: (config: Config) => Config;
 }
 
 export class FileConfigLoader {
@@ -95,7 +97,8 @@ export class FileConfigLoader {
       return { config: this.state.config, fingerprint };
     }
     try {
-      return { config: parseConfig(parseConfigJson(text, this.file), this.options), fingerprint };
+      const config = parseConfig(parseConfigJson(text, this.file), this.options);
+      return { config: this.options.check?.(config) ?? config, fingerprint };
     } catch (error) {
       if (error instanceof ConfigError) {
         const message = error.message.startsWith(this.file)

@@ -14,7 +14,7 @@ import { FileConfigLoader } from '../config/fileLoader.js';
 import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import { LocalRunner } from '../runners/localRunner.js';
-import type { Runner } from '../runners/runner.js';
+import type { AbandonedTask, Runner } from '../runners/runner.js';
 import { SimulatedRunner } from '../runners/simulatedRunner.js';
 import { ErrorKeys, Scheduler, type PassResult } from '../scheduler/pass.js';
 import { seededRandom } from '../scheduler/random.js';
@@ -34,7 +34,9 @@ import { setPriority } from 'node:os';
 import { boostSchedulerPriority, type CpuPriority } from './cpuPriority.js';
 import { ErrorRegistry } from './errorRegistry.js';
 import { NodeRefresher } from './nodeRefresher.js';
+import { claimInstance, type InstanceIdentity } from './instanceIdentity.js';
 import { recoverLeftovers } from './recovery.js';
+import { withEnforceableLimits } from './enforceableLimits.js';
 
 export interface DaemonOptions {
   readonly configFile: string;
@@ -56,6 +58,18 @@ export interface DaemonOptions {
   readonly logger: Logger;
   /** The REST API; port 0 turns it off. */
   readonly http?: HttpOptions;
+  /** A fixed instance identity (--instance-id); by default the data dir's, made on first start. */
+  readonly instanceId?: string;
+  /** Where host-wide identity locks live (tests point it elsewhere). */
+  readonly identityLockDir?: string;
+  /** Time beyond the largest kill_wait_ms before a stop SIGKILLs everything in reach. */
+  readonly stopGraceMs?: number;
+}
+
+/** What a stop left behind. */
+export interface StopReport {
+  /** Tasks that could not be confirmed dead, with pids still found holding their pipes or marker. */
+  readonly abandoned: readonly AbandonedTask[];
 }
 
 export interface HttpOptions {
@@ -78,7 +92,9 @@ export const ErrorRegistryKeys = {
 } as const;
 
 /** Extra time, beyond the largest kill_wait_ms, that a graceful stop waits before SIGKILL. */
-const SHUTDOWN_REAP_MS = 10_000;
+export const DEFAULT_STOP_GRACE_MS = 5_000;
+/** After SIGKILLing everything in reach, how long a stop waits before giving up on the rest. */
+const STOP_KILL_GRACE_MS = 3_000;
 
 export class SchedulerDaemon {
   readonly statuses = new TaskStatuses();
@@ -91,6 +107,8 @@ export class SchedulerDaemon {
   readonly nodes: NodeRefresher;
   readonly instanceName: string;
   readonly containment: ContainmentFactory;
+  /** This instance's identity; undefined in --dry-run and --benchmark-run, which start no process. */
+  readonly identity: InstanceIdentity | undefined;
   private readonly logger: Logger;
   private priority: CpuPriority | undefined;
   private started = false;
@@ -99,7 +117,9 @@ export class SchedulerDaemon {
   private passAt = Infinity;
   private lastPassMs = 0;
   private lastPassEnd = 0;
-  private stopping: Promise<void> | undefined;
+  private stopping: Promise<StopReport> | undefined;
+  private escalateStop: () => void = () => undefined;
+  private readonly escalated = new Promise<void>((resolve) => (this.escalateStop = resolve));
   private pruneTimer: NodeJS.Timeout | undefined;
   private server: ApiServerHost | undefined;
   private monitor: { time: number; computedAt: number; byJob: Map<string, JobHistogram> } = {
@@ -113,7 +133,15 @@ export class SchedulerDaemon {
   constructor(private readonly options: DaemonOptions) {
     this.logger = options.logger;
     this.instanceName = options.instanceNodeName ?? hostname();
+    const simulated = options.dryRun || options.benchmarkRun;
+    // First: a second scheduler on this data dir (or a copy of it) must stop here, before it reads anything.
+    this.identity = simulated
+      ? undefined
+      : claimInstance(options.dataDir, options.instanceId, options.identityLockDir);
+    this.containment = new ContainmentFactory(undefined, { instance: this.identity?.id });
     this.configLoader = new FileConfigLoader(options.configFile, {
+      // Limits the host cannot enforce make their job invalid at load, not every launch fail.
+      check: simulated ? undefined : (config) => withEnforceableLimits(config, this.containment),
       onChange: (state) => {
         if (state.error) {
           this.errors.set(ErrorRegistryKeys.config, [state.error.message]);
@@ -132,7 +160,6 @@ export class SchedulerDaemon {
     this.statusStore = new StatusStore(join(options.dataDir, 'statuses.sqlite'));
     this.logStore = new TaskLogStore(join(options.dataDir, 'task_logs.sqlite'));
     this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
-    this.containment = new ContainmentFactory();
     this.nodes = new NodeRefresher(() => this.config.settings, {
       instanceName: this.instanceName,
       updateMs: options.nodesUpdateMs ?? 300_000,
@@ -255,7 +282,7 @@ export class SchedulerDaemon {
       this.options.dryRun || this.options.benchmarkRun ? 0 : this.statusStore.loadStatuses(this.statuses);
     const settings = this.config.settings;
     this.logger.info(
-      { config: this.configLoader.file, dataDir: this.options.dataDir, statuses: loaded },
+      { config: this.configLoader.file, dataDir: this.options.dataDir, instance: this.identity?.id, statuses: loaded },
       'scheduler starting',
     );
     if (!settings.enabled)
@@ -420,22 +447,24 @@ export class SchedulerDaemon {
   }
 
   /**
-   * Stops starting tasks, kills every running task with its kill request and
-   * waits for all of them (SIGKILL after the largest kill_wait_ms plus
-   * reaping time), then persists everything.
+   * Stops starting tasks and ends every running task, in steps that always
+   * finish: each task's kill request, then (after the largest kill_wait_ms
+   * plus a grace, or at once on a second signal) SIGKILL of everything in
+   * reach, then, after a short wait, the tasks still not confirmed dead are
+   * recorded as such and given up on. Then everything is persisted.
    */
-  stop(): Promise<void> {
+  stop(): Promise<StopReport> {
     this.stopping ??= this.doStop();
     return this.stopping;
   }
 
-  /** A second signal: SIGKILL every task now. */
+  /** A second signal: go to the SIGKILL step now. */
   escalate(): void {
     this.logger.warn('second signal: killing every task with SIGKILL');
-    if (this.runner instanceof LocalRunner) this.runner.killAllNow('shutdown escalated');
+    this.escalateStop();
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(): Promise<StopReport> {
     if (this.passTimer) clearTimeout(this.passTimer);
     if (this.pruneTimer) clearTimeout(this.pruneTimer);
     this.configLoader.stop();
@@ -444,20 +473,35 @@ export class SchedulerDaemon {
     const waits = [config.settings.killSubprocess, ...[...config.jobs.values()].map((j) => j.killSubprocess)]
       .filter((r) => r.method === 'term_wait_kill')
       .map((r) => r.killWaitMs);
-    const bound = Math.max(0, ...waits) + SHUTDOWN_REAP_MS;
+    const bound = Math.max(0, ...waits) + (this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     this.logger.info({ running: this.statuses.runningCount }, 'stopping: killing every running task');
-    const escalation = setTimeout(() => this.escalate(), bound);
-    try {
-      await this.runner.stopAll((task) => this.killRequestFor(task), 'shutdown');
-    } finally {
-      clearTimeout(escalation);
+    let allDone = false;
+    const done = this.runner.stopAll((task) => this.killRequestFor(task), 'shutdown').then(() => {
+      allDone = true;
+    });
+    await Promise.race([done, delay(bound), this.escalated]);
+    let abandoned: AbandonedTask[] = [];
+    if (!allDone) {
+      this.logger.warn('stopping: SIGKILL to every task process in reach');
+      this.runner.killReachable('shutdown: SIGKILL after kill_wait_ms and the grace');
+      await Promise.race([done, delay(STOP_KILL_GRACE_MS)]);
+      if (!allDone) abandoned = this.runner.abandonAll('shutdown');
+      await done;
     }
     await this.server?.close();
     this.statusStore.close();
     this.logStore.close();
+    const kept = await this.containment.removeInstanceCgroups();
+    if (kept.length > 0) this.logger.warn({ cgroups: kept }, "this instance's cgroup sub-tree is not empty; left in place");
+    this.identity?.release();
     // Lowering a priority back is always allowed; it matters to a process that hosts another daemon later.
     if (this.priority && this.priority.schedulerNice !== this.priority.taskNice)
       setPriority(this.priority.taskNice);
-    this.logger.info('scheduler stopped');
+    this.logger.info({ abandoned: abandoned.length }, 'scheduler stopped');
+    return { abandoned };
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -1,15 +1,18 @@
 /**
- * Restart recovery (SPEC §7): before the first pass, find what a previous
- * scheduler instance left running and kill it, so a crashed scheduler never
- * causes a second concurrent copy of a task.
+ * Restart recovery (docs/SUPERVISION.md, "Restart recovery"): before the
+ * first pass, find what a previous run of this instance left running and
+ * kill it, so a crashed scheduler never causes a second concurrent copy of
+ * a task.
  *
- * A running-task record is live if its pid still runs with the recorded
- * start time, if processes that started after it remain in its recorded
- * process group, or if its cgroups are not empty. Everything live is
- * SIGKILLed and reaped; the task's status becomes incomplete_backoff. Task
- * cgroups under the slice with no record are leftovers too.
+ * Only what is provably this instance's is touched: the processes that
+ * carry a recorded invocation's marker and started no earlier than it
+ * (see supervisor/processScan.ts), the recorded task cgroups, and task
+ * cgroups under this instance's own cgroup sub-tree. Another instance's
+ * cgroups and processes are never read for killing. Everything found is
+ * SIGKILLed and reaped; the task's status becomes incomplete_backoff. A
+ * filesystem race (a cgroup that vanished or is being removed) is logged,
+ * never thrown.
  */
-import { readdirSync } from 'node:fs';
 import type { Logger } from '../logging/logger.js';
 import { finalStatus } from '../statuses/backoff.js';
 import { StatusBits as B } from '../statuses/taskStatus.js';
@@ -17,18 +20,17 @@ import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { RunningTaskRecord, StatusStore } from '../store/statusStore.js';
 import type { TaskLogStore } from '../store/taskLogStore.js';
 import { readPidsRecursive } from '../supervisor/containment/cgroupFs.js';
-import {
-  findLeftoverCgroups,
-  killLeftover,
-  type LeftoverCgroup,
-} from '../supervisor/containment/leftovers.js';
+import { findLeftoverCgroups, killLeftover } from '../supervisor/containment/leftovers.js';
 import type { ContainmentChoice } from '../supervisor/containment/containmentFactory.js';
-import { isSameLiveProcess, processGroup, processStartTicks } from '../supervisor/procStat.js';
+import { findTaskProcesses } from '../supervisor/processScan.js';
+import { isSameLiveProcess, processStartTicks } from '../supervisor/procStat.js';
 
 export interface RecoveryReport {
   readonly recordsChecked: number;
   /** Invocations that had live processes, killed. */
   readonly killed: readonly string[];
+  /** Problems met (and logged) on the way; recovery went on past each. */
+  readonly problems: readonly string[];
 }
 
 const KILL_WAIT_MS = 10_000;
@@ -42,28 +44,29 @@ export async function recoverLeftovers(
 ): Promise<RecoveryReport> {
   const records = store.runningTaskRecords();
   const killed: string[] = [];
+  const problems: string[] = [];
+  const problem = (message: string, fields: Record<string, unknown>) => {
+    problems.push(message);
+    logger.error(fields, message);
+  };
   const now = Date.now() / 1000;
+  const marked = findTaskProcesses({
+    invocations: new Map(records.map((r) => [r.task.invocationId, r.process?.pidStartTime ?? 0])),
+  });
   for (const record of records) {
     const { task } = record;
-    const pids = livePids(record);
-    const cgroups: LeftoverCgroup = {
-      invocationId: task.invocationId,
-      paths: record.cgroupPaths,
-      pids: [...new Set(record.cgroupPaths.flatMap((path) => readPidsRecursive(path)))],
-    };
-    const live = pids.length > 0 || cgroups.pids.length > 0;
-    if (live) {
-      for (const pid of pids) signalKill(pid);
-      await waitGone(pids);
+    let live = false;
+    try {
+      live = await killRecorded(record, marked.get(task.invocationId) ?? [], logger);
+    } catch (error) {
+      live = true;
+      problem(`recovery could not confirm the leftover task ${task.invocationId} dead: ${(error as Error).message}`, {
+        job: task.job,
+        node: task.node,
+        invocationId: task.invocationId,
+      });
     }
-    if (record.cgroupPaths.length > 0) await killLeftover(cgroups, KILL_WAIT_MS);
-    if (live) {
-      killed.push(task.invocationId);
-      logger.warn(
-        { job: task.job, node: task.node, invocationId: task.invocationId, pids: [...pids, ...cgroups.pids] },
-        'killed a task left running by a previous scheduler',
-      );
-    }
+    if (live) killed.push(task.invocationId);
     const exception = live
       ? 'Task was still running from a previous scheduler instance; killed at restart'
       : 'Task was running when the previous scheduler instance stopped';
@@ -87,17 +90,29 @@ export async function recoverLeftovers(
     store.flush();
     store.removeLaunch(task.invocationId);
   }
-  // Task cgroups nobody recorded (a crash between creating one and writing the record).
+  // Task cgroups of this instance nobody recorded (a crash between creating one and writing the record).
   for (const choice of containmentChoices) {
-    for (const leftover of findLeftoverCgroups(choice)) {
+    let leftovers: ReturnType<typeof findLeftoverCgroups> = [];
+    try {
+      leftovers = findLeftoverCgroups(choice);
+    } catch (error) {
+      problem(`recovery could not list this instance's task cgroups: ${(error as Error).message}`, {});
+    }
+    for (const leftover of leftovers) {
       if (leftover.pids.length > 0) {
         killed.push(leftover.invocationId);
         logger.warn(
           { invocationId: leftover.invocationId, paths: leftover.paths },
-          'killed processes in an unrecorded task cgroup',
+          'killed processes in an unrecorded task cgroup of this instance',
         );
       }
-      await killLeftover(leftover, KILL_WAIT_MS);
+      try {
+        await killLeftover(leftover, KILL_WAIT_MS);
+      } catch (error) {
+        problem(`recovery could not remove the task cgroup ${leftover.paths.join(', ')}: ${(error as Error).message}`, {
+          invocationId: leftover.invocationId,
+        });
+      }
     }
   }
   // A RUNNING status with no record cannot be running: make it retryable.
@@ -119,32 +134,29 @@ export async function recoverLeftovers(
   }
   store.flush();
   logStore.flush();
-  return { recordsChecked: records.length, killed };
+  return { recordsChecked: records.length, killed, problems };
 }
 
-/** Live processes of a record: the recorded pid if it is the same process, and later members of its group. */
-function livePids(record: RunningTaskRecord): number[] {
-  const process_ = record.process;
-  if (!process_) return [];
-  const pids = new Set<number>();
-  if (isSameLiveProcess(process_.pid, process_.pidStartTime)) pids.add(process_.pid);
-  if (process_.pgid !== undefined) {
-    for (const pid of groupMembersSince(process_.pgid, process_.pidStartTime)) pids.add(pid);
+/**
+ * SIGKILLs a record's processes (those carrying its marker, found by the
+ * caller) and empties its recorded cgroups; true if anything was alive.
+ */
+async function killRecorded(record: RunningTaskRecord, marked: readonly number[], logger: Logger): Promise<boolean> {
+  const { task } = record;
+  const cgroupPids = [...new Set(record.cgroupPaths.flatMap((path) => readPidsRecursive(path)))];
+  const live = marked.length > 0 || cgroupPids.length > 0;
+  const starts = new Map(marked.map((pid) => [pid, processStartTicks(pid)]));
+  for (const pid of marked) signalKill(pid);
+  if (record.cgroupPaths.length > 0)
+    await killLeftover({ invocationId: task.invocationId, paths: record.cgroupPaths, pids: cgroupPids }, KILL_WAIT_MS);
+  await waitGone(starts);
+  if (live) {
+    logger.warn(
+      { job: task.job, node: task.node, invocationId: task.invocationId, pids: [...marked, ...cgroupPids] },
+      'killed a task left running by a previous scheduler',
+    );
   }
-  return [...pids];
-}
-
-/** Processes in group `pgid` that started no earlier than the group's leader did. */
-function groupMembersSince(pgid: number, leaderStart: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (processGroup(pid) !== pgid) continue;
-    const start = processStartTicks(pid);
-    if (start !== undefined && start >= leaderStart) out.push(pid);
-  }
-  return out;
+  return live;
 }
 
 function signalKill(pid: number): void {
@@ -155,11 +167,10 @@ function signalKill(pid: number): void {
   }
 }
 
-async function waitGone(pids: readonly number[]): Promise<void> {
-  const starts = new Map(pids.map((pid) => [pid, processStartTicks(pid)]));
+async function waitGone(starts: ReadonlyMap<number, number | undefined>): Promise<void> {
   const deadline = Date.now() + KILL_WAIT_MS;
   const alive = () =>
-    pids.filter((pid) => starts.get(pid) !== undefined && isSameLiveProcess(pid, starts.get(pid)!));
+    [...starts].filter(([pid, start]) => start !== undefined && isSameLiveProcess(pid, start)).map(([pid]) => pid);
   while (alive().length > 0) {
     if (Date.now() > deadline)
       throw new Error(`processes ${alive().join(', ')} survived SIGKILL for ${KILL_WAIT_MS} ms`);

@@ -24,7 +24,7 @@ import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TaskEvent } from '../supervisor/taskEvents.js';
 import type { KillOutcome, LogLine, TaskHandleLike, TaskUsage } from '../supervisor/taskSpec.js';
 import { runningTaskFor } from './runningTaskFor.js';
-import type { Runner } from './runner.js';
+import type { AbandonedTask, Runner } from './runner.js';
 import { taskArgv, type TaskArgumentContext } from './taskArguments.js';
 
 export interface LocalRunnerDeps {
@@ -109,7 +109,15 @@ export class LocalRunner implements Runner {
       );
       if (!outcome.applied)
         deps.logger.warn({ job: task.job, node: task.node, reason: outcome.reason }, 'status ignored');
-      deps.statusStore.flushAndRemoveLaunch(task.invocationId);
+      if (result.killedFromOutside) {
+        deps.logger.warn(
+          { job: task.job, node: task.node, invocationId: task.invocationId, signal: result.exitSignal },
+          'task was killed by an outside signal',
+        );
+      }
+      // A task given up on keeps its record: the next start's recovery looks for it again.
+      if (result.abandonedPids !== undefined) deps.statusStore.flush();
+      else deps.statusStore.flushAndRemoveLaunch(task.invocationId);
       deps.onComplete?.(task.invocationId);
     });
     return task;
@@ -125,10 +133,29 @@ export class LocalRunner implements Runner {
     await Promise.all(running.map(({ handle }) => handle.done));
   }
 
-  /** SIGKILLs everything still running (a second shutdown signal). */
-  killAllNow(reason: string): void {
-    for (const { task } of this.tasks.values())
-      this.supervisor.kill(task.invocationId, { method: 'kill', killWaitMs: 0 }, reason);
+  killReachable(reason: string): void {
+    for (const { task } of this.tasks.values()) {
+      const escaped = this.supervisor.killReachable(task.invocationId, reason);
+      if (escaped.length > 0) {
+        this.deps.logger.warn(
+          { job: task.job, node: task.node, invocationId: task.invocationId, pids: escaped },
+          'killed escaped descendants of a task',
+        );
+      }
+    }
+  }
+
+  abandonAll(reason: string): AbandonedTask[] {
+    const abandoned: AbandonedTask[] = [];
+    for (const { task } of [...this.tasks.values()]) {
+      const pids = this.supervisor.abandon(task.invocationId, reason);
+      abandoned.push({ invocationId: task.invocationId, job: task.job, node: task.node, pids });
+      this.deps.logger.error(
+        { job: task.job, node: task.node, invocationId: task.invocationId, pids },
+        'could not confirm a task dead; its launch record stays for the next start to recover',
+      );
+    }
+    return abandoned;
   }
 
   usage(invocationId: string): TaskUsage {

@@ -8,6 +8,13 @@ import type { TaskStart } from '../scheduler/pass.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
 
+export interface AbandonedTask {
+  readonly invocationId: string;
+  readonly job: string;
+  readonly node: string;
+  readonly pids: readonly number[];
+}
+
 export interface Runner {
   /** False for runners whose tasks cannot be killed (dry run): orphan timers are then forgotten. */
   readonly canKill: boolean;
@@ -16,6 +23,13 @@ export interface Runner {
   kill(invocationId: string, request: KillRequest, reason: string): KillOutcome;
   /** Kills every task with its own request and waits until all are complete. */
   stopAll(requestFor: (task: RunningTask) => KillRequest, reason: string): Promise<void>;
+  /** A shutdown's last resort: SIGKILL everything of every task in reach, escaped descendants included. */
+  killReachable(reason: string): void;
+  /**
+   * Completes every task still not confirmed dead, recording why; returns
+   * them with the pids still found holding their pipes or marker.
+   */
+  abandonAll(reason: string): AbandonedTask[];
   /** CPU and memory of a running task, where containment accounts for it. */
   usage(invocationId: string): TaskUsage;
   /** Invocations that survived SIGKILL past the unkillable timeout. */

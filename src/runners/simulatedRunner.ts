@@ -12,7 +12,7 @@ import { StatusBits as B } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
 import { runningTaskFor } from './runningTaskFor.js';
-import type { Runner } from './runner.js';
+import type { AbandonedTask, Runner } from './runner.js';
 
 export interface SimulationOptions {
   /** 0 = dry run: done immediately. */
@@ -64,6 +64,14 @@ export class SimulatedRunner implements Runner {
   async stopAll(): Promise<void> {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+  }
+
+  killReachable(): void {
+    // Simulated tasks have no processes.
+  }
+
+  abandonAll(): AbandonedTask[] {
+    return [];
   }
 
   usage(): TaskUsage {

@@ -17,6 +17,12 @@ interface NativeAddon {
   createPipe(): [number, number];
   closeFd(fd: number): void;
   /**
+   * An exclusive non-blocking flock(2) on `path` (created if missing): the
+   * descriptor that holds it, or -1 if another process holds it. The lock
+   * lasts until the descriptor is closed or the process exits.
+   */
+  lockFile(path: string): number;
+  /**
    * posix_spawn of `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i
    * gets fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the
    * process is reaped. With `nice`, the child takes that nice value before it execs (a

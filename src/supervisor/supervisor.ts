@@ -107,6 +107,23 @@ export class Supervisor {
     return task.kill(request, reason);
   }
 
+  /**
+   * The last resort of a shutdown: SIGKILLs everything of the task in reach,
+   * escaped descendants found by marker or by a pipe they hold included.
+   * Returns those escaped pids.
+   */
+  killReachable(invocationId: string, reason: string): number[] {
+    return this.tasks.get(invocationId)?.killReachable(reason) ?? [];
+  }
+
+  /**
+   * Completes a task that could not be confirmed dead (see TaskProcess.abandon);
+   * returns the pids still found holding its pipes or marker.
+   */
+  abandon(invocationId: string, reason: string): readonly number[] {
+    return this.tasks.get(invocationId)?.abandon(reason) ?? [];
+  }
+
   /** Tasks not yet complete. */
   running(): TaskHandle[] {
     return [...this.tasks.values()];

@@ -15,7 +15,9 @@ export type TaskEventName =
   | 'cgroup_killed'
   | 'cgroups_reaped'
   | 'unkillable'
-  | 'oom_killed';
+  | 'oom_killed'
+  | 'output_dropped'
+  | 'abandoned';
 
 export interface TaskEvent {
   readonly event: TaskEventName;

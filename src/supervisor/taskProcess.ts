@@ -28,6 +28,8 @@ import { LineSplitter } from './lineSplitter.js';
 import { isLive, processStartTicks } from './procStat.js';
 import type { LogQuota, LogRateLimiter } from './logRateLimiter.js';
 import { launcherPath, native } from './native.js';
+import { findTaskProcesses, taskMarker } from './processScan.js';
+import { fstatSync } from 'node:fs';
 import type { TaskEvent, TaskEventName } from './taskEvents.js';
 import {
   CANARY_FD,
@@ -62,6 +64,13 @@ export interface TaskProcessHooks {
 
 type PipeName = LogStream | 'status' | 'canary' | 'launcher';
 
+/**
+ * Lines read from a task's pipes after its processes are gone, beyond which
+ * the rest is dropped (and counted): enough for any pipe buffer's backlog,
+ * a bound against a writer that escaped and keeps writing.
+ */
+const MAX_DRAINED_LINES = 100_000;
+
 const DEFAULT_UNKILLABLE_TIMEOUT_SEC = 60;
 
 export class TaskProcess {
@@ -95,6 +104,17 @@ export class TaskProcess {
   private killTimerAt = Infinity;
   private unkillableTimer: NodeJS.Timeout | undefined;
   private quota: LogQuota | undefined;
+  /** Set once the task's processes are gone: what is left in its pipes is read without a quota. */
+  private draining = false;
+  private drainedLines = 0;
+  private droppedLines = 0;
+  /** Inodes of the task's pipes (our read ends), to find processes still holding them. */
+  private readonly pipeInodes: number[] = [];
+  /** Why the task was given up on (shutdown could not confirm it dead). */
+  private abandoned: string | undefined;
+  private abandonedPids: readonly number[] = [];
+  /** The spawn's moment in clock ticks since boot, for process scans after the main process is gone. */
+  private launchTicks = 0;
   private resolveDone!: (result: TaskResult) => void;
 
   constructor(
@@ -221,10 +241,15 @@ export class TaskProcess {
       // Durable records come first: a crash right after the spawn must still find the task.
       this.hooks.beforeSpawn?.(spec.invocationId, this.containment?.paths ?? []);
       const launcher = launcherPath();
+      const environment = spec.env
+        ? environmentList(spec.env)
+        : (this.hooks.environment?.() ?? environmentList(process.env));
       this.pid = native().spawnProcess(
         launcher,
         [launcher, ...args],
-        spec.env ? environmentList(spec.env) : (this.hooks.environment?.() ?? environmentList(process.env)),
+        // The marker every process of the task inherits: how recovery and the last step of a
+        // shutdown recognise its escaped descendants (supervisor/processScan.ts).
+        [...environment, taskMarker(spec.invocationId)],
         childFds,
         (code, signalNumber) => this.onExit(code, signalName(signalNumber)),
         this.hooks.taskNice,
@@ -239,8 +264,12 @@ export class TaskProcess {
       this.closeFds(Object.values(pipes).map((pair) => pair[1]));
     }
     this.hooks.afterSpawn?.(spec.invocationId, this.pid);
+    for (const pair of Object.values(pipes)) this.pipeInodes.push(fstatSync(pair[0]).ino);
+    this.launchTicks = processStartTicks(this.pid) ?? 0;
     this.quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
-      pause: () => this.logSockets.forEach((socket) => socket.pause()),
+      pause: () => {
+        if (!this.draining) this.logSockets.forEach((socket) => socket.pause());
+      },
       resume: () => this.logSockets.forEach((socket) => socket.resume()),
     });
     this.readLog('stdout', pipes.stdout![0]);
@@ -275,15 +304,20 @@ export class TaskProcess {
     const splitter = new LineSplitter();
     const socket = this.open(stream, fd);
     this.logSockets.push(socket);
-    const deliver = (line: Buffer) =>
+    const deliver = (line: Buffer) => {
+      if (this.draining && ++this.drainedLines > MAX_DRAINED_LINES) {
+        this.droppedLines++;
+        return;
+      }
       this.hooks.onLog(this.invocationId, { stream, text: line.toString('utf8'), time: Date.now() });
+    };
     socket.on('data', (chunk: Buffer) => {
       let lines = 0;
       splitter.push(chunk, (line) => {
         lines++;
         deliver(line);
       });
-      if (lines > 0) this.quota?.spend(lines);
+      if (lines > 0 && !this.draining) this.quota?.spend(lines);
     });
     socket.once('end', () => splitter.end(deliver));
   }
@@ -452,19 +486,25 @@ export class TaskProcess {
   }
 
   private checkComplete(): void {
-    if (
-      this.complete ||
-      !this.exited ||
-      this.openPipes.size > 0 ||
-      !this.containmentEmpty ||
-      !this.namespaceEmpty
-    )
-      return;
+    if (this.complete || !this.exited || !this.containmentEmpty || !this.namespaceEmpty) return;
+    // The processes are gone: their slot must not wait for a paused log pipe. Drain what is
+    // left without the quota (the rate limit protects us from running tasks, not dead ones).
+    if (!this.draining) {
+      this.draining = true;
+      for (const socket of this.logSockets) socket.resume();
+    }
+    if (this.openPipes.size > 0) return;
     this.complete = true;
     this.clearKillTimer();
     if (this.unkillableTimer) clearTimeout(this.unkillableTimer);
     this.quota?.dispose();
     if (!this.launchFailure) this.launchFailure = parseLauncherFailure(this.launcherOutput);
+    if (this.droppedLines > 0) {
+      this.emit('output_dropped', {
+        lines: this.droppedLines,
+        message: `dropped ${this.droppedLines} lines of output written after the task's processes were gone (bound ${MAX_DRAINED_LINES})`,
+      });
+    }
     const report = this.withContainmentSummary(this.finalReport());
     if (this.launchFailure) this.emit('task_failed_to_start', { status: report });
     else this.emit('got_status', { status: report, raw_status: this.statusLine ?? null });
@@ -477,6 +517,8 @@ export class TaskProcess {
         statusLine: this.statusLine,
         report,
         killed: this.killed,
+        killedFromOutside: this.killedFromOutside,
+        abandonedPids: this.abandoned === undefined ? undefined : this.abandonedPids,
         launchFailure: this.launchFailure,
         startTime: this.startTime,
         endTime: Date.now(),
@@ -533,13 +575,101 @@ export class TaskProcess {
       };
     }
     if (this.statusLine !== undefined && this.statusLine !== '') return parseStatusReport(this.statusLine);
+    if (this.abandoned) {
+      return {
+        bits: B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF,
+        data: { exception: this.abandoned, exit_code: this.exitCode, signal: this.exitSignal },
+      };
+    }
     if (this.killed) {
       return {
         bits: B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF,
-        data: { exception: Synthesized.noStatusAfterKill },
+        data: { exception: Synthesized.noStatusAfterKill, exit_code: this.exitCode, signal: this.exitSignal },
       };
     }
-    return { bits: B.ERROR | B.USES_BACKOFF, data: { exception: Synthesized.noStatusAfterExit } };
+    if (this.exitSignal) {
+      const number = osConstants.signals[this.exitSignal];
+      return {
+        bits: B.ERROR | B.USES_BACKOFF,
+        data: {
+          exception: `Task was killed by an outside signal ${number} (${this.exitSignal}), not by a kill request`,
+          exit_code: null,
+          signal: this.exitSignal,
+        },
+      };
+    }
+    return {
+      bits: B.ERROR | B.USES_BACKOFF,
+      data: {
+        exception: `${Synthesized.noStatusAfterExit} (exited with status ${this.exitCode})`,
+        exit_code: this.exitCode,
+        signal: null,
+      },
+    };
+  }
+
+  /** True if the main process died of a signal no kill request sent. */
+  get killedFromOutside(): boolean {
+    return this.exitSignal !== null && !this.killed && this.launchFailure === undefined;
+  }
+
+  /**
+   * The last step of a shutdown: SIGKILLs everything of the task in reach --
+   * its process group, its cgroups, and every process that carries its marker
+   * or holds one of its pipes (escaped descendants, supervisor/processScan.ts).
+   * Returns the pids found beyond the group and cgroups.
+   */
+  killReachable(reason: string): number[] {
+    if (this.complete) return [];
+    this.sendKill(reason);
+    if (this.pid === undefined) return [];
+    const taskStart = processStartTicks(this.pid) ?? this.launchTicks;
+    const found = findTaskProcesses({
+      invocations: new Map([[this.invocationId, taskStart]]),
+      pipeInodes: new Map(this.pipeInodes.map((inode) => [inode, this.invocationId])),
+    }).get(this.invocationId) ?? [];
+    for (const pid of found) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        this.emit('signal_sent', { signal: 'SIGKILL', target: 'escaped', pid, reason });
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Gives up waiting: completes the task now, with a status that says it
+   * could not be confirmed dead (and which pids still held its pipes), and
+   * closes our ends of its pipes. The runner keeps its launch record, so the
+   * next start's recovery looks for it again.
+   */
+  abandon(reason: string): readonly number[] {
+    if (this.complete) return [];
+    const holders =
+      this.pid === undefined
+        ? []
+        : (findTaskProcesses({
+            invocations: new Map([[this.invocationId, this.launchTicks]]),
+            pipeInodes: new Map(this.pipeInodes.map((inode) => [inode, this.invocationId])),
+          }).get(this.invocationId) ?? []);
+    const pending = [
+      !this.exited && 'main process',
+      !this.containmentEmpty && 'cgroups not empty',
+      !this.namespaceEmpty && 'pid namespace',
+      this.openPipes.size > 0 && `pipes open: ${[...this.openPipes].join(', ')}`,
+    ].filter(Boolean);
+    this.abandoned = `${reason}: could not confirm the task dead (${pending.join('; ')})${holders.length > 0 ? `; processes still holding its pipes or marker: ${holders.join(', ')}` : ''}`;
+    this.emit('abandoned', { message: this.abandoned, pids: holders });
+    this.abandonedPids = holders;
+    for (const socket of this.sockets) socket.destroy();
+    this.openPipes.clear();
+    this.exited = true;
+    this.containmentEmpty = true;
+    this.namespaceEmpty = true;
+    this.checkComplete();
+    return holders;
   }
 
   private closeFds(fds: readonly number[]): void {

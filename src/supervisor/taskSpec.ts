@@ -86,6 +86,13 @@ export interface TaskResult {
   readonly report: StatusReport;
   /** A kill request sent the task a signal. */
   readonly killed: boolean;
+  /** The main process died of a signal that no kill request sent. */
+  readonly killedFromOutside: boolean;
+  /**
+   * Set when the task was given up on (a shutdown could not confirm it dead):
+   * the pids still found holding its pipes or marker, possibly none.
+   */
+  readonly abandonedPids: readonly number[] | undefined;
   readonly launchFailure: LaunchFailure | undefined;
   /** Epoch milliseconds. */
   readonly startTime: number;

@@ -22,13 +22,22 @@ export const TASK = fileURLToPath(new URL('../fixtures/tasks/task.mjs', import.m
 export const E2E_SLICE = 'bistro-e2e.slice';
 const E2E_SLICE_DIR = join(readCgroupMounts().v2 ?? '/sys/fs/cgroup/unified', E2E_SLICE);
 
-/** Task cgroups left under the end-to-end slice. */
-export function leftoverE2eCgroups(): string[] {
-  return existsSync(E2E_SLICE_DIR)
-    ? readdirSync(E2E_SLICE_DIR, { withFileTypes: true })
+function subdirectories(dir: string): string[] {
+  return existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
         .filter((e) => e.isDirectory())
-        .map((e) => join(E2E_SLICE_DIR, e.name))
+        .map((e) => join(dir, e.name))
     : [];
+}
+
+/** Task cgroups left under the end-to-end slice (`<slice>/<instance>/<invocation>`). */
+export function leftoverE2eCgroups(): string[] {
+  return subdirectories(E2E_SLICE_DIR).flatMap(subdirectories);
+}
+
+/** Instance sub-trees under the end-to-end slice (a cleanly stopped scheduler removes its own). */
+export function e2eInstanceCgroups(): string[] {
+  return subdirectories(E2E_SLICE_DIR);
 }
 
 export interface StatusRow {
@@ -194,6 +203,15 @@ export class DaemonProcess {
       writeFileSync(join(dir, 'cgroup.kill'), '1');
       await waitFor(() => !/populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')));
       rmdirSync(dir);
+    }
+    // Instance sub-trees of schedulers this test SIGKILLed (empty once their tasks are gone).
+    for (const dir of e2eInstanceCgroups()) {
+      try {
+        rmdirSync(dir);
+      } catch (error) {
+        // Another scheduler of the same test still runs tasks there; its own cleanup removes it.
+        if (!['EBUSY', 'ENOTEMPTY'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      }
     }
     rmSync(this.dir, { recursive: true, force: true });
     return { pids: leaked, cgroups };

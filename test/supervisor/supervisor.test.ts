@@ -93,7 +93,7 @@ describe('status rules', () => {
     const report = await finish('printf "done\\n\\n" > /dev/fd/4');
     assert.deepEqual(report, {
       bits: B.ERROR | B.USES_BACKOFF,
-      data: { exception: 'Failed to read a status' },
+      data: { exception: 'Failed to read a status (exited with status 0)', exit_code: 0, signal: null },
     });
   });
 
@@ -103,10 +103,26 @@ describe('status rules', () => {
     assert.equal((report.data as { raw_status: string }).raw_status, 'all good!');
   });
 
-  it('exited on its own without a status: error_backoff "Failed to read a status"', async () => {
+  it('exited on its own without a status: error_backoff "Failed to read a status", with its exit code', async () => {
     assert.deepEqual(await finish('exit 3'), {
       bits: B.ERROR | B.USES_BACKOFF,
-      data: { exception: 'Failed to read a status' },
+      data: { exception: 'Failed to read a status (exited with status 3)', exit_code: 3, signal: null },
+    });
+  });
+
+  it('killed by someone else: error_backoff naming the outside signal', async () => {
+    const task = recorder.sh('echo $$ >> "$1"; exec sleep 100', [ledger.pidFile()]);
+    const [pid] = await ledger.pids(1);
+    process.kill(pid!, 'SIGKILL');
+    const result = await task.done;
+    assert.equal(result.killedFromOutside, true);
+    assert.deepEqual(result.report, {
+      bits: B.ERROR | B.USES_BACKOFF,
+      data: {
+        exception: 'Task was killed by an outside signal 9 (SIGKILL), not by a kill request',
+        exit_code: null,
+        signal: 'SIGKILL',
+      },
     });
   });
 
@@ -117,8 +133,9 @@ describe('status rules', () => {
     const result = await task.done;
     assert.deepEqual(result.report, {
       bits: B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF,
-      data: { exception: 'Task killed, no status returned' },
+      data: { exception: 'Task killed, no status returned', exit_code: null, signal: 'SIGKILL' },
     });
+    assert.equal(result.killedFromOutside, false);
     assert.deepEqual(recorder.eventsOf(task.invocationId).slice(0, 3), [
       'running',
       'kill_requested',
@@ -244,9 +261,29 @@ describe('pipes and logs', () => {
     assert.equal(lines.length, 100000);
     for (let i = 0; i < lines.length; i++)
       if (lines[i] !== `${i + 1}\n`) assert.fail(`line ${i} is ${lines[i]}`);
-    // 5000 lines/s: the whole output takes about 20 s; a pipe's worth arrives up front.
-    assert.ok(seconds > 15, `took ${seconds} s`);
+    // 5000 lines/s: the whole output takes about 20 s, less a pipe's worth up front and the
+    // pipe's worth left when seq exits, which is read at once (a dead task holds no slot).
+    assert.ok(seconds > 10, `took ${seconds} s`);
     assert.ok(seconds < 40, `took ${seconds} s`);
+  });
+});
+
+describe('a dead task', () => {
+  it('frees its slot as soon as its processes are gone, even with its log pipe paused', async () => {
+    // One line a second: `yes` fills the pipe at once and the quota pauses it.
+    const task = recorder.sh('echo $$ >> "$1"; exec yes', [ledger.pidFile()], {
+      maxLogLinesPerPollInterval: 1,
+      pollMs: 1000,
+    });
+    await ledger.pids(1);
+    await sleep(300);
+    recorder.supervisor.kill(task.invocationId, KILL);
+    const result = await task.done;
+    const exited = recorder.events.find((e) => e.invocationId === task.invocationId && e.event === 'process_exited')!;
+    const lag = result.endTime - exited.time;
+    assert.ok(lag < 100, `completed ${lag} ms after its process exited`);
+    const lines = recorder.lines.get(task.invocationId)!.length;
+    assert.ok(lines > 1000, `the pipe's backlog is read, not lost (${lines} lines)`);
   });
 });
 

@@ -1,7 +1,13 @@
 /** `bistro scheduler`: runs the scheduler daemon in the foreground. */
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/issues.js';
-import { DEFAULT_PRIORITY_BOOST, SchedulerDaemon } from '../../daemon/daemon.js';
+import {
+  DEFAULT_PRIORITY_BOOST,
+  DEFAULT_STOP_GRACE_MS,
+  SchedulerDaemon,
+  type StopReport,
+} from '../../daemon/daemon.js';
+import { InstanceIdentityError } from '../../daemon/instanceIdentity.js';
 import { createLogger } from '../../logging/logger.js';
 import { StoreError } from '../../store/database.js';
 import { ApiError } from '../../server/apiContext.js';
@@ -39,6 +45,8 @@ interface SchedulerOptions {
   apiTokenFile?: string;
   apiTokenForReads?: boolean;
   apiAllowCommand?: boolean;
+  instanceId?: string;
+  stopGraceMs: string;
 }
 
 function whole(name: string, value: string, min = 0): number {
@@ -76,6 +84,15 @@ export function registerSchedulerCommand(program: Command): void {
     .option('--api-token-for-reads', 'require the token for every request')
     .option('--api-allow-command', "let save_job set or change a job's command")
     .option(
+      '--instance-id <id>',
+      "this scheduler's identity on the host (names its cgroup sub-tree); default: made once and kept in the data dir",
+    )
+    .option(
+      '--stop-grace-ms <ms>',
+      'on SIGTERM, time beyond the largest kill_wait_ms before every task process in reach gets SIGKILL',
+      String(DEFAULT_STOP_GRACE_MS),
+    )
+    .option(
       '--priority-boost <levels>',
       'nice levels the scheduler runs above its tasks, if it may (needs CAP_SYS_NICE); 0 = none',
       String(DEFAULT_PRIORITY_BOOST),
@@ -99,6 +116,8 @@ export function registerSchedulerCommand(program: Command): void {
           logRetentionSec: whole('--log-retention', options.logRetention),
           logPruneFrequencySec: Number(options.logPruneFrequency),
           priorityBoost: whole('--priority-boost', options.priorityBoost),
+          instanceId: options.instanceId,
+          stopGraceMs: whole('--stop-grace-ms', options.stopGraceMs),
           logger,
           http: {
             port: whole('--http-port', options.httpPort),
@@ -114,6 +133,7 @@ export function registerSchedulerCommand(program: Command): void {
         await daemon?.stop();
         if (
           error instanceof ConfigError ||
+          error instanceof InstanceIdentityError ||
           error instanceof StoreError ||
           error instanceof ApiError ||
           isListenError(error)
@@ -123,7 +143,7 @@ export function registerSchedulerCommand(program: Command): void {
         }
         throw error;
       }
-      await new Promise<void>((resolve) => {
+      const report = await new Promise<StopReport>((resolve) => {
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {
           signals++;
@@ -134,5 +154,9 @@ export function registerSchedulerCommand(program: Command): void {
         for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, onSignal);
       });
       logger.flush();
+      // A stop always ends: nothing a task left behind (a process we could not reap) keeps us alive.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+      // Non-zero when some process of ours that we found is still alive.
+      if (report.abandoned.some((task) => task.pids.length > 0)) throw new CliExit(1);
     });
 }

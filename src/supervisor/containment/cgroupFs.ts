@@ -10,6 +10,13 @@ import { join } from 'node:path';
 
 export const MAX_BACKOFF_MS = 10_000;
 
+/** Errors of a cgroup that vanished (or is being removed) under us: treat it as empty. */
+const VANISHED = new Set(['ENOENT', 'ENODEV', 'ESTALE']);
+
+function vanished(error: unknown): boolean {
+  return VANISHED.has((error as NodeJS.ErrnoException).code ?? '');
+}
+
 export function readPids(dir: string): number[] {
   try {
     return readFileSync(join(dir, 'cgroup.procs'), 'utf8')
@@ -17,7 +24,7 @@ export function readPids(dir: string): number[] {
       .filter((line) => line !== '')
       .map(Number);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (vanished(error)) return [];
     throw error;
   }
 }
@@ -35,7 +42,7 @@ export function subdirectories(dir: string): string[] {
       .filter((entry) => entry.isDirectory())
       .map((entry) => join(dir, entry.name));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (vanished(error)) return [];
     throw error;
   }
 }

@@ -31,17 +31,21 @@ export class ContainmentError extends Error {
   }
 }
 
-/** Creates the slice and enables the controllers it can; returns the enabled ones. */
+/**
+ * Creates the slice (each level of a nested one) and enables the controllers
+ * it can on every level down to it; returns the enabled ones.
+ */
 export function prepareV2Slice(root: string, slice: string, wanted: readonly string[]): string[] {
   const sliceDir = join(root, slice);
   mkdirSync(sliceDir, { recursive: true });
+  const levels = [root];
+  for (const part of slice.split('/').filter(Boolean)) levels.push(join(levels[levels.length - 1]!, part));
   const available = (readControl(root, 'cgroup.controllers') ?? '').trim().split(/\s+/).filter(Boolean);
   const enabled: string[] = [];
   for (const controller of wanted) {
     if (!available.includes(controller)) continue;
     try {
-      writeControl(root, 'cgroup.subtree_control', `+${controller}`);
-      writeControl(sliceDir, 'cgroup.subtree_control', `+${controller}`);
+      for (const dir of levels) writeControl(dir, 'cgroup.subtree_control', `+${controller}`);
       enabled.push(controller);
     } catch {
       // A controller that cannot be delegated here is simply not used.

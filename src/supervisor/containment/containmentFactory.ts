@@ -6,13 +6,24 @@
  *   - `"version": "v2"`: cgroup v2, at `root` or the detected unified mount;
  *   - non-empty `subsystems` (or `"version": "v1"`): cgroup v1 in those controllers;
  *   - `{"subsystems": []}`: none.
+ *
+ * With an `instance` identity, every slice gets a sub-tree of that name
+ * (`bistro.slice/<instance>/<invocation>`): an instance owns exactly its
+ * sub-tree, and restart recovery never looks beyond it.
+ *
+ * Limits the chosen hierarchy cannot enforce (cgroup v2 without the memory,
+ * cpu or pids controller) are enforced in the cgroup v1 hierarchy of that
+ * controller when one is mounted; otherwise `check` names the missing
+ * controller, so the config is refused when it loads and no launch fails.
  */
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupOptions, TaskSubprocessOptions } from '../../config/taskSubprocess.js';
 import type { TaskContainment } from '../taskSpec.js';
 import { CgroupV1Containment } from './cgroupV1.js';
+import { CombinedContainment } from './combinedContainment.js';
 import { CgroupV2Containment, ContainmentError, prepareV2Slice } from './cgroupV2.js';
-import type { CgroupLimits } from './limits.js';
+import { limitControllers, type CgroupLimits } from './limits.js';
 import { readCgroupMounts, type CgroupMounts } from './mounts.js';
 
 export const DEFAULT_SLICE = 'bistro.slice';
@@ -33,18 +44,36 @@ export type ContainmentChoice =
       readonly controllers: readonly string[];
     };
 
+export interface ContainmentFactoryOptions {
+  /** The owning instance's identity: task cgroups go under `<slice>/<instance>/`. */
+  readonly instance?: string;
+}
+
 export class ContainmentFactory {
   /** Why automatic containment fell back to none, once per reason. */
   readonly warnings: string[] = [];
+  readonly instance: string | undefined;
   private autoChoice: ContainmentChoice | undefined;
   private readonly v2Slices = new Map<string, string[] | ContainmentError>();
+  /** v1 slice directories task cgroups were made in (the instance's sub-trees). */
+  private readonly v1Slices = new Set<string>();
 
-  constructor(private readonly mounts: CgroupMounts = readCgroupMounts()) {}
+  constructor(
+    private readonly mounts: CgroupMounts = readCgroupMounts(),
+    options: ContainmentFactoryOptions = {},
+  ) {
+    this.instance = options.instance;
+  }
+
+  /** The instance's sub-tree of a configured slice. */
+  private ownSlice(configured: string): string {
+    return this.instance === undefined ? configured : join(configured, this.instance);
+  }
 
   choose(options: TaskSubprocessOptions): ContainmentChoice {
     const cgroups = options.cgroups;
     if (cgroups === undefined) return this.auto();
-    const slice = cgroups.slice || DEFAULT_SLICE;
+    const slice = this.ownSlice(cgroups.slice || DEFAULT_SLICE);
     if (cgroups.version === 'v2') {
       const root = cgroups.root || this.mounts.v2;
       if (!root)
@@ -60,6 +89,42 @@ export class ContainmentFactory {
     return { kind: 'none', reason: 'cgroups are turned off ("subsystems": [])' };
   }
 
+  /**
+   * Why `limits` cannot be enforced for tasks with `options`, or undefined
+   * if they can. The config loader calls this, so a task never fails at
+   * launch because of a config the scheduler accepted.
+   */
+  check(options: TaskSubprocessOptions, limits: CgroupLimits): string | undefined {
+    const choice = this.choose(options);
+    const wanted = limitControllers(limits);
+    if (wanted.length === 0) return undefined;
+    if (choice.kind === 'v1') {
+      const subsystems = choice.options.subsystems.length > 0 ? choice.options.subsystems : ['freezer'];
+      const missing = wanted.filter(({ controller }) => !subsystems.includes(controller));
+      if (missing.length === 0) return undefined;
+      return missing
+        .map(
+          ({ controller, what }) =>
+            `${what} needs the cgroup v1 "${controller}" controller: add "${controller}" to task_subprocess.cgroups.subsystems`,
+        )
+        .join('; ');
+    }
+    if (choice.kind === 'none' && options.cgroups !== undefined) {
+      return `${wanted.map((w) => w.what).join(' and ')} cannot be enforced: cgroups are turned off for this job (${choice.reason}); enable cgroups or drop the limit`;
+    }
+    const inPrimary = choice.kind === 'v2' ? choice.controllers : [];
+    const problems = wanted
+      .filter(({ controller }) => !inPrimary.includes(controller) && !this.mounts.v1.has(controller))
+      .map(({ controller, what }) => {
+        const where =
+          choice.kind === 'v2'
+            ? `cgroup v2 at ${join(choice.root, choice.slice)} has no "${controller}" controller (enable it in the parent's cgroup.subtree_control)`
+            : `tasks run without cgroups (${choice.reason})`;
+        return `${what} needs the "${controller}" controller: ${where}, and no cgroup v1 "${controller}" hierarchy is mounted; mount one, or drop the limit`;
+      });
+    return problems.length > 0 ? problems.join('; ') : undefined;
+  }
+
   /** The task's containment, or undefined for none. Throws ContainmentError with a clear reason. */
   create(
     invocationId: string,
@@ -67,23 +132,35 @@ export class ContainmentFactory {
     limits: CgroupLimits = {},
   ): TaskContainment | undefined {
     const choice = this.choose(options);
+    const problem = this.check(options, limits);
+    if (problem) throw new ContainmentError(problem);
     if (choice.kind === 'none') {
       if (options.cgroups?.version === 'v2') throw new ContainmentError(choice.reason);
-      return undefined;
+      return this.v1LimitsFor(invocationId, [], limits, options.pollMs, DEFAULT_SLICE);
     }
     if (choice.kind === 'v2') {
       const prepared = this.v2Slices.get(join(choice.root, choice.slice));
       if (prepared instanceof ContainmentError) throw prepared;
-      return new CgroupV2Containment(
+      const ownLimits = pickLimits(limits, choice.controllers);
+      const primary = new CgroupV2Containment(
         choice.root,
         choice.slice,
         invocationId,
-        limits,
+        ownLimits,
         choice.controllers,
         options.pollMs,
       );
+      const configuredSlice = options.cgroups?.slice || DEFAULT_SLICE;
+      return (
+        this.v1LimitsFor(invocationId, choice.controllers, limits, options.pollMs, configuredSlice, primary) ??
+        primary
+      );
     }
     const subsystems = choice.options.subsystems.length > 0 ? choice.options.subsystems : ['freezer'];
+    for (const subsystem of subsystems) {
+      const mount = choice.mounts.get(subsystem);
+      if (mount) this.v1Slices.add(join(mount, choice.slice));
+    }
     return new CgroupV1Containment(
       choice.mounts,
       choice.slice,
@@ -93,6 +170,58 @@ export class ContainmentFactory {
       choice.options.killWithoutFreezer,
       options.pollMs,
     );
+  }
+
+  /**
+   * The limits `covered` cannot enforce, in cgroup v1 (with `primary` doing
+   * the killing, if any); undefined if nothing is left over.
+   */
+  private v1LimitsFor(
+    invocationId: string,
+    covered: readonly string[],
+    limits: CgroupLimits,
+    pollMs: number,
+    configuredSlice: string,
+    primary?: TaskContainment,
+  ): TaskContainment | undefined {
+    const extra = limitControllers(limits)
+      .map(({ controller }) => controller)
+      .filter((controller) => !covered.includes(controller));
+    if (extra.length === 0) return primary;
+    const slice = this.ownSlice(configuredSlice);
+    for (const controller of extra) this.v1Slices.add(join(this.mounts.v1.get(controller)!, slice));
+    const v1 = new CgroupV1Containment(
+      this.mounts.v1,
+      slice,
+      invocationId,
+      extra,
+      pickLimits(limits, extra),
+      false,
+      pollMs,
+    );
+    return new CombinedContainment(primary, v1);
+  }
+
+  /**
+   * Removes the instance's own slice directories once its tasks are gone
+   * (at a clean stop). A directory still in use is left alone.
+   */
+  async removeInstanceCgroups(): Promise<string[]> {
+    if (this.instance === undefined) return [];
+    const dirs = [
+      ...[...this.v2Slices].filter(([, prepared]) => Array.isArray(prepared)).map(([dir]) => dir),
+      ...this.v1Slices,
+    ];
+    const kept: string[] = [];
+    for (const dir of dirs) {
+      try {
+        await rmdir(dir);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') kept.push(`${dir}: ${code ?? (error as Error).message}`);
+      }
+    }
+    return kept;
   }
 
   /** One line for the startup log. */
@@ -111,12 +240,13 @@ export class ContainmentFactory {
     if (!root) {
       this.autoChoice = { kind: 'none', reason: 'no cgroup2 hierarchy is mounted' };
     } else {
-      const controllers = this.v2Controllers(root, DEFAULT_SLICE);
-      const failure = this.v2Slices.get(join(root, DEFAULT_SLICE));
+      const slice = this.ownSlice(DEFAULT_SLICE);
+      const controllers = this.v2Controllers(root, slice);
+      const failure = this.v2Slices.get(join(root, slice));
       this.autoChoice =
         failure instanceof ContainmentError
           ? { kind: 'none', reason: failure.message }
-          : { kind: 'v2', root, slice: DEFAULT_SLICE, controllers };
+          : { kind: 'v2', root, slice, controllers };
     }
     if (this.autoChoice.kind === 'none') {
       this.warnings.push(
@@ -139,4 +269,14 @@ export class ContainmentFactory {
     }
     return prepared instanceof ContainmentError ? [] : prepared;
   }
+}
+
+function pickLimits(limits: CgroupLimits, controllers: readonly string[]): CgroupLimits {
+  return {
+    ...(limits.memoryBytes !== undefined && controllers.includes('memory')
+      ? { memoryBytes: limits.memoryBytes }
+      : {}),
+    ...(limits.cpuCores !== undefined && controllers.includes('cpu') ? { cpuCores: limits.cpuCores } : {}),
+    ...(limits.pidsMax !== undefined && controllers.includes('pids') ? { pidsMax: limits.pidsMax } : {}),
+  };
 }

@@ -33,3 +33,14 @@ export function limitsFor(
   if (pidsMax > 0) limits.pidsMax = pidsMax;
   return limits;
 }
+
+/** The controller each limit needs, with words for messages. */
+export function limitControllers(limits: CgroupLimits): { controller: string; what: string }[] {
+  const out: { controller: string; what: string }[] = [];
+  if (limits.memoryBytes !== undefined)
+    out.push({ controller: 'memory', what: 'a hard memory limit (physical_resources.ram_mb)' });
+  if (limits.cpuCores !== undefined)
+    out.push({ controller: 'cpu', what: 'a CPU weight (physical_resources.cpu_core)' });
+  if (limits.pidsMax !== undefined) out.push({ controller: 'pids', what: 'task_subprocess.cgroups.pids_max' });
+  return out;
+}
