@@ -282,7 +282,12 @@ export class SchedulerDaemon {
       this.options.dryRun || this.options.benchmarkRun ? 0 : this.statusStore.loadStatuses(this.statuses);
     const settings = this.config.settings;
     this.logger.info(
-      { config: this.configLoader.file, dataDir: this.options.dataDir, instance: this.identity?.id, statuses: loaded },
+      {
+        config: this.configLoader.file,
+        dataDir: this.options.dataDir,
+        instance: this.identity?.id,
+        statuses: loaded,
+      },
       'scheduler starting',
     );
     if (!settings.enabled)
@@ -476,9 +481,11 @@ export class SchedulerDaemon {
     const bound = Math.max(0, ...waits) + (this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     this.logger.info({ running: this.statuses.runningCount }, 'stopping: killing every running task');
     let allDone = false;
-    const done = this.runner.stopAll((task) => this.killRequestFor(task), 'shutdown').then(() => {
-      allDone = true;
-    });
+    const done = this.runner
+      .stopAll((task) => this.killRequestFor(task), 'shutdown')
+      .then(() => {
+        allDone = true;
+      });
     await Promise.race([done, delay(bound), this.escalated]);
     let abandoned: AbandonedTask[] = [];
     if (!allDone) {
@@ -492,7 +499,8 @@ export class SchedulerDaemon {
     this.statusStore.close();
     this.logStore.close();
     const kept = await this.containment.removeInstanceCgroups();
-    if (kept.length > 0) this.logger.warn({ cgroups: kept }, "this instance's cgroup sub-tree is not empty; left in place");
+    if (kept.length > 0)
+      this.logger.warn({ cgroups: kept }, "this instance's cgroup sub-tree is not empty; left in place");
     this.identity?.release();
     // Lowering a priority back is always allowed; it matters to a process that hosts another daemon later.
     if (this.priority && this.priority.schedulerNice !== this.priority.taskNice)

@@ -134,7 +134,9 @@ function readOrCreateIdentity(realDir: string, requestedId: string | undefined):
     throw new InstanceIdentityError(`${file}: unreadable instance identity (${(error as Error).message})`);
   }
   if (typeof record.id !== 'string' || instanceIdProblem(record.id) || typeof record.data_dir !== 'string')
-    throw new InstanceIdentityError(`${file}: expected {"id": ..., "data_dir": ...}; remove the file to start afresh`);
+    throw new InstanceIdentityError(
+      `${file}: expected {"id": ..., "data_dir": ...}; remove the file to start afresh`,
+    );
   if (record.data_dir !== realDir) {
     throw new InstanceIdentityError(
       `${file}: this data dir carries the identity ${record.id} of ${record.data_dir}: it was copied or moved. ` +

@@ -60,11 +60,14 @@ export async function recoverLeftovers(
       live = await killRecorded(record, marked.get(task.invocationId) ?? [], logger);
     } catch (error) {
       live = true;
-      problem(`recovery could not confirm the leftover task ${task.invocationId} dead: ${(error as Error).message}`, {
-        job: task.job,
-        node: task.node,
-        invocationId: task.invocationId,
-      });
+      problem(
+        `recovery could not confirm the leftover task ${task.invocationId} dead: ${(error as Error).message}`,
+        {
+          job: task.job,
+          node: task.node,
+          invocationId: task.invocationId,
+        },
+      );
     }
     if (live) killed.push(task.invocationId);
     const exception = live
@@ -109,9 +112,12 @@ export async function recoverLeftovers(
       try {
         await killLeftover(leftover, KILL_WAIT_MS);
       } catch (error) {
-        problem(`recovery could not remove the task cgroup ${leftover.paths.join(', ')}: ${(error as Error).message}`, {
-          invocationId: leftover.invocationId,
-        });
+        problem(
+          `recovery could not remove the task cgroup ${leftover.paths.join(', ')}: ${(error as Error).message}`,
+          {
+            invocationId: leftover.invocationId,
+          },
+        );
       }
     }
   }
@@ -141,14 +147,21 @@ export async function recoverLeftovers(
  * SIGKILLs a record's processes (those carrying its marker, found by the
  * caller) and empties its recorded cgroups; true if anything was alive.
  */
-async function killRecorded(record: RunningTaskRecord, marked: readonly number[], logger: Logger): Promise<boolean> {
+async function killRecorded(
+  record: RunningTaskRecord,
+  marked: readonly number[],
+  logger: Logger,
+): Promise<boolean> {
   const { task } = record;
   const cgroupPids = [...new Set(record.cgroupPaths.flatMap((path) => readPidsRecursive(path)))];
   const live = marked.length > 0 || cgroupPids.length > 0;
   const starts = new Map(marked.map((pid) => [pid, processStartTicks(pid)]));
   for (const pid of marked) signalKill(pid);
   if (record.cgroupPaths.length > 0)
-    await killLeftover({ invocationId: task.invocationId, paths: record.cgroupPaths, pids: cgroupPids }, KILL_WAIT_MS);
+    await killLeftover(
+      { invocationId: task.invocationId, paths: record.cgroupPaths, pids: cgroupPids },
+      KILL_WAIT_MS,
+    );
   await waitGone(starts);
   if (live) {
     logger.warn(
@@ -170,7 +183,9 @@ function signalKill(pid: number): void {
 async function waitGone(starts: ReadonlyMap<number, number | undefined>): Promise<void> {
   const deadline = Date.now() + KILL_WAIT_MS;
   const alive = () =>
-    [...starts].filter(([pid, start]) => start !== undefined && isSameLiveProcess(pid, start)).map(([pid]) => pid);
+    [...starts]
+      .filter(([pid, start]) => start !== undefined && isSameLiveProcess(pid, start))
+      .map(([pid]) => pid);
   while (alive().length > 0) {
     if (Date.now() > deadline)
       throw new Error(`processes ${alive().join(', ')} survived SIGKILL for ${KILL_WAIT_MS} ms`);

@@ -624,10 +624,11 @@ export class TaskProcess {
     this.sendKill(reason);
     if (this.pid === undefined) return [];
     const taskStart = processStartTicks(this.pid) ?? this.launchTicks;
-    const found = findTaskProcesses({
-      invocations: new Map([[this.invocationId, taskStart]]),
-      pipeInodes: new Map(this.pipeInodes.map((inode) => [inode, this.invocationId])),
-    }).get(this.invocationId) ?? [];
+    const found =
+      findTaskProcesses({
+        invocations: new Map([[this.invocationId, taskStart]]),
+        pipeInodes: new Map(this.pipeInodes.map((inode) => [inode, this.invocationId])),
+      }).get(this.invocationId) ?? [];
     for (const pid of found) {
       try {
         process.kill(pid, 'SIGKILL');

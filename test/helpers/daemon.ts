@@ -20,7 +20,10 @@ import { isAlive, waitFor } from './processes.js';
 
 export const TASK = fileURLToPath(new URL('../fixtures/tasks/task.mjs', import.meta.url));
 export const E2E_SLICE = 'bistro-e2e.slice';
-const E2E_SLICE_DIR = join(readCgroupMounts().v2 ?? '/sys/fs/cgroup/unified', E2E_SLICE);
+const V2_ROOT = readCgroupMounts().v2 ?? '/sys/fs/cgroup/unified';
+const E2E_SLICE_DIR = join(V2_ROOT, E2E_SLICE);
+const DEFAULT_SLICE_DIR = join(V2_ROOT, 'bistro.slice');
+const IDENTITY_LOCK_DIR = '/run/bistro/instances';
 
 function subdirectories(dir: string): string[] {
   return existsSync(dir)
@@ -53,15 +56,29 @@ export interface StatusRow {
 export class DaemonProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'bistro-daemon-'));
   readonly configFile = join(this.dir, 'config.json');
-  readonly dataDir = join(this.dir, 'data');
+  /** Its own by default; another daemon's to test what sharing one does. */
+  readonly dataDir: string;
   readonly pidDir = join(this.dir, 'pids');
   readonly lockDir = join(this.dir, 'locks');
   child: ChildProcess | undefined;
   output = '';
   exit: Promise<number | null> = Promise.resolve(null);
 
-  constructor() {
+  constructor(options: { dataDir?: string } = {}) {
+    this.dataDir = options.dataDir ?? join(this.dir, 'data');
     mkdirSync(this.pidDir);
+  }
+
+  /** The instance identity the scheduler keeps in its data dir (once it has started). */
+  instanceId(): string | undefined {
+    const file = join(this.dataDir, 'instance.json');
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { id: string }).id : undefined;
+  }
+
+  /** Its task cgroups under the default slice (`bistro.slice/<instance>/...`), for default containment. */
+  defaultSliceCgroups(): string[] {
+    const id = this.instanceId();
+    return id ? subdirectories(join(DEFAULT_SLICE_DIR, id)) : [];
   }
 
   writeConfig(settings: Record<string, unknown>, jobs: Record<string, Record<string, unknown>>): void {
@@ -191,7 +208,8 @@ export class DaemonProcess {
         await this.stop('SIGKILL');
     }
     const leaked = this.livePids();
-    const cgroups = leftoverE2eCgroups();
+    const ownDefault = this.defaultSliceCgroups();
+    const cgroups = [...leftoverE2eCgroups(), ...ownDefault];
     for (const pid of leaked) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -199,7 +217,7 @@ export class DaemonProcess {
         // gone
       }
     }
-    for (const dir of leftoverE2eCgroups()) {
+    for (const dir of [...leftoverE2eCgroups(), ...ownDefault]) {
       writeFileSync(join(dir, 'cgroup.kill'), '1');
       await waitFor(() => !/populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')));
       rmdirSync(dir);
@@ -212,6 +230,14 @@ export class DaemonProcess {
         // Another scheduler of the same test still runs tasks there; its own cleanup removes it.
         if (!['EBUSY', 'ENOTEMPTY'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
       }
+    }
+    const id = this.instanceId();
+    if (id) {
+      // What a SIGKILLed scheduler could not remove itself: its sub-tree and its identity lock.
+      for (const dir of [join(DEFAULT_SLICE_DIR, id), join(E2E_SLICE_DIR, id)]) {
+        if (existsSync(dir)) rmdirSync(dir);
+      }
+      rmSync(join(IDENTITY_LOCK_DIR, `${id}.lock`), { force: true });
     }
     rmSync(this.dir, { recursive: true, force: true });
     return { pids: leaked, cgroups };

@@ -278,7 +278,12 @@ describe('choosing containment', () => {
     const out = join(ledger.dir, 'limit');
     const memoryCgroup = `${mounts.v1.get('memory')}$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' /proc/self/cgroup | cut -d: -f3)`;
     const task = recorder.start({
-      argv: ['/bin/sh', '-c', `cat "${memoryCgroup}/memory.limit_in_bytes" > "$0"; echo done > /dev/fd/4`, out],
+      argv: [
+        '/bin/sh',
+        '-c',
+        `cat "${memoryCgroup}/memory.limit_in_bytes" > "$0"; echo done > /dev/fd/4`,
+        out,
+      ],
       cwd: '/tmp',
       options: STRATEGIES[1]!.options,
       limits: { memoryBytes: 1 << 26 },

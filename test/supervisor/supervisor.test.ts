@@ -279,7 +279,9 @@ describe('a dead task', () => {
     await sleep(300);
     recorder.supervisor.kill(task.invocationId, KILL);
     const result = await task.done;
-    const exited = recorder.events.find((e) => e.invocationId === task.invocationId && e.event === 'process_exited')!;
+    const exited = recorder.events.find(
+      (e) => e.invocationId === task.invocationId && e.event === 'process_exited',
+    )!;
     const lag = result.endTime - exited.time;
     assert.ok(lag < 100, `completed ${lag} ms after its process exited`);
     const lines = recorder.lines.get(task.invocationId)!.length;

@@ -152,8 +152,14 @@ export class ContainmentFactory {
       );
       const configuredSlice = options.cgroups?.slice || DEFAULT_SLICE;
       return (
-        this.v1LimitsFor(invocationId, choice.controllers, limits, options.pollMs, configuredSlice, primary) ??
-        primary
+        this.v1LimitsFor(
+          invocationId,
+          choice.controllers,
+          limits,
+          options.pollMs,
+          configuredSlice,
+          primary,
+        ) ?? primary
       );
     }
     const subsystems = choice.options.subsystems.length > 0 ? choice.options.subsystems : ['freezer'];

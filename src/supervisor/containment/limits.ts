@@ -41,6 +41,7 @@ export function limitControllers(limits: CgroupLimits): { controller: string; wh
     out.push({ controller: 'memory', what: 'a hard memory limit (physical_resources.ram_mb)' });
   if (limits.cpuCores !== undefined)
     out.push({ controller: 'cpu', what: 'a CPU weight (physical_resources.cpu_core)' });
-  if (limits.pidsMax !== undefined) out.push({ controller: 'pids', what: 'task_subprocess.cgroups.pids_max' });
+  if (limits.pidsMax !== undefined)
+    out.push({ controller: 'pids', what: 'task_subprocess.cgroups.pids_max' });
   return out;
 }
