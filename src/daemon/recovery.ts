@@ -55,7 +55,7 @@ export async function recoverLeftovers(
   });
   for (const record of records) {
     const { task } = record;
-    let live = false;
+    let live: boolean;
     try {
       live = await killRecorded(record, marked.get(task.invocationId) ?? [], logger);
     } catch (error) {
