@@ -1,5 +1,5 @@
 /**
- * Restart recovery (docs/SUPERVISION.md, "Restart recovery"): before the
+ * Restart recovery (README, "Running the scheduler"): before the
  * first pass, find what a previous run of this instance left running and
  * kill it, so a crashed scheduler never causes a second concurrent copy of
  * a task.

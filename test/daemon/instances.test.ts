@@ -24,7 +24,10 @@ beforeEach(() => {
   scratch = [];
 });
 afterEach(async () => {
-  for (const child of strangers.splice(0)) child.kill('SIGKILL');
+  // The stranger reuses a recorded pid: it must be gone before the leak check reads the pid files.
+  const killed = strangers.splice(0);
+  for (const child of killed) child.kill('SIGKILL');
+  await waitFor(() => killed.every((child) => !isAlive(child.pid!)), 5000, 'the strangers to die');
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   for (const daemon of daemons.reverse()) {
     const left = await daemon.cleanup();
@@ -82,7 +85,7 @@ describe('several schedulers on one host', () => {
     a.start();
     const aPids = await waitRunning(a, 2);
     b.start();
-    const bPids = await waitRunning(b, 2);
+    await waitRunning(b, 2);
     assert.notEqual(a.instanceId(), b.instanceId());
     await sleep(300);
     assert.deepEqual(
@@ -109,7 +112,6 @@ describe('several schedulers on one host', () => {
       [],
       "A's restart recovery killed none of B's tasks",
     );
-    assert.ok(bPids.length >= 4);
     for (const daemon of [a, b]) {
       assert.ok(
         daemon.statuses().every((row) => !String(row.data).includes('Failed to read a status')),
