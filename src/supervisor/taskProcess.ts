@@ -108,13 +108,11 @@ export class TaskProcess {
   private draining = false;
   private drainedLines = 0;
   private droppedLines = 0;
-  /** Inodes of the task's pipes (our read ends), to find processes still holding them. */
-  private readonly pipeInodes: number[] = [];
+  /** Our read ends of the task's pipes, to find processes still holding them. */
+  private readonly readEnds: { fd: number; socket: Socket }[] = [];
   /** Why the task was given up on (shutdown could not confirm it dead). */
   private abandoned: string | undefined;
   private abandonedPids: readonly number[] = [];
-  /** The spawn's moment in clock ticks since boot, for process scans after the main process is gone. */
-  private launchTicks = 0;
   private resolveDone!: (result: TaskResult) => void;
 
   constructor(
@@ -264,8 +262,6 @@ export class TaskProcess {
       this.closeFds(Object.values(pipes).map((pair) => pair[1]));
     }
     this.hooks.afterSpawn?.(spec.invocationId, this.pid);
-    for (const pair of Object.values(pipes)) this.pipeInodes.push(fstatSync(pair[0]).ino);
-    this.launchTicks = processStartTicks(this.pid) ?? 0;
     this.quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
       pause: () => {
         if (!this.draining) this.logSockets.forEach((socket) => socket.pause());
@@ -284,6 +280,7 @@ export class TaskProcess {
     const socket = new Socket({ fd, readable: true, writable: false });
     this.openPipes.add(name);
     this.sockets.push(socket);
+    this.readEnds.push({ fd, socket });
     socket.once('close', () => {
       this.openPipes.delete(name);
       // The launcher reports a namespace's init before its pipe closes; none means no namespace was made.
@@ -623,12 +620,7 @@ export class TaskProcess {
     if (this.complete) return [];
     this.sendKill(reason);
     if (this.pid === undefined) return [];
-    const taskStart = processStartTicks(this.pid) ?? this.launchTicks;
-    const found =
-      findTaskProcesses({
-        invocations: new Map([[this.invocationId, taskStart]]),
-        pipeInodes: new Map(this.pipeInodes.map((inode) => [inode, this.invocationId])),
-      }).get(this.invocationId) ?? [];
+    const found = this.findOwnProcesses();
     for (const pid of found) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -641,6 +633,32 @@ export class TaskProcess {
   }
 
   /**
+   * Processes that carry the task's marker or hold one of its open pipes.
+   * Both are proofs of their own (the marker names this invocation alone, a
+   * pipe's inode is unique while our end is open), so a process started
+   * before the task is excluded only while the main process can tell when that was.
+   */
+  private findOwnProcesses(): number[] {
+    const inodes = new Map<number, string>();
+    for (const { fd, socket } of this.readEnds) {
+      // A destroyed socket's descriptor may already belong to someone else.
+      if (socket.destroyed) continue;
+      try {
+        inodes.set(fstatSync(fd).ino, this.invocationId);
+      } catch {
+        // closed meanwhile
+      }
+    }
+    const taskStart = this.pid !== undefined && !this.exited ? (processStartTicks(this.pid) ?? 0) : 0;
+    return (
+      findTaskProcesses({
+        invocations: new Map([[this.invocationId, taskStart]]),
+        pipeInodes: inodes,
+      }).get(this.invocationId) ?? []
+    );
+  }
+
+  /**
    * Gives up waiting: completes the task now, with a status that says it
    * could not be confirmed dead (and which pids still held its pipes), and
    * closes our ends of its pipes. The runner keeps its launch record, so the
@@ -648,13 +666,7 @@ export class TaskProcess {
    */
   abandon(reason: string): readonly number[] {
     if (this.complete) return [];
-    const holders =
-      this.pid === undefined
-        ? []
-        : (findTaskProcesses({
-            invocations: new Map([[this.invocationId, this.launchTicks]]),
-            pipeInodes: new Map(this.pipeInodes.map((inode) => [inode, this.invocationId])),
-          }).get(this.invocationId) ?? []);
+    const holders = this.pid === undefined ? [] : this.findOwnProcesses();
     const pending = [
       !this.exited && 'main process',
       !this.containmentEmpty && 'cgroups not empty',
