@@ -207,7 +207,8 @@ export class LocalRunner implements Runner {
     if (
       event.event === 'task_failed_to_start' ||
       event.event === 'unkillable' ||
-      event.event === 'oom_killed'
+      event.event === 'oom_killed' ||
+      event.event === 'output_dropped'
     ) {
       this.deps.logger.warn({ job: task.job, node: task.node, invocationId, event: fields }, event.event);
     }

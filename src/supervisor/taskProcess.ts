@@ -65,11 +65,12 @@ export interface TaskProcessHooks {
 type PipeName = LogStream | 'status' | 'canary' | 'launcher';
 
 /**
- * Lines read from a task's pipes after its processes are gone, beyond which
- * the rest is dropped (and counted): enough for any pipe buffer's backlog,
- * a bound against a writer that escaped and keeps writing.
+ * Lines delivered from a task's pipes after its processes are gone; the rest
+ * of the backlog is counted and dropped, so that a dead task's slot is freed
+ * within milliseconds even when a paused pipe holds a few hundred kilobytes
+ * of short lines, and a writer that escaped cannot keep it busy.
  */
-const MAX_DRAINED_LINES = 100_000;
+export const MAX_DRAINED_LINES = 10_000;
 
 const DEFAULT_UNKILLABLE_TIMEOUT_SEC = 60;
 
