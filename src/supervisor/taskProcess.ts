@@ -66,11 +66,11 @@ type PipeName = LogStream | 'status' | 'canary' | 'launcher';
 
 /**
  * Lines delivered from a task's pipes after its processes are gone; the rest
- * of the backlog is counted and dropped, so that a dead task's slot is freed
- * within milliseconds even when a paused pipe holds a few hundred kilobytes
- * of short lines, and a writer that escaped cannot keep it busy.
+ * is counted and dropped. Enough for a full pipe of one-character lines and
+ * what the stream had buffered (a task that exits loses no output), and a
+ * bound against a writer that escaped and keeps writing.
  */
-export const MAX_DRAINED_LINES = 10_000;
+export const MAX_DRAINED_LINES = 100_000;
 
 const DEFAULT_UNKILLABLE_TIMEOUT_SEC = 60;
 

@@ -179,6 +179,14 @@ describe('several schedulers on one host', () => {
   });
 });
 
+function comm(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Spawns `setsid sleep` with exactly `pid`, through ns_last_pid; undefined if another fork got it first. */
 async function spawnWithPid(pid: number): Promise<ChildProcess | undefined> {
   // A zombie still holds its pid until its new parent reaps it.
@@ -231,6 +239,8 @@ describe('a stop always ends', () => {
         .pids()
         .filter((p) => p.kind === 'child')
         .map((p) => p.pid);
+      // Escaped for real: past `echo ... > cgroup.procs`, `sh` has exec'd `sleep`.
+      await waitFor(() => escaped.every((pid) => comm(pid) === 'sleep'), 5000, 'the escapes to settle');
       assert.ok(escaped.every(isAlive));
       const started = performance.now();
       const code = await daemon.stop('SIGTERM');

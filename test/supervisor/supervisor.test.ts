@@ -288,11 +288,6 @@ describe('a dead task', () => {
     assert.ok(lag < 100, `completed ${lag} ms after its process exited`);
     const lines = recorder.lines.get(task.invocationId)!.length;
     assert.ok(lines > 1000, `the pipe's backlog is read (${lines} lines)`);
-    // `yes` leaves more than the bound behind: the rest is counted, not delivered.
-    const dropped = recorder.events.find(
-      (e) => e.invocationId === task.invocationId && e.event === 'output_dropped',
-    );
-    assert.ok(dropped && (dropped['lines'] as number) > 0, 'the dropped lines are counted');
     const afterExit = recorder.lines.get(task.invocationId)!.filter((l) => l.time >= exited.time).length;
     assert.ok(afterExit <= MAX_DRAINED_LINES, `${afterExit} lines delivered after the exit`);
   });
