@@ -134,28 +134,35 @@ export class LocalRunner implements Runner {
   }
 
   killReachable(reason: string): void {
-    for (const { task } of this.tasks.values()) {
-      const escaped = this.supervisor.killReachable(task.invocationId, reason);
-      if (escaped.length > 0) {
-        this.deps.logger.warn(
-          { job: task.job, node: task.node, invocationId: task.invocationId, pids: escaped },
-          'killed escaped descendants of a task',
-        );
-      }
+    const running = [...this.tasks.values()].map(({ task }) => task);
+    const escaped = this.supervisor.killReachable(
+      running.map((task) => task.invocationId),
+      reason,
+    );
+    for (const task of running) {
+      const pids = escaped.get(task.invocationId) ?? [];
+      if (pids.length === 0) continue;
+      this.deps.logger.warn(
+        { job: task.job, node: task.node, invocationId: task.invocationId, pids },
+        'killed escaped descendants of a task',
+      );
     }
   }
 
   abandonAll(reason: string): AbandonedTask[] {
-    const abandoned: AbandonedTask[] = [];
-    for (const { task } of [...this.tasks.values()]) {
-      const pids = this.supervisor.abandon(task.invocationId, reason);
-      abandoned.push({ invocationId: task.invocationId, job: task.job, node: task.node, pids });
+    const running = [...this.tasks.values()].map(({ task }) => task);
+    const holders = this.supervisor.abandon(
+      running.map((task) => task.invocationId),
+      reason,
+    );
+    return running.map((task) => {
+      const pids = holders.get(task.invocationId) ?? [];
       this.deps.logger.error(
         { job: task.job, node: task.node, invocationId: task.invocationId, pids },
         'could not confirm a task dead; its launch record stays for the next start to recover',
       );
-    }
-    return abandoned;
+      return { invocationId: task.invocationId, job: task.job, node: task.node, pids };
+    });
   }
 
   usage(invocationId: string): TaskUsage {

@@ -12,6 +12,7 @@ import { getPriority } from 'node:os';
 import type { KillRequest } from '../config/killRequest.js';
 import { ContainmentFactory } from './containment/containmentFactory.js';
 import { LogRateLimiter } from './logRateLimiter.js';
+import { findTaskProcesses } from './processScan.js';
 import { environmentList, TaskProcess } from './taskProcess.js';
 import type { TaskEvent } from './taskEvents.js';
 import type { KillOutcome, LogLine, TaskResult, TaskSpec, TaskUsage } from './taskSpec.js';
@@ -108,20 +109,30 @@ export class Supervisor {
   }
 
   /**
-   * The last resort of a shutdown: SIGKILLs everything of the task in reach,
-   * escaped descendants found by marker or by a pipe they hold included.
-   * Returns those escaped pids.
+   * The last resort of a shutdown: SIGKILLs everything of each task in reach,
+   * escaped descendants found by marker or by a pipe they hold included (one
+   * /proc scan for all of them). Returns the escaped pids by invocation.
    */
-  killReachable(invocationId: string, reason: string): number[] {
-    return this.tasks.get(invocationId)?.killReachable(reason) ?? [];
+  killReachable(invocationIds: readonly string[], reason: string): Map<string, number[]> {
+    const escaped = this.scan(invocationIds);
+    for (const id of invocationIds) this.tasks.get(id)?.killReachable(reason, escaped.get(id) ?? []);
+    return escaped;
   }
 
   /**
-   * Completes a task that could not be confirmed dead (see TaskProcess.abandon);
-   * returns the pids still found holding its pipes or marker.
+   * Completes tasks that could not be confirmed dead (see TaskProcess.abandon);
+   * returns the pids still found holding their pipes or marker, by invocation.
    */
-  abandon(invocationId: string, reason: string): readonly number[] {
-    return this.tasks.get(invocationId)?.abandon(reason) ?? [];
+  abandon(invocationIds: readonly string[], reason: string): Map<string, number[]> {
+    const holders = this.scan(invocationIds);
+    for (const id of invocationIds) this.tasks.get(id)?.abandon(reason, holders.get(id) ?? []);
+    return holders;
+  }
+
+  private scan(invocationIds: readonly string[]): Map<string, number[]> {
+    const query = { invocations: new Map<string, number>(), pipeInodes: new Map<number, string>() };
+    for (const id of invocationIds) this.tasks.get(id)?.addToScan(query);
+    return findTaskProcesses(query);
   }
 
   /** Tasks not yet complete. */

@@ -28,7 +28,7 @@ import { LineSplitter } from './lineSplitter.js';
 import { isLive, processStartTicks } from './procStat.js';
 import type { LogQuota, LogRateLimiter } from './logRateLimiter.js';
 import { launcherPath, native } from './native.js';
-import { findTaskProcesses, taskMarker } from './processScan.js';
+import { taskMarker } from './processScan.js';
 import { fstatSync } from 'node:fs';
 import type { TaskEvent, TaskEventName } from './taskEvents.js';
 import {
@@ -87,7 +87,6 @@ export class TaskProcess {
   private exitSignal: NodeJS.Signals | null = null;
   private groupGone = false;
   private readonly openPipes = new Set<PipeName>();
-  private readonly sockets: Socket[] = [];
   private readonly logSockets: Socket[] = [];
   private statusLine: string | undefined;
   private launcherOutput = '';
@@ -109,7 +108,7 @@ export class TaskProcess {
   private draining = false;
   private drainedLines = 0;
   private droppedLines = 0;
-  /** Our read ends of the task's pipes, to find processes still holding them. */
+  /** Our read ends of the task's pipes (the fd, to find processes still holding them). */
   private readonly readEnds: { fd: number; socket: Socket }[] = [];
   /** Why the task was given up on (shutdown could not confirm it dead). */
   private abandoned: string | undefined;
@@ -280,7 +279,6 @@ export class TaskProcess {
   private open(name: PipeName, fd: number): Socket {
     const socket = new Socket({ fd, readable: true, writable: false });
     this.openPipes.add(name);
-    this.sockets.push(socket);
     this.readEnds.push({ fd, socket });
     socket.once('close', () => {
       this.openPipes.delete(name);
@@ -396,7 +394,7 @@ export class TaskProcess {
     this.exited = true;
     this.containmentEmpty = true;
     this.namespaceEmpty = true;
-    for (const socket of this.sockets) socket.destroy();
+    for (const { socket } of this.readEnds) socket.destroy();
     this.openPipes.clear();
     queueMicrotask(() => this.checkComplete());
   }
@@ -613,16 +611,13 @@ export class TaskProcess {
 
   /**
    * The last step of a shutdown: SIGKILLs everything of the task in reach --
-   * its process group, its cgroups, and every process that carries its marker
-   * or holds one of its pipes (escaped descendants, supervisor/processScan.ts).
-   * Returns the pids found beyond the group and cgroups.
+   * its process group, its cgroups, and `escaped`, the processes a scan found
+   * carrying its marker or holding one of its pipes (see `addToScan`).
    */
-  killReachable(reason: string): number[] {
-    if (this.complete) return [];
+  killReachable(reason: string, escaped: readonly number[]): void {
+    if (this.complete) return;
     this.sendKill(reason);
-    if (this.pid === undefined) return [];
-    const found = this.findOwnProcesses();
-    for (const pid of found) {
+    for (const pid of escaped) {
       try {
         process.kill(pid, 'SIGKILL');
         this.emit('signal_sent', { signal: 'SIGKILL', target: 'escaped', pid, reason });
@@ -630,33 +625,29 @@ export class TaskProcess {
         // gone meanwhile
       }
     }
-    return found;
   }
 
   /**
-   * Processes that carry the task's marker or hold one of its open pipes.
-   * Both are proofs of their own (the marker names this invocation alone, a
-   * pipe's inode is unique while our end is open), so a process started
-   * before the task is excluded only while the main process can tell when that was.
+   * Adds what identifies the task's processes to a /proc scan (one scan
+   * serves every task, supervisor/processScan.ts): its marker, and the
+   * inodes of its open pipes. The marker names this invocation alone and a
+   * pipe's inode is unique while our end is open, so each is proof enough;
+   * processes started before the task are excluded while its main process
+   * can still tell when that was.
    */
-  private findOwnProcesses(): number[] {
-    const inodes = new Map<number, string>();
+  addToScan(query: { invocations: Map<string, number>; pipeInodes: Map<number, string> }): void {
+    if (this.complete || this.pid === undefined) return;
     for (const { fd, socket } of this.readEnds) {
       // A destroyed socket's descriptor may already belong to someone else.
       if (socket.destroyed) continue;
       try {
-        inodes.set(fstatSync(fd).ino, this.invocationId);
+        query.pipeInodes.set(fstatSync(fd).ino, this.invocationId);
       } catch {
         // closed meanwhile
       }
     }
-    const taskStart = this.pid !== undefined && !this.exited ? (processStartTicks(this.pid) ?? 0) : 0;
-    return (
-      findTaskProcesses({
-        invocations: new Map([[this.invocationId, taskStart]]),
-        pipeInodes: inodes,
-      }).get(this.invocationId) ?? []
-    );
+    const taskStart = !this.exited ? (processStartTicks(this.pid) ?? 0) : 0;
+    query.invocations.set(this.invocationId, taskStart);
   }
 
   /**
@@ -665,9 +656,8 @@ export class TaskProcess {
    * closes our ends of its pipes. The runner keeps its launch record, so the
    * next start's recovery looks for it again.
    */
-  abandon(reason: string): readonly number[] {
-    if (this.complete) return [];
-    const holders = this.pid === undefined ? [] : this.findOwnProcesses();
+  abandon(reason: string, holders: readonly number[]): void {
+    if (this.complete) return;
     const pending = [
       !this.exited && 'main process',
       !this.containmentEmpty && 'cgroups not empty',
@@ -677,13 +667,12 @@ export class TaskProcess {
     this.abandoned = `${reason}: could not confirm the task dead (${pending.join('; ')})${holders.length > 0 ? `; processes still holding its pipes or marker: ${holders.join(', ')}` : ''}`;
     this.emit('abandoned', { message: this.abandoned, pids: holders });
     this.abandonedPids = holders;
-    for (const socket of this.sockets) socket.destroy();
+    for (const { socket } of this.readEnds) socket.destroy();
     this.openPipes.clear();
     this.exited = true;
     this.containmentEmpty = true;
     this.namespaceEmpty = true;
     this.checkComplete();
-    return holders;
   }
 
   private closeFds(fds: readonly number[]): void {

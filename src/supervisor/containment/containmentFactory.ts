@@ -95,7 +95,14 @@ export class ContainmentFactory {
    * launch because of a config the scheduler accepted.
    */
   check(options: TaskSubprocessOptions, limits: CgroupLimits): string | undefined {
-    const choice = this.choose(options);
+    return this.problemWith(this.choose(options), options, limits);
+  }
+
+  private problemWith(
+    choice: ContainmentChoice,
+    options: TaskSubprocessOptions,
+    limits: CgroupLimits,
+  ): string | undefined {
     const wanted = limitControllers(limits);
     if (wanted.length === 0) return undefined;
     if (choice.kind === 'v1') {
@@ -132,7 +139,7 @@ export class ContainmentFactory {
     limits: CgroupLimits = {},
   ): TaskContainment | undefined {
     const choice = this.choose(options);
-    const problem = this.check(options, limits);
+    const problem = this.problemWith(choice, options, limits);
     if (problem) throw new ContainmentError(problem);
     if (choice.kind === 'none') {
       if (options.cgroups?.version === 'v2') throw new ContainmentError(choice.reason);
@@ -151,15 +158,13 @@ export class ContainmentFactory {
         options.pollMs,
       );
       const configuredSlice = options.cgroups?.slice || DEFAULT_SLICE;
-      return (
-        this.v1LimitsFor(
-          invocationId,
-          choice.controllers,
-          limits,
-          options.pollMs,
-          configuredSlice,
-          primary,
-        ) ?? primary
+      return this.v1LimitsFor(
+        invocationId,
+        choice.controllers,
+        limits,
+        options.pollMs,
+        configuredSlice,
+        primary,
       );
     }
     const subsystems = choice.options.subsystems.length > 0 ? choice.options.subsystems : ['freezer'];
