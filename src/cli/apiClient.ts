@@ -41,11 +41,11 @@ export async function query(
     printError(`${options.url} answered HTTP ${response.status} with something that is not JSON`);
     throw new CliExit(1);
   }
-  if (!response.ok) {
+  const result = (body as Record<string, { data?: unknown; error?: string } | undefined>)['q'];
+  if (!response.ok && result?.error === undefined) {
     printError(`${handler}: HTTP ${response.status}: ${(body as { error?: string }).error ?? text}`);
     throw new CliExit(1);
   }
-  const result = (body as Record<string, { data?: unknown; error?: string }>)['q'];
   if (!result || result.error !== undefined) {
     printError(`${handler}: ${result?.error ?? 'no answer'}`);
     throw new CliExit(1);

@@ -1,12 +1,23 @@
 /**
- * `save_job` / `delete_job` on the config file (SPEC §3): an atomic
- * read-modify-write (temp file, fsync, rename) under a lock file, keeping
- * every other key as it was. The change takes effect at the next poll, like
+ * `save_job` / `delete_job` on the config file: an atomic read-modify-write
+ * (temp file, fsync, rename) under a lock file, keeping every other key as
+ * it was and the file's mode and owner (a 600 config stays 600). The change takes effect at the next poll, like
  * any other edit. The writer owns `create_time` / `modify_time`.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { JOB_PREFIX, parseConfigJson } from './config.js';
 import { ConfigError } from './issues.js';
+import { readRegularFile } from './regularFile.js';
 import { isPlainObject } from './reader.js';
 
 const LOCK_WAIT_MS = 5000;
@@ -30,7 +41,7 @@ export class ConfigWriter {
           : nowSec;
       const stored = { ...rest, create_time: createTime, modify_time: nowSec };
       config[key] = stored;
-      return stored;
+      return { result: stored, changed: true };
     });
   }
 
@@ -38,29 +49,35 @@ export class ConfigWriter {
   async deleteJob(name: string): Promise<boolean> {
     return this.modify((config) => {
       const key = `${JOB_PREFIX}${name}`;
-      const existed = key in config;
+      const existed = Object.hasOwn(config, key);
       delete config[key];
-      return existed;
+      return { result: existed, changed: existed };
     });
   }
 
   /** The job object as it stands in the file, if any. */
   readJob(name: string): Record<string, unknown> | undefined {
-    const config = parseConfigJson(readFileSync(this.file, 'utf8'), this.file);
+    const config = parseConfigJson(readRegularFile(this.file), this.file);
     const job = isPlainObject(config) ? config[`${JOB_PREFIX}${name}`] : undefined;
     return isPlainObject(job) ? job : undefined;
   }
 
-  private async modify<T>(change: (config: Record<string, unknown>) => T): Promise<T> {
+  private async modify<T>(
+    change: (config: Record<string, unknown>) => { result: T; changed: boolean },
+  ): Promise<T> {
     const lock = `${this.file}.lock`;
     await acquire(lock);
     try {
-      const config = parseConfigJson(readFileSync(this.file, 'utf8'), this.file);
+      const original = statSync(this.file);
+      const config = parseConfigJson(readRegularFile(this.file), this.file);
       if (!isPlainObject(config)) throw new ConfigError(`${this.file}: the config is not a JSON object`);
-      const result = change(config);
+      const { result, changed } = change(config);
+      if (!changed) return result;
       const temp = `${this.file}.tmp-${process.pid}`;
-      const fd = openSync(temp, 'w', 0o644);
+      const fd = openSync(temp, 'w', original.mode & 0o7777);
       try {
+        fchmodSync(fd, original.mode & 0o7777);
+        if (process.getuid?.() === 0) fchownSync(fd, original.uid, original.gid);
         writeSync(fd, `${JSON.stringify(config, null, 2)}\n`);
         fsyncSync(fd);
       } finally {

@@ -8,9 +8,10 @@
  * broken file is never mistaken for "all jobs deleted".
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseConfig, parseConfigJson, type Config } from './config.js';
+import { readRegularFile } from './regularFile.js';
 import { ConfigError } from './issues.js';
 import type { SettingsOptions } from './settings.js';
 
@@ -85,10 +86,11 @@ export class FileConfigLoader {
     let fingerprint: string;
     try {
       const stat = statSync(this.file);
-      text = readFileSync(this.file, 'utf8');
+      text = readRegularFile(this.file);
       const hash = createHash('sha256').update(text).digest('hex');
       fingerprint = `${stat.mtimeMs}:${stat.size}:${hash}`;
     } catch (error) {
+      if (error instanceof ConfigError) return new ConfigError(error.message, [], this.file);
       const reason =
         (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
       return new ConfigError(`${this.file}: cannot read config (${reason})`, [], this.file);

@@ -1,10 +1,10 @@
 /**
- * Job `filters` (reference §4.1): per level, which nodes a job may start on.
- * Regexes use JavaScript syntax with search semantics (anchor with ^...$ for
- * a full match); the original used Perl/boost syntax, which agrees on common
- * patterns. `fraction_of_nodes` <= 0 means all nodes, as in the original.
+ * Job `filters`: per level, which nodes a job may start on. Regexes use RE2
+ * syntax (Perl's, without backreferences or lookaround) on a linear-time
+ * engine, with search semantics (anchor with ^...$ for a full match). `fraction_of_nodes` <= 0 means all nodes, as in the original.
  */
 import { z } from 'zod';
+import { linearRegexProblem } from '../text/linearRegex.js';
 import { describeValue } from './issues.js';
 import type { ObjectReader } from './reader.js';
 import { finiteNumber, stringArray } from './values.js';
@@ -31,11 +31,9 @@ export const EMPTY_FILTER: NodeFilter = {
 const regexSource = z
   .string()
   .superRefine((source, ctx) => {
-    try {
-      new RegExp(source);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `invalid regular expression (${(error as Error).message})` });
-    }
+    const problem = linearRegexProblem(source);
+    if (problem !== undefined)
+      ctx.addIssue({ code: 'custom', message: `invalid regular expression (${problem})` });
   })
   .describe('a regular expression string');
 

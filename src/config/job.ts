@@ -19,6 +19,7 @@ import { readBackoffField, readKillDelayField, readLevelRef, type Settings } fro
 import { readTaskSubprocess, serializeTaskSubprocess, type TaskSubprocessOptions } from './taskSubprocess.js';
 import {
   boolean,
+  finiteNumber,
   integer,
   jobNameProblem,
   jsonObject,
@@ -64,7 +65,8 @@ export function jobCanRun(job: Job): boolean {
   return job.enabled && job.errors === undefined;
 }
 
-const priority = nonNegativeNumber;
+// Any number, as in the original: ranked_priority orders by it; randomized_priority weighs by max(0, p).
+const priority = finiteNumber;
 const jobNameList = z.array(z.string()).describe('an array of job names');
 const commandSchema = z.array(z.string()).describe('an array of strings (executable, then arguments)');
 

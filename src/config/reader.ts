@@ -105,6 +105,17 @@ export class ObjectReader {
     this.sink.warnings.push({ path: [...this.path, ...subPath], message, kind: 'invalid' });
   }
 
+  /**
+   * Marks keys the original accepts but that do nothing here; each present
+   * one is a warning that says so and why.
+   */
+  inert(keys: Readonly<Record<string, string>>): void {
+    for (const [key, why] of Object.entries(keys)) {
+      this.readKeys.add(key);
+      if (this.has(key)) this.warn([key], `"${key}" has no effect here: ${why}`);
+    }
+  }
+
   /** Warns about every key that no read asked for. */
   finish(): void {
     const unknown = Object.keys(this.input).filter((key) => !this.readKeys.has(key));

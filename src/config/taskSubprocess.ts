@@ -1,10 +1,10 @@
 /**
- * `task_subprocess` (SPEC §5.1, reference §2.9): how each task process is
+ * `task_subprocess`: how each task process is
  * started and contained. A job's object applies field by field over the
  * settings value; a job's `cgroups` object likewise applies over the
  * inherited one, and its `subsystems` list replaces the inherited list.
  *
- * Containment choice is explicit (SPEC §5.5):
+ * Containment choice is explicit (docs/supervision.md):
  *   - `cgroups` absent             -> auto: cgroup v2 if the scheduler can create cgroups, else none;
  *   - `"version": "v2"`            -> cgroup v2 (unified hierarchy);
  *   - non-empty `subsystems`       -> cgroup v1 in those controllers (Bistro's format);
@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import type { ObjectReader } from './reader.js';
-import { boolean, integer, nonNegativeInteger, nonNegativeNumber, signalNumber, string } from './values.js';
+import { boolean, integer, nonNegativeInteger, nonNegativeNumber, signalNumber } from './values.js';
 
 export const CGROUP_VERSIONS = ['v1', 'v2'] as const;
 export type CgroupVersion = (typeof CGROUP_VERSIONS)[number];
@@ -70,6 +70,30 @@ export const TASK_SUBPROCESS_WITHOUT_CGROUPS: TaskSubprocessOptions = {
   cgroups: DEFAULT_CGROUP_OPTIONS,
 };
 
+/**
+ * Task cgroups are created (as root) under `root`/`slice`: a path that
+ * climbs out with `..` or points elsewhere would make the scheduler create
+ * directories and write control files outside cgroupfs.
+ */
+const cgroupRoot = z
+  .string()
+  .refine(
+    (root) => root === '' || (/^\/sys\/fs\/cgroup(\/[^/]+)*\/?$/.test(root) && !hasDotSegment(root)),
+    'must be "" (detect) or a cgroup mount under /sys/fs/cgroup, without "." or ".." segments',
+  )
+  .describe('a cgroup mount point under /sys/fs/cgroup');
+const cgroupSlice = z
+  .string()
+  .refine(
+    (slice) => /^[^/]*(\/[^/]+)*$/.test(slice) && !hasDotSegment(slice) && !/[\0-\x1f]/.test(slice),
+    'must be a relative cgroup path of plain names, without "." or ".." segments',
+  )
+  .describe('a relative cgroup path');
+
+function hasDotSegment(path: string): boolean {
+  return path.split('/').some((segment) => segment === '.' || segment === '..');
+}
+
 const cgroupVersion = z.enum(CGROUP_VERSIONS).describe('"v1" or "v2"');
 const subsystemList = z
   .array(z.string().regex(/^[a-z_]+$/))
@@ -97,6 +121,9 @@ export function readTaskSubprocess(
     cgroups: readCgroups(reader, inherited.cgroups),
     pidNamespace: reader.optional('pid_namespace', boolean, inherited.pidNamespace),
   };
+  reader.inert({
+    refresh_resources_sec: 'task usage is read from the task\'s cgroup whenever it is asked for',
+  });
   reader.finish();
   return options;
 }
@@ -106,15 +133,8 @@ function readCgroups(parent: ObjectReader, inherited: CgroupOptions | undefined)
   if (!reader) return inherited;
   const base = inherited ?? DEFAULT_CGROUP_OPTIONS;
   const cgroups: CgroupOptions = {
-    root: reader.optional('root', string, base.root),
-    slice: reader.optional(
-      'slice',
-      z
-        .string()
-        .regex(/^[^/]*(\/[^/]+)*$/)
-        .describe('a relative cgroup path'),
-      base.slice,
-    ),
+    root: reader.optional('root', cgroupRoot, base.root),
+    slice: reader.optional('slice', cgroupSlice, base.slice),
     subsystems: reader.optional('subsystems', subsystemList, base.subsystems),
     killWithoutFreezer: reader.optional('kill_without_freezer', boolean, base.killWithoutFreezer),
     version: reader.optional('version', cgroupVersion, base.version),
@@ -125,6 +145,12 @@ function readCgroups(parent: ObjectReader, inherited: CgroupOptions | undefined)
     ),
     pidsMax: reader.optional('pids_max', nonNegativeInteger, base.pidsMax),
   };
+  reader.inert({
+    cpu_shares: 'CPU weight comes from the job\'s physical resources (settings "physical_resources")',
+    memory_limit_in_bytes:
+      'the memory limit comes from the job\'s physical resources (settings "physical_resources")',
+    unit_test_create_files: 'it only served the original\'s unit tests',
+  });
   reader.finish();
   return cgroups;
 }

@@ -3,10 +3,10 @@
  * problem, every job problem and every node-source prefs problem, each with
  * its key path. Nothing is run.
  */
-import { readFileSync } from 'node:fs';
 import { compileNodeSources } from '../nodes/fetchNodes.js';
 import { analyzeConfig, jobIssues, parseConfigJson } from './config.js';
 import { ConfigError, type ConfigIssue } from './issues.js';
+import { readRegularFile } from './regularFile.js';
 
 export interface ValidationReport {
   readonly file: string;
@@ -20,7 +20,7 @@ export interface ValidationReport {
 export function validateConfigFile(file: string): ValidationReport {
   let input: unknown;
   try {
-    input = parseConfigJson(readFileSync(file, 'utf8'), file);
+    input = parseConfigJson(readRegularFile(file), file);
   } catch (error) {
     const message =
       error instanceof ConfigError

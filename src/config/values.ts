@@ -16,7 +16,23 @@ export const stringArray = z.array(z.string()).describe('an array of strings');
 export const jsonObject = z.record(z.string(), z.unknown()).describe('an object');
 export const signalNumber = z.number().int().min(0).max(64).describe('a signal number from 0 to 64');
 
-/** A job name becomes a directory name, so it is restricted (SPEC §11). */
+/**
+ * Why a node name is refused, or undefined. Node names become task
+ * arguments and log keys: a NUL would cut an argv entry short (two nodes
+ * would run as one), control characters would forge log lines.
+ */
+export function nodeNameProblem(name: string): string | undefined {
+  if (name === '') return 'a node name may not be empty';
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\u0000-\u001f\u007f]/.exec(name);
+  if (bad) {
+    const code = `U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`;
+    return `node name ${JSON.stringify(name.slice(0, 200))} contains the control character ${code}`;
+  }
+  return undefined;
+}
+
+/** A job name becomes a directory name, so it is restricted. */
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,240}$/;
 
 export function jobNameProblem(name: string): string | undefined {

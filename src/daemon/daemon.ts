@@ -26,8 +26,10 @@ import { ContainmentFactory } from '../supervisor/containment/containmentFactory
 import { Supervisor } from '../supervisor/supervisor.js';
 import { ConfigWriter } from '../config/configWriter.js';
 import { jobHistogram, type JobHistogram } from '../scheduler/histogram.js';
-import { ApiError, type ApiContext } from '../server/apiContext.js';
+import type { ApiContext } from '../server/apiContext.js';
+import { ApiError, NotFoundError } from '../server/apiErrors.js';
 import { SchedulerMetrics } from '../server/metrics.js';
+import { isLoopbackAddress } from '../server/requestGuard.js';
 import { ApiServerHost } from '../server/apiServerHost.js';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -78,6 +80,8 @@ export interface HttpOptions {
   readonly tokenFile?: string;
   readonly tokenForReads?: boolean;
   readonly allowCommand?: boolean;
+  /** Host names the Host header may carry besides the bound address. */
+  readonly allowedHosts?: readonly string[];
 }
 
 /** Histograms are recomputed at most this often (the original's monitor period). */
@@ -228,17 +232,17 @@ export class SchedulerDaemon {
       histograms: () => this.histograms(),
       killTask: (jobName, node) => {
         const job = this.config.jobs.get(jobName);
-        if (!job) throw new ApiError(`Unknown job ${jobName}`);
+        if (!job) throw new NotFoundError(`Unknown job ${jobName}`);
         const task = this.statuses.runningTask(jobName, node);
-        if (!task) throw new ApiError(`Unknown running task ${jobName}, ${node}`);
+        if (!task) throw new NotFoundError(`Unknown running task ${jobName}, ${node}`);
         const outcome = this.runner.kill(task.invocationId, job.killSubprocess, 'api');
-        if (!outcome.ok) throw new ApiError(outcome.message);
+        if (!outcome.ok) throw new ApiError(outcome.message, 409);
         this.metrics.killSent(task.invocationId, job.killSubprocess.method, 'api');
         return outcome.message;
       },
       forgive: (job) => {
         if (!this.config.jobs.has(job) && !this.statuses.table(job))
-          throw new ApiError(`Invalid job id: ${job}`);
+          throw new NotFoundError(`Invalid job id: ${job}`);
         this.statuses.forgive(job);
         this.statusStore.flush();
         this.requestPass(0);
@@ -332,13 +336,25 @@ export class SchedulerDaemon {
     this.server = await ApiServerHost.start(
       this.apiContext(),
       this.metrics,
-      { port: http.port, address: http.address, token, tokenForReads: http.tokenForReads },
+      {
+        port: http.port,
+        address: http.address,
+        token,
+        tokenForReads: http.tokenForReads,
+        allowedHosts: http.allowedHosts,
+      },
       this.logger,
     );
     this.logger.info(
       { address: http.address, port: this.httpPort, auth: token ? 'bearer token for mutations' : 'none' },
       'REST API listening',
     );
+    if (!token && !isLoopbackAddress(http.address)) {
+      this.logger.warn(
+        { address: http.address },
+        'the REST API listens beyond this host without a token: anyone who can reach it can kill tasks and change jobs (use --api-token-file)',
+      );
+    }
   }
 
   /** Runs one pass now and applies its decisions. */

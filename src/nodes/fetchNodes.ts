@@ -6,7 +6,7 @@
 import { formatIssue, type ConfigIssue } from '../config/issues.js';
 import { newIssueSink, ObjectReader } from '../config/reader.js';
 import type { Settings } from '../config/settings.js';
-import { NodeSetBuilder, type NodeSet } from './nodeSet.js';
+import { NodeNameError, NodeSetBuilder, type NodeSet } from './nodeSet.js';
 import { NODE_SOURCES } from './sources/index.js';
 import { NodeSourceError, type CompiledNodeSource, type NodeSourceRunContext } from './sources/source.js';
 
@@ -50,6 +50,13 @@ export async function fetchNodes(settings: Settings, options: FetchNodesOptions)
     now: options.now ?? Math.floor(Date.now() / 1000),
     scriptTimeoutMs: options.scriptTimeoutMs ?? DEFAULT_SCRIPT_TIMEOUT_MS,
   };
-  for (const source of compiled.sources) await source.run(builder, context);
+  for (const source of compiled.sources) {
+    try {
+      await source.run(builder, context);
+    } catch (error) {
+      if (error instanceof NodeNameError) throw new NodeSourceError(source.name, error.message);
+      throw error;
+    }
+  }
   return builder.build();
 }

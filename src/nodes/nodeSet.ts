@@ -1,5 +1,5 @@
 /**
- * The node list (reference §3.1) in columnar form: parallel arrays indexed by
+ * The node list in columnar form: parallel arrays indexed by
  * node position, so a million nodes cost a few arrays rather than a million
  * objects, and the scheduling core can walk parents by index.
  *
@@ -7,6 +7,15 @@
  * same shard under two parents); replicas share a status and a resource
  * budget, which the scheduler resolves by name.
  */
+import { nodeNameProblem } from '../config/values.js';
+
+/** A node name that no task could be given; the source that made it fails its refresh. */
+export class NodeNameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NodeNameError';
+  }
+}
 
 export interface NodeSpec {
   readonly name: string;
@@ -109,7 +118,10 @@ export class NodeSetBuilder {
     return this.names.length;
   }
 
+  /** Adds a node; throws NodeNameError for a name no task could be given (see nodeNameProblem). */
   add(node: NodeSpec): number {
+    const problem = nodeNameProblem(node.name);
+    if (problem !== undefined) throw new NodeNameError(problem);
     this.names.push(node.name);
     this.levels.push(node.level);
     this.parents.push(node.parent);

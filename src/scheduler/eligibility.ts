@@ -10,6 +10,7 @@ import type { Job } from '../config/job.js';
 import type { Settings } from '../config/settings.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import { StatusBits } from '../statuses/taskStatus.js';
+import { compileLinearRegex, type LinearRegex } from '../text/linearRegex.js';
 import { passesFraction } from './fractionHash.js';
 import type { NodeIndex } from './nodeIndex.js';
 
@@ -23,8 +24,8 @@ interface CompiledFilter {
   readonly whitelist?: ReadonlySet<string>;
   readonly blacklist?: ReadonlySet<string>;
   readonly tagWhitelist?: ReadonlySet<string>;
-  readonly whitelistRegex?: RegExp;
-  readonly blacklistRegex?: RegExp;
+  readonly whitelistRegex?: LinearRegex;
+  readonly blacklistRegex?: LinearRegex;
   readonly fractionOfNodes: number;
 }
 
@@ -34,9 +35,8 @@ function compileFilter(filter: NodeFilter): CompiledFilter {
     whitelist: set(filter.whitelist),
     blacklist: set(filter.blacklist),
     tagWhitelist: set(filter.tagWhitelist),
-    // No `g` flag: test() must not carry state between nodes.
-    whitelistRegex: filter.whitelistRegex ? new RegExp(filter.whitelistRegex) : undefined,
-    blacklistRegex: filter.blacklistRegex ? new RegExp(filter.blacklistRegex) : undefined,
+    whitelistRegex: filter.whitelistRegex ? compileLinearRegex(filter.whitelistRegex) : undefined,
+    blacklistRegex: filter.blacklistRegex ? compileLinearRegex(filter.blacklistRegex) : undefined,
     fractionOfNodes: filter.fractionOfNodes,
   };
 }

@@ -43,12 +43,13 @@ function roundRobin(jobs: readonly JobCandidates[], tryStart: TryStart): void {
 function randomizedPriority(jobs: readonly JobCandidates[], tryStart: TryStart, random: RandomSource): void {
   const active = jobs.filter(hasMore);
   while (active.length > 0) {
-    const total = active.reduce((sum, job) => sum + job.priority, 0);
+    // Negative priorities weigh nothing: such jobs go only when every active job weighs nothing.
+    const total = active.reduce((sum, job) => sum + Math.max(0, job.priority), 0);
     let pick = active.length - 1;
     if (total > 0) {
       let point = random.next() * total;
       for (let i = 0; i < active.length; i++) {
-        point -= active[i]!.priority;
+        point -= Math.max(0, active[i]!.priority);
         if (point < 0) {
           pick = i;
           break;

@@ -8,6 +8,7 @@ import type { JobHistogram } from '../scheduler/histogram.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { SqliteDatabase } from '../store/database.js';
 import type { TaskUsage } from '../supervisor/taskSpec.js';
+import type { RouteArgs, RouteName } from './routes.js';
 
 export interface ApiContext {
   config(): Config;
@@ -34,34 +35,10 @@ export interface ApiContext {
   readonly allowCommand: boolean;
 }
 
-/** A handler's failure, reported as the query's `error`. */
-export class ApiError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
-
-export type HandlerArgs = Readonly<Record<string, unknown>>;
-
-export interface Handler {
-  /** Changes state: needs the bearer token when one is configured. */
-  readonly mutating: boolean;
-  run(args: HandlerArgs, context: ApiContext): unknown;
-}
+/** One handler: its arguments were validated against its route (routes.ts). */
+export type Handler<N extends RouteName> = (args: RouteArgs<N>, context: ApiContext) => unknown;
 
 /** The `jobs` argument: missing or empty means all jobs in the config. */
-export function jobsArg(args: HandlerArgs, context: ApiContext): string[] {
-  const jobs = args['jobs'];
-  if (jobs === undefined || (Array.isArray(jobs) && jobs.length === 0))
-    return [...context.config().jobs.keys()];
-  if (!Array.isArray(jobs) || !jobs.every((j) => typeof j === 'string'))
-    throw new ApiError('"jobs" must be an array of job names');
-  return jobs as string[];
-}
-
-export function stringArg(args: HandlerArgs, name: string): string {
-  const value = args[name];
-  if (typeof value !== 'string' || value === '') throw new ApiError(`"${name}" must be a non-empty string`);
-  return value;
+export function jobsOrAll(jobs: readonly string[] | undefined, context: ApiContext): readonly string[] {
+  return jobs === undefined || jobs.length === 0 ? [...context.config().jobs.keys()] : jobs;
 }

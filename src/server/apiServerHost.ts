@@ -10,18 +10,20 @@ import type { Logger } from '../logging/logger.js';
 import type { ApiContext } from './apiContext.js';
 import type { HttpOptions } from './httpApp.js';
 import type { SchedulerMetrics } from './metrics.js';
-import { runQueryToJson } from './queryRunner.js';
+import { runQuery, type QueryResult } from './queryRunner.js';
+import type { ValidatedQuery } from './routes.js';
 
 /** Worker → scheduler thread. */
 export type WorkerMessage =
-  | { type: 'call'; id: number; kind: 'query' | 'metrics'; query?: unknown }
+  /** A validated query crosses as JSON text: a string always crosses, whatever it holds. */
+  | { type: 'call'; id: number; kind: 'query' | 'metrics'; query?: string }
   | { type: 'listening'; port: number }
   | { type: 'listen-error'; code: string | undefined; message: string }
   | { type: 'log'; message: string; stack: string | undefined }
   | { type: 'closed' };
 
 /** Scheduler thread → worker. */
-export type HostMessage = { type: 'answer'; id: number; answer: string } | { type: 'close' };
+export type HostMessage = { type: 'answer'; id: number; answer: string; status: number } | { type: 'close' };
 
 /** A listen failure, with the errno code the CLI reports (EADDRINUSE, ...). */
 export class ApiListenError extends Error {
@@ -60,20 +62,20 @@ export class ApiServerHost {
     return new Promise((resolve, reject) => {
       worker.on('message', (message: WorkerMessage) => {
         switch (message.type) {
-          case 'call': {
-            const answer =
-              message.kind === 'query'
-                ? runQueryToJson(message.query, context)
-                : metrics.registry
-                    .metrics()
-                    .then((body) => JSON.stringify({ contentType: metrics.registry.contentType, body }));
-            answer.then(
-              (text) => send({ type: 'answer', id: message.id, answer: text }),
-              (error: Error) =>
-                send({ type: 'answer', id: message.id, answer: JSON.stringify({ error: error.message }) }),
+          case 'call':
+            answerCall(message, context, metrics).then(
+              ({ answer, status }) => send({ type: 'answer', id: message.id, answer, status }),
+              (error: Error) => {
+                logger.error({ err: error }, 'an API call failed');
+                send({
+                  type: 'answer',
+                  id: message.id,
+                  answer: JSON.stringify({ error: `internal error: ${error.message}` }),
+                  status: 500,
+                });
+              },
             );
             break;
-          }
           case 'listening':
             resolve(new ApiServerHost(worker, message.port));
             break;
@@ -88,6 +90,8 @@ export class ApiServerHost {
             break;
         }
       });
+      // A message that cannot be deserialized names no call; the worker's own timeout answers it.
+      worker.on('messageerror', (error) => logger.error({ err: error }, 'an API message could not be read'));
       worker.once('error', (error) => {
         logger.error({ err: error }, 'the REST API worker failed');
         reject(error);
@@ -112,4 +116,18 @@ export class ApiServerHost {
     });
     return this.closed;
   }
+}
+
+async function answerCall(
+  message: Extract<WorkerMessage, { type: 'call' }>,
+  context: ApiContext,
+  metrics: SchedulerMetrics,
+): Promise<{ answer: string; status: number }> {
+  if (message.kind === 'metrics') {
+    const body = await metrics.registry.metrics();
+    return { answer: JSON.stringify({ contentType: metrics.registry.contentType, body }), status: 200 };
+  }
+  const result: QueryResult = await runQuery(JSON.parse(message.query ?? 'null') as ValidatedQuery, context);
+  if ('data' in result) return { answer: JSON.stringify({ data: result.data }), status: 200 };
+  return { answer: JSON.stringify({ error: result.error }), status: result.status };
 }

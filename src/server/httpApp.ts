@@ -1,9 +1,15 @@
 /**
- * The HTTP server (SPEC §9): Bistro's REST envelope on POST /, Prometheus
- * metrics on GET /metrics. Binds 127.0.0.1 by default. With a token file,
- * mutating handlers need `Authorization: Bearer <token>` (and reads too,
- * when asked). A malformed body is an HTTP 400 with a JSON error; every
- * other problem is JSON as well.
+ * The HTTP server: Bistro's REST envelope on POST /, Prometheus metrics on
+ * GET /metrics, the web UI on GET /. Binds 127.0.0.1 by default. With a
+ * token file, mutating handlers need `Authorization: Bearer <token>` (and
+ * reads and /metrics too, when asked).
+ *
+ * Every request is checked before its body is used (requestGuard.ts): the
+ * Host must name this server, a POST must be `application/json` and
+ * same-origin, the body is bounded in size and depth, and each query is
+ * validated against its route (routes.ts). A bad request is a 4xx with a
+ * JSON `error`; a bad query is a 4xx whose envelope carries the query's
+ * `error`, as the original's clients read it.
  *
  * The app runs in a worker thread (serverWorker.ts) and answers queries
  * through an ApiBackend, which asks the scheduler's thread
@@ -14,7 +20,15 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { HANDLERS } from './handlers/index.js';
+import { ApiError } from './apiErrors.js';
+import {
+  crossSiteProblem,
+  hostProblem,
+  isJsonContentType,
+  MAX_BODY_DEPTH,
+  nestsDeeperThan,
+} from './requestGuard.js';
+import { routeOf, validateQuery, type ValidatedQuery } from './routes.js';
 
 export interface HttpOptions {
   readonly port: number;
@@ -23,12 +37,20 @@ export interface HttpOptions {
   readonly token?: string;
   readonly tokenForReads?: boolean;
   readonly bodyLimitBytes?: number;
+  /** Host names the Host header may carry besides the bound address. */
+  readonly allowedHosts?: readonly string[];
+}
+
+/** One query's answer: the JSON text the envelope embeds, and the HTTP status it calls for. */
+export interface QueryAnswer {
+  readonly json: string;
+  readonly status: number;
 }
 
 /** Where the app's answers come from. */
 export interface ApiBackend {
-  /** One query's answer as JSON text: `{"data": ...}` or `{"error": "..."}`. */
-  query(query: unknown): Promise<string>;
+  /** One validated query's answer: `{"data": ...}` or `{"error": "..."}`. */
+  query(query: ValidatedQuery): Promise<QueryAnswer>;
   /** The Prometheus exposition. */
   metrics(): Promise<{ contentType: string; body: string }>;
   /** A request that failed with a 5xx. */
@@ -36,6 +58,8 @@ export interface ApiBackend {
 }
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** Most named queries in one request. */
+export const MAX_QUERIES_PER_REQUEST = 256;
 /** The built web UI (`npm run build`), the same path from src/server and dist/server. */
 const WEB_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
 
@@ -95,25 +119,43 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
     );
   }
 
-  app.get('/metrics', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
+    const host = hostProblem(request.headers.host, {
+      address: options.address,
+      allowedHosts: options.allowedHosts,
+    });
+    if (host !== undefined) return reply.code(403).send({ error: host });
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    if (!isJsonContentType(request.headers['content-type']))
+      return reply.code(415).send({ error: 'a request body must be sent as Content-Type: application/json' });
+    const crossSite = crossSiteProblem(request.headers);
+    if (crossSite !== undefined) return reply.code(403).send({ error: crossSite });
+  });
+
+  app.get('/metrics', async (request, reply) => {
+    if (options.tokenForReads && !authorized(request.headers.authorization))
+      return reply.code(401).send({ error: 'a valid bearer token is required for this request' });
     const { contentType, body } = await backend.metrics();
     return reply.header('content-type', contentType).send(body);
   });
 
   app.post('/', async (request, reply) => {
+    const text = typeof request.body === 'string' ? request.body : '';
+    if (nestsDeeperThan(text, MAX_BODY_DEPTH))
+      return reply.code(400).send({ error: `request body nests deeper than ${MAX_BODY_DEPTH} levels` });
     let body: unknown;
     try {
-      body = JSON.parse(typeof request.body === 'string' ? request.body : '');
+      body = JSON.parse(text);
     } catch (error) {
       return reply.code(400).send({ error: `request body is not JSON: ${(error as Error).message}` });
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       return reply.code(400).send({ error: 'request body must be a JSON object of named queries' });
     }
-    const queries = Object.entries(body as Record<string, unknown>).filter(([id]) => id !== 'prefs');
-    const mutating = queries.some(
-      ([, q]) => HANDLERS[(q as { handler?: string } | null)?.handler ?? '']?.mutating,
-    );
+    const named = Object.entries(body as Record<string, unknown>).filter(([id]) => id !== 'prefs');
+    if (named.length > MAX_QUERIES_PER_REQUEST)
+      return reply.code(400).send({ error: `more than ${MAX_QUERIES_PER_REQUEST} queries in one request` });
+    const mutating = named.some(([, query]) => routeOf((query as { handler?: unknown } | null)?.handler)?.mutating);
     if ((mutating || options.tokenForReads) && !authorized(request.headers.authorization)) {
       return reply.code(401).send({
         error:
@@ -122,8 +164,19 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
     }
     const answer = async () => {
       const parts: string[] = [];
-      for (const [id, query] of queries) parts.push(`${JSON.stringify(id)}:${await backend.query(query)}`);
-      return reply.type('application/json; charset=utf-8').send(`{${parts.join(',')}}`);
+      let status = 200;
+      for (const [id, query] of named) {
+        let result: QueryAnswer;
+        try {
+          result = await backend.query(validateQuery(query));
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          result = { json: JSON.stringify({ error: error.message }), status: error.status };
+        }
+        if (status === 200 && result.status !== 200) status = result.status;
+        parts.push(`${JSON.stringify(id)}:${result.json}`);
+      }
+      return reply.code(status).type('application/json; charset=utf-8').send(`{${parts.join(',')}}`);
     };
     return mutating ? answer() : reads.run(answer);
   });

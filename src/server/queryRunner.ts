@@ -1,26 +1,18 @@
-/** Runs one query of the REST envelope against the scheduler's state. */
-import { ApiError, type ApiContext } from './apiContext.js';
+/** Runs one validated query of the REST envelope against the scheduler's state. */
+import type { ApiContext, Handler } from './apiContext.js';
+import { ApiError } from './apiErrors.js';
 import { HANDLERS } from './handlers/index.js';
+import type { RouteName, ValidatedQuery } from './routes.js';
 
-export type QueryResult = { data: unknown } | { error: string };
+/** A query's answer: `{data}`, or `{error}` with the HTTP status it calls for. */
+export type QueryResult = { data: unknown } | { error: string; status: number };
 
-export async function runQuery(query: unknown, context: ApiContext): Promise<QueryResult> {
-  if (query === null || typeof query !== 'object' || Array.isArray(query))
-    return { error: 'a query must be an object with a "handler"' };
-  const args = query as Record<string, unknown>;
-  const name = args['handler'];
-  if (typeof name !== 'string') return { error: 'a query needs a "handler"' };
-  const handler = HANDLERS[name];
-  if (!handler) return { error: `Unknown handler: ${name}` };
+export async function runQuery(query: ValidatedQuery, context: ApiContext): Promise<QueryResult> {
+  const handler = HANDLERS[query.handler] as Handler<RouteName>;
   try {
-    return { data: await handler.run(args, context) };
+    return { data: await handler(query.args as never, context) };
   } catch (error) {
-    if (error instanceof ApiError) return { error: error.message };
-    return { error: `${name} failed: ${(error as Error).message}` };
+    if (error instanceof ApiError) return { error: error.message, status: error.status };
+    return { error: `${query.handler} failed: ${String((error as Error)?.message ?? error)}`, status: 500 };
   }
-}
-
-/** The query's answer as the JSON text the envelope embeds. */
-export async function runQueryToJson(query: unknown, context: ApiContext): Promise<string> {
-  return JSON.stringify(await runQuery(query, context));
 }

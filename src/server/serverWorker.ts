@@ -7,28 +7,38 @@
  * here, never in front of a kill request. Messages: see apiServerHost.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildHttpApp, type HttpOptions } from './httpApp.js';
+import { buildHttpApp, type HttpOptions, type QueryAnswer } from './httpApp.js';
 import type { HostMessage, WorkerMessage } from './apiServerHost.js';
 
 const port = parentPort!;
 const options = (workerData as { options: HttpOptions }).options;
-const pending = new Map<number, (answer: string) => void>();
+/** A call the scheduler's thread has not answered in this long is answered here with a 503. */
+const CALL_TIMEOUT_MS = 30_000;
+const pending = new Map<number, { resolve: (answer: QueryAnswer) => void; timer: NodeJS.Timeout }>();
 let nextId = 0;
 
 const post = (message: WorkerMessage) => port.postMessage(message);
 
-function call(kind: 'query' | 'metrics', query?: unknown): Promise<string> {
+function call(kind: 'query' | 'metrics', query?: string): Promise<QueryAnswer> {
   const id = nextId++;
   return new Promise((resolve) => {
-    pending.set(id, resolve);
+    const timer = setTimeout(() => {
+      pending.delete(id);
+      resolve({ json: JSON.stringify({ error: 'the scheduler did not answer in time' }), status: 503 });
+    }, CALL_TIMEOUT_MS);
+    pending.set(id, { resolve, timer });
     post({ type: 'call', id, kind, query });
   });
 }
 
 const app = buildHttpApp(
   {
-    query: (query) => call('query', query),
-    metrics: async () => JSON.parse(await call('metrics')) as { contentType: string; body: string },
+    query: (query) => call('query', JSON.stringify(query)),
+    metrics: async () => {
+      const answer = await call('metrics');
+      if (answer.status !== 200) throw new Error((JSON.parse(answer.json) as { error: string }).error);
+      return JSON.parse(answer.json) as { contentType: string; body: string };
+    },
     logError: (error) => post({ type: 'log', message: error.message, stack: error.stack }),
   },
   options,
@@ -36,13 +46,16 @@ const app = buildHttpApp(
 
 port.on('message', (message: HostMessage) => {
   if (message.type === 'answer') {
-    const resolve = pending.get(message.id);
+    const waiting = pending.get(message.id);
+    if (!waiting) return;
     pending.delete(message.id);
-    resolve?.(message.answer);
+    clearTimeout(waiting.timer);
+    waiting.resolve({ json: message.answer, status: message.status });
   } else if (message.type === 'close') {
     void app.close().then(() => post({ type: 'closed' }));
   }
 });
+port.on('messageerror', (error) => post({ type: 'log', message: error.message, stack: error.stack }));
 
 app.listen({ port: options.port, host: options.address }).then(
   () => {

@@ -1,10 +1,13 @@
 /**
- * Reading task logs for the `task_logs` handler (reference §8.3), with the
- * original's cursor bug fixed: the regex is applied while reading, so a page
- * is full whenever enough matching lines exist, and `next_line_id` is the
- * first matching line not returned ("-1" when there is none). Paging with
- * the same sort and `line_id = next_line_id` returns every matching line
- * exactly once.
+ * Reading task logs for the `task_logs` handler, with the original's cursor
+ * bug fixed: the filter is applied while reading, so a page is full whenever
+ * enough matching lines exist, and `next_line_id` is where the next page
+ * starts ("-1" when nothing is left). Paging with the same sort and
+ * `line_id = next_line_id` returns every matching line exactly once.
+ *
+ * A query that reads past its time budget stops there and answers with what
+ * it has and a cursor at the first line it did not examine, so a filter that
+ * matches nothing in a large log never holds the scheduler's thread.
  */
 import type { SqliteDatabase } from './database.js';
 import type { LogTable } from './taskLogStore.js';
@@ -20,9 +23,14 @@ export interface LogQuery {
   readonly time?: number;
   /** Start from this line id (inclusive). */
   readonly lineId?: bigint;
-  readonly regex?: RegExp;
+  readonly filter?: { test(line: string): boolean };
   readonly pageSize?: number;
+  /** Stop reading at this `performance.now()`; undefined = no limit. */
+  readonly deadline?: number;
 }
+
+/** How many rows are read between two looks at the clock. */
+const ROWS_PER_CLOCK_CHECK = 256;
 
 export type LogLineRow = [job: string, node: string, timeSec: number, line: string, lineId: string];
 
@@ -65,8 +73,17 @@ export function queryTaskLogs(db: SqliteDatabase, query: LogQuery): LogPage {
     time_and_count: bigint;
     line: string;
   }>;
+  let read = 0;
   for (const row of rows) {
-    if (query.regex && !query.regex.test(row.line)) continue;
+    if (
+      query.deadline !== undefined &&
+      ++read % ROWS_PER_CLOCK_CHECK === 0 &&
+      performance.now() > query.deadline
+    ) {
+      next = row.time_and_count.toString();
+      break;
+    }
+    if (query.filter && !query.filter.test(row.line)) continue;
     if (lines.length === pageSize) {
       next = row.time_and_count.toString();
       break;

@@ -28,8 +28,11 @@ export async function queries(
     }
     throw new Unauthorized('a valid API token is required');
   }
-  const body = (await response.json()) as Record<string, QueryResult<unknown>> & { error?: string };
-  if (!response.ok) throw new Error(typeof body.error === 'string' ? body.error : `HTTP ${response.status}`);
+  const body = (await response.json()) as Record<string, QueryResult<unknown>> & { error?: unknown };
+  // A failed query answers with a 4xx whose envelope still carries each query's own error.
+  if (!response.ok && typeof body.error === 'string') throw new Error(body.error);
+  if (!response.ok && Object.keys(named).some((id) => body[id] === undefined))
+    throw new Error(`HTTP ${response.status}`);
   return body;
 }
 

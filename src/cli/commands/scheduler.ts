@@ -10,7 +10,7 @@ import {
 import { InstanceIdentityError } from '../../daemon/instanceIdentity.js';
 import { createLogger } from '../../logging/logger.js';
 import { StoreError } from '../../store/database.js';
-import { ApiError } from '../../server/apiContext.js';
+import { ApiError } from '../../server/apiErrors.js';
 import { ApiListenError } from '../../server/apiServerHost.js';
 import { CliExit, printError } from '../output.js';
 
@@ -45,6 +45,7 @@ interface SchedulerOptions {
   apiTokenFile?: string;
   apiTokenForReads?: boolean;
   apiAllowCommand?: boolean;
+  apiAllowedHosts?: string;
   instanceId?: string;
   stopGraceMs: string;
 }
@@ -82,7 +83,14 @@ export function registerSchedulerCommand(program: Command): void {
       'require this bearer token for kill_task, forgive_jobs, save_job, delete_job',
     )
     .option('--api-token-for-reads', 'require the token for every request')
-    .option('--api-allow-command', "let save_job set or change a job's command")
+    .option(
+      '--api-allow-command',
+      "let save_job set, change or drop a job's command and its task_subprocess containment keys",
+    )
+    .option(
+      '--api-allowed-hosts <names>',
+      'comma-separated host names the Host header may carry besides the bound address (a DNS name in front of the API)',
+    )
     .option(
       '--instance-id <id>',
       "this scheduler's identity on the host (names its cgroup sub-tree); default: made once and kept in the data dir",
@@ -125,6 +133,10 @@ export function registerSchedulerCommand(program: Command): void {
             tokenFile: options.apiTokenFile,
             tokenForReads: options.apiTokenForReads,
             allowCommand: options.apiAllowCommand,
+            allowedHosts: options.apiAllowedHosts
+              ?.split(',')
+              .map((name) => name.trim())
+              .filter((name) => name !== ''),
           },
         });
         await daemon.start();

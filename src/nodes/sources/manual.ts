@@ -1,13 +1,13 @@
 /**
- * `manual` source (reference §3.3): prefs map a node name to its children
+ * `manual` source: prefs map a node name to its children
  * (an array, a single name, or {"children": [...], "disabled": bool}).
  * Names that are nobody's child are top-level nodes under the instance.
  * A name listed under two parents becomes two replicas. `"disabled": false`
- * means enabled (SPEC §11; the original disabled on the key's mere presence).
+ * means enabled (the original disabled on the key's mere presence).
  */
 import { describeValue } from '../../config/issues.js';
 import { isPlainObject, ObjectReader } from '../../config/reader.js';
-import { boolean, stringArray } from '../../config/values.js';
+import { boolean, nodeNameProblem, stringArray } from '../../config/values.js';
 import { NodeSourceError, type CompiledNodeSource, type NodeSourceCompiler } from './source.js';
 
 interface ManualEntry {
@@ -38,6 +38,12 @@ export const compileManual: NodeSourceCompiler = (prefs, settings) => {
         `expected a child name, an array of names or {"children": [...], "disabled": bool}, received ${describeValue(value)}`,
         value,
       );
+    }
+  }
+  for (const [name, entry] of entries) {
+    for (const node of [name, ...entry.children]) {
+      const problem = nodeNameProblem(node);
+      if (problem !== undefined) prefs.invalid([name], problem, node);
     }
   }
   const hasParent = new Set<string>();

@@ -1,10 +1,8 @@
 /** `delete_job`: removes a job from the config file (picked up at the next poll). */
-import { stringArg, type Handler } from '../apiContext.js';
+import type { Handler } from '../apiContext.js';
+import { NotFoundError } from '../apiErrors.js';
 
-export const deleteJob: Handler = {
-  mutating: true,
-  run: async (args, context) => {
-    await context.configWriter.deleteJob(stringArg(args, 'job_id'));
-    return 'deleted';
-  },
+export const deleteJob: Handler<'delete_job'> = async ({ job_id }, context) => {
+  if (!(await context.configWriter.deleteJob(job_id))) throw new NotFoundError(`Unknown job ${job_id}`);
+  return 'deleted';
 };

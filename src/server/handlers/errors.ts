@@ -1,4 +1,4 @@
 /** `errors`: the error registry. */
 import type { Handler } from '../apiContext.js';
 
-export const errors: Handler = { mutating: false, run: (_args, context) => context.errors() };
+export const errors: Handler<'errors'> = (_args, context) => context.errors();

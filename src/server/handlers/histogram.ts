@@ -1,16 +1,14 @@
 /** `histogram`: status-code counts per job and level, with optional sample node names. */
-import { jobsArg, type Handler } from '../apiContext.js';
+import { jobsOrAll, type Handler } from '../apiContext.js';
 
 const MAX_SAMPLES = 10;
 
-export const histogram: Handler = {
-  mutating: false,
-  run: (args, context) => {
-    const samples = Math.min(MAX_SAMPLES, Math.max(0, Number(args['num_samples'] ?? 0) | 0));
+export const histogram: Handler<'histogram'> = (args, context) => {
+    const samples = Math.min(MAX_SAMPLES, args.num_samples ?? 0);
     const { byJob } = context.histograms();
     const histograms: Record<string, unknown> = {};
     const sampled: Record<string, unknown> = {};
-    for (const job of jobsArg(args, context)) {
+    for (const job of jobsOrAll(args.jobs, context)) {
       const computed = byJob.get(job);
       if (!computed) continue;
       histograms[job] = computed.counts;
@@ -24,5 +22,4 @@ export const histogram: Handler = {
       }
     }
     return samples > 0 ? { histograms, samples: sampled } : { histograms };
-  },
 };

@@ -1,5 +1,6 @@
-/** Every REST handler by its Bistro name. */
+/** Every REST handler's implementation by its Bistro name; routes.ts holds their schemas. */
 import type { Handler } from '../apiContext.js';
+import type { RouteName } from '../routes.js';
 import { deleteJob } from './deleteJob.js';
 import { errors } from './errors.js';
 import { forgiveJobs } from './forgiveJobs.js';
@@ -14,7 +15,7 @@ import { saveJob } from './saveJob.js';
 import { sortedNodeNames } from './sortedNodeNames.js';
 import { taskLogs } from './taskLogs.js';
 
-export const HANDLERS: Readonly<Record<string, Handler>> = {
+export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   errors,
   refresh_time: refreshTime,
   jobs,

@@ -2,40 +2,40 @@
  * `job_node_statuses` (beyond the original; the web UI's job grid): one page
  * of a job's nodes at its task level with each node's status code, filtered
  * by status label and a name regex. `offset`/`limit` page through them, so a
- * 100k-node job is browsed without sending 100k rows.
+ * 100k-node job is browsed without sending 100k rows. A scan that reaches
+ * the query's time budget stops: `partial` is true and `total` counts the
+ * nodes up to `scanned`.
  */
 import { Eligibility } from '../../scheduler/eligibility.js';
 import { statusCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
-import { ApiError, stringArg, type Handler } from '../apiContext.js';
+import type { Handler } from '../apiContext.js';
+import { NotFoundError } from '../apiErrors.js';
+import { queryDeadline } from '../queryBudget.js';
+import { regexArg } from '../userRegex.js';
 
-const MAX_LIMIT = 1000;
+const CLOCK_CHECK_MASK = 255;
 
-export const jobNodeStatuses: Handler = {
-  mutating: false,
-  run: (args, context) => {
-    const name = stringArg(args, 'job');
+export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => {
+    const name = args.job;
     const config = context.config();
     const job = config.jobs.get(name);
-    if (!job) throw new ApiError(`Unknown job ${name}`);
+    if (!job) throw new NotFoundError(`Unknown job ${name}`);
+    const regex = regexArg('regex', args.regex);
     const nodes = context.nodes();
     if (!nodes || job.errors !== undefined) return { total: 0, nodes: [] };
-    let regex: RegExp | undefined;
-    try {
-      regex =
-        typeof args['regex'] === 'string' && args['regex'] !== '' ? new RegExp(args['regex']) : undefined;
-    } catch (error) {
-      throw new ApiError(`invalid "regex": ${(error as Error).message}`);
-    }
-    const wanted = typeof args['status'] === 'string' && args['status'] !== '' ? args['status'] : undefined;
-    const offset = Math.max(0, Number(args['offset'] ?? 0) | 0);
-    const limit = Math.min(MAX_LIMIT, Math.max(1, Number(args['limit'] ?? 100) | 0));
+    const wanted = args.status === '' ? undefined : args.status;
+    const offset = args.offset ?? 0;
+    const limit = args.limit ?? 100;
+    const deadline = queryDeadline();
     const mask = context.eligibility.get(job, config.settings, context.nodeIndex(nodes));
     const table = context.statuses.table(name);
     const now = Date.now() / 1000;
     const atLevel = nodes.atLevel(job.levelForTasks);
     const page: { node: string; status: string; code: string; time?: number }[] = [];
     let total = 0;
-    for (let k = 0; k < atLevel.length; k++) {
+    let k = 0;
+    for (; k < atLevel.length; k++) {
+      if ((k & CLOCK_CHECK_MASK) === CLOCK_CHECK_MASK && performance.now() > deadline) break;
       const nodeName = nodes.names[atLevel[k]!]!;
       if (regex && !regex.test(nodeName)) continue;
       const status = table?.get(context.statuses.names.lookup(nodeName));
@@ -56,8 +56,7 @@ export const jobNodeStatuses: Handler = {
       }
       total++;
     }
-    return { total, nodes: page };
-  },
+    return k < atLevel.length ? { total, nodes: page, partial: true, scanned: k } : { total, nodes: page };
 };
 
 /** The UI's status categories: done, running, backoff, failed, incomplete, unstarted, avoided, disabled. */

@@ -1,10 +1,7 @@
 /** `kill_task`: sends the job's kill request to a running task. */
-import { stringArg, type Handler } from '../apiContext.js';
+import type { Handler } from '../apiContext.js';
 
-export const killTask: Handler = {
-  mutating: true,
-  run: (args, context) => {
-    context.killTask(stringArg(args, 'job_id'), stringArg(args, 'node_id'));
-    return 'signaled';
-  },
+export const killTask: Handler<'kill_task'> = ({ job_id, node_id }, context) => {
+  context.killTask(job_id, node_id);
+  return 'signaled';
 };

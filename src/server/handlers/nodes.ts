@@ -1,18 +1,11 @@
 /** `nodes`: configured resources and the disabled flag of nodes, by level. */
-import { ApiError, type Handler } from '../apiContext.js';
+import type { Handler } from '../apiContext.js';
 
-const FIELDS = ['resources', 'disabled'];
+const ALL_FIELDS: readonly string[] = ['resources', 'disabled'];
 
-export const nodes: Handler = {
-  mutating: false,
-  run: (args, context) => {
-    const wanted = args['nodes'];
-    const fields =
-      Array.isArray(args['fields']) && args['fields'].length > 0 ? (args['fields'] as unknown[]) : FIELDS;
-    for (const field of fields)
-      if (!FIELDS.includes(field as string))
-        throw new ApiError(`Unknown field name ${JSON.stringify(field)}`);
-    const filter = Array.isArray(wanted) && wanted.length > 0 ? new Set(wanted as string[]) : undefined;
+export const nodes: Handler<'nodes'> = (args, context) => {
+    const fields: readonly string[] = args.fields?.length ? args.fields : ALL_FIELDS;
+    const filter = args.nodes?.length ? new Set(args.nodes) : undefined;
     const set = context.nodes();
     const settings = context.config().settings;
     const results: Record<string, Record<string, Record<string, unknown>>> = {};
@@ -38,5 +31,4 @@ export const nodes: Handler = {
       results[level]![name] = entry;
     }
     return { results };
-  },
 };

@@ -1,18 +1,14 @@
 /** `running_tasks` and the deprecated `job_node_runtime`. */
-import type { Handler, HandlerArgs } from '../apiContext.js';
-import type { ApiContext } from '../apiContext.js';
+import type { ApiContext, Handler } from '../apiContext.js';
 
-function runningFor(args: HandlerArgs, context: ApiContext) {
-  const jobs =
-    Array.isArray(args['jobs']) && args['jobs'].length > 0 ? new Set(args['jobs'] as string[]) : undefined;
+function runningFor(jobNames: readonly string[] | undefined, context: ApiContext) {
+  const jobs = jobNames?.length ? new Set(jobNames) : undefined;
   return [...context.statuses.runningTasks()].filter((task) => !jobs || jobs.has(task.job));
 }
 
-export const runningTasks: Handler = {
-  mutating: false,
-  run: (args, context) => {
+export const runningTasks: Handler<'running_tasks'> = (args, context) => {
     const out: Record<string, Record<string, Record<string, unknown>>> = {};
-    for (const task of runningFor(args, context)) {
+    for (const task of runningFor(args.jobs, context)) {
       const usage = context.usage(task.invocationId);
       (out[task.job] ??= {})[task.node] = {
         start_time: Math.floor(task.startTime),
@@ -22,16 +18,12 @@ export const runningTasks: Handler = {
       };
     }
     return out;
-  },
 };
 
-export const jobNodeRuntime: Handler = {
-  mutating: false,
-  run: (args, context) => {
+export const jobNodeRuntime: Handler<'job_node_runtime'> = (args, context) => {
     const now = Date.now() / 1000;
     const out: Record<string, Record<string, number>> = {};
-    for (const task of runningFor(args, context))
+    for (const task of runningFor(args.jobs, context))
       (out[task.job] ??= {})[task.node] = Math.floor(now - task.startTime);
     return out;
-  },
 };

@@ -1,34 +1,52 @@
 /**
  * `save_job`: writes a job to the config file (picked up at the next poll).
- * A job with errors is refused, and so is setting or changing `command`
- * unless the operator allowed it: a job's command is code execution.
+ * A job with errors is refused. What decides which code runs and how it is
+ * contained (`command`, and the supervision keys of `task_subprocess`) may
+ * be set, changed or dropped only when the operator allowed it
+ * (`--api-allow-command`): through the API, those are code execution and
+ * escape from supervision.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { formatIssue } from '../../config/issues.js';
 import { parseJob } from '../../config/job.js';
 import { isPlainObject } from '../../config/reader.js';
-import { isDeepStrictEqual } from 'node:util';
-import { ApiError, stringArg, type Handler } from '../apiContext.js';
+import type { Handler } from '../apiContext.js';
+import { ApiError } from '../apiErrors.js';
 
-export const saveJob: Handler = {
-  mutating: true,
-  run: async (args, context) => {
-    const name = stringArg(args, 'job_id');
-    const job = args['job'];
-    if (!isPlainObject(job)) throw new ApiError('"job" must be a job object');
-    const parsed = parseJob(name, job, context.config().settings);
-    if (parsed.issues.length > 0)
-      throw new ApiError(`invalid job: ${parsed.issues.map(formatIssue).join('; ')}`);
-    const existing = context.configWriter.readJob(name);
-    if (
-      !context.allowCommand &&
-      'command' in job &&
-      !isDeepStrictEqual(job['command'], existing?.['command'])
-    ) {
+/** `task_subprocess` keys that decide containment and supervision. */
+const SUPERVISION_KEYS = [
+  'cgroups',
+  'process_group_leader',
+  'use_canary_pipe',
+  'pid_namespace',
+  'parent_death_signal',
+] as const;
+
+/** The protected parts of a job object, for comparison. */
+function protectedParts(job: Record<string, unknown> | undefined): Record<string, unknown> {
+  const subprocess = isPlainObject(job?.['task_subprocess']) ? job['task_subprocess'] : {};
+  return {
+    command: job?.['command'],
+    ...Object.fromEntries(SUPERVISION_KEYS.map((key) => [`task_subprocess.${key}`, subprocess[key]])),
+  };
+}
+
+export const saveJob: Handler<'save_job'> = async ({ job_id: name, job }, context) => {
+  const parsed = parseJob(name, job, context.config().settings);
+  if (parsed.issues.length > 0)
+    throw new ApiError(`invalid job: ${parsed.issues.map(formatIssue).join('; ')}`);
+  if (!context.allowCommand) {
+    const wanted = protectedParts(job);
+    const current = protectedParts(context.configWriter.readJob(name));
+    const changed = Object.keys(wanted).filter((key) => !isDeepStrictEqual(wanted[key], current[key]));
+    if (changed.length > 0) {
       throw new ApiError(
-        'save_job may not set or change "command" (start the scheduler with --api-allow-command to permit it)',
+        `save_job may not set, change or drop ${changed.map((key) => `"${key}"`).join(', ')} ` +
+          '(start the scheduler with --api-allow-command to permit it)',
+        403,
       );
     }
-    await context.configWriter.saveJob(name, job);
-    return 'saved';
-  },
+  }
+  await context.configWriter.saveJob(name, job);
+  return 'saved';
 };

@@ -1,9 +1,7 @@
-/** `sorted_node_names`: node names per level, sorted (the original's were not; SPEC §9). */
+/** `sorted_node_names`: node names per level, sorted (the original's were not). */
 import type { Handler } from '../apiContext.js';
 
-export const sortedNodeNames: Handler = {
-  mutating: false,
-  run: (_args, context) => {
+export const sortedNodeNames: Handler<'sorted_node_names'> = (_args, context) => {
     const nodes = context.nodes();
     const levels = context.config().settings.levels;
     const out: Record<string, string[]> = {};
@@ -13,5 +11,4 @@ export const sortedNodeNames: Handler = {
       if (names.length > 0) out[level] = names;
     });
     return out;
-  },
 };
