@@ -30,6 +30,8 @@ import type { ApiContext } from '../server/apiContext.js';
 import { ApiError, NotFoundError } from '../server/apiErrors.js';
 import { SchedulerMetrics } from '../server/metrics.js';
 import { isLoopbackAddress } from '../server/requestGuard.js';
+import { registerStoreMetrics, reportingStoreHealth } from './storeReporting.js';
+import type { StoreHealth } from '../store/storeHealth.js';
 import { ApiServerHost } from '../server/apiServerHost.js';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -107,6 +109,7 @@ export class SchedulerDaemon {
   readonly configLoader: FileConfigLoader;
   readonly statusStore: StatusStore;
   readonly logStore: TaskLogStore;
+  private readonly storeHealth: StoreHealth;
   readonly runner: Runner;
   readonly nodes: NodeRefresher;
   readonly instanceName: string;
@@ -161,8 +164,9 @@ export class SchedulerDaemon {
         }
       },
     });
-    this.statusStore = new StatusStore(join(options.dataDir, 'statuses.sqlite'));
-    this.logStore = new TaskLogStore(join(options.dataDir, 'task_logs.sqlite'));
+    this.storeHealth = reportingStoreHealth(this.logger, this.errors);
+    this.statusStore = new StatusStore(join(options.dataDir, 'statuses.sqlite'), this.storeHealth);
+    this.logStore = new TaskLogStore(join(options.dataDir, 'task_logs.sqlite'), this.storeHealth);
     this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
     this.nodes = new NodeRefresher(() => this.config.settings, {
       instanceName: this.instanceName,
@@ -212,6 +216,7 @@ export class SchedulerDaemon {
       () => this.runner.unkillable().size,
       () => (this.runner instanceof LocalRunner ? this.runner.logBackpressureEvents : 0),
     );
+    registerStoreMetrics(this.metrics.registry, this.storeHealth);
   }
 
   /** Port the REST API listens on, once started (0 = off). */
@@ -381,7 +386,9 @@ export class SchedulerDaemon {
     this.lastPassMs = performance.now() - started;
     for (const key of Object.values(ErrorKeys)) this.errors.set(key, result.errors[key] ?? []);
     this.metrics.passDuration.observe(this.lastPassMs / 1000);
-    for (const start of result.starts) {
+    // No launch without a durable launch record: new tasks wait while statuses cannot be written.
+    const starts = this.statusStore.writable ? result.starts : [];
+    for (const start of starts) {
       this.runner.start(start, now);
       this.metrics.taskStarted(start.job.name);
     }

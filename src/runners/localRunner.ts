@@ -1,6 +1,6 @@
 /**
  * The local runner: runs the tasks the scheduler chose on this machine
- * through the supervisor, following the task protocol (reference §7).
+ * through the supervisor, following the task protocol (docs/task-protocol.md).
  *
  * Order of a start, so that nothing can run twice: RUNNING is recorded in
  * memory, the durable running-task record is written right before the spawn
@@ -23,6 +23,7 @@ import { processStartTicks } from '../supervisor/procStat.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TaskEvent } from '../supervisor/taskEvents.js';
 import type { KillOutcome, LogLine, TaskHandleLike, TaskUsage } from '../supervisor/taskSpec.js';
+import { EventRows } from './eventRows.js';
 import { runningTaskFor } from './runningTaskFor.js';
 import type { AbandonedTask, Runner } from './runner.js';
 import { taskArgv, type TaskArgumentContext } from './taskArguments.js';
@@ -46,6 +47,7 @@ export class LocalRunner implements Runner {
   /** Launches being set up: known to the spawn hooks before the handle exists. */
   private readonly launching = new Map<string, RunningTask>();
   private readonly unkillableIds = new Set<string>();
+  private readonly eventRows = new EventRows();
 
   constructor(
     private readonly supervisor: Supervisor,
@@ -209,8 +211,8 @@ export class LocalRunner implements Runner {
     const task = this.taskOf(event.invocationId);
     if (!task) return;
     const { invocationId, time, ...fields } = event;
-    const row = { ...fields, invocation_id: invocationId, worker_host: this.deps.arguments.hostname };
-    this.deps.logStore.append('statuses', task.job, task.node, JSON.stringify(row), time);
+    const row = this.eventRows.row(task, fields, this.deps.arguments.hostname);
+    this.deps.logStore.append('statuses', task.job, task.node, row, time);
     if (
       event.event === 'task_failed_to_start' ||
       event.event === 'unkillable' ||
@@ -237,7 +239,11 @@ export class LocalRunner implements Runner {
       'statuses',
       task.job,
       task.node,
-      JSON.stringify({ event: 'task_failed_to_start', invocation_id: task.invocationId, message: exception }),
+      this.eventRows.row(
+        task,
+        { event: 'task_failed_to_start', message: exception },
+        this.deps.arguments.hostname,
+      ),
     );
     deps.statuses.recordFinish(
       task.job,

@@ -51,3 +51,13 @@ export function openDatabase(file: string, migrations: readonly string[]): Sqlit
   }
   return db;
 }
+
+/**
+ * Throws if the database cannot commit a write (a full disk): rewrites the
+ * header's `user_version` with its own value, which commits a page and
+ * changes nothing. A failing store probes with this before it resumes.
+ */
+export function probeWrite(db: SqliteDatabase): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  db.pragma(`user_version = ${version}`);
+}

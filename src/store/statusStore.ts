@@ -5,12 +5,16 @@
  * each spawn, which a restarted scheduler uses to find and kill leftovers.
  *
  * Status writes are queued and written in one transaction per flush; a
- * status updated twice before a flush is written once.
+ * status updated twice before a flush is written once. A flush that fails
+ * (a full disk) keeps everything queued, including the launch records to
+ * remove, reports to StoreHealth and retries; nothing is lost while the
+ * scheduler lives.
  */
 import type { RunningTask } from '../statuses/runningTask.js';
 import type { TaskStatus } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import { openDatabase, type SqliteDatabase } from './database.js';
+import { openDatabase, probeWrite, StoreError, type SqliteDatabase } from './database.js';
+import { STORE_RETRY_MS, StoreHealth } from './storeHealth.js';
 
 const MIGRATIONS = [
   `CREATE TABLE statuses (
@@ -80,9 +84,15 @@ interface RunningRow {
 export class StatusStore {
   private readonly db: SqliteDatabase;
   private readonly pending = new Map<string, { job: string; node: string; status: TaskStatus }>();
+  /** Finished tasks whose launch records are still to be removed. */
+  private readonly launchesToRemove = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly statements;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    private readonly health = new StoreHealth(),
+  ) {
     this.db = openDatabase(file, MIGRATIONS);
     this.statements = {
       upsertStatus: this.db.prepare(
@@ -126,24 +136,65 @@ export class StatusStore {
    * record land together, one write instead of two.
    */
   flushAndRemoveLaunch(invocationId: string | undefined): number {
-    if (this.pending.size === 0 && invocationId === undefined) return 0;
+    if (invocationId !== undefined) this.launchesToRemove.add(invocationId);
+    if (this.pending.size === 0 && this.launchesToRemove.size === 0) {
+      if (!this.writable) this.probe();
+      return 0;
+    }
     const batch = [...this.pending.values()];
-    this.pending.clear();
-    this.db.transaction(() => {
-      if (invocationId !== undefined) this.statements.deleteRunning.run(invocationId);
-      for (const { job, node, status } of batch) {
-        this.statements.upsertStatus.run({
-          job,
-          node,
-          bits: status.bits,
-          time: status.time,
-          backoff_sec: status.backoffSec,
-          progress_sec: status.progressSec,
-          data: status.data === undefined ? null : JSON.stringify(status.data),
-        });
-      }
-    })();
+    const removals = [...this.launchesToRemove];
+    try {
+      this.db.transaction(() => {
+        for (const id of removals) this.statements.deleteRunning.run(id);
+        for (const { job, node, status } of batch) {
+          this.statements.upsertStatus.run({
+            job,
+            node,
+            bits: status.bits,
+            time: status.time,
+            backoff_sec: status.backoffSec,
+            progress_sec: status.progressSec,
+            data: status.data === undefined ? null : JSON.stringify(status.data),
+          });
+        }
+      })();
+    } catch (error) {
+      this.health.failed('statuses', error);
+      this.retryLater();
+      return 0;
+    }
+    // Statuses queued again meanwhile are newer: keep those.
+    for (const entry of batch) {
+      const key = `${entry.job}\u0000${entry.node}`;
+      if (this.pending.get(key) === entry) this.pending.delete(key);
+    }
+    for (const id of removals) this.launchesToRemove.delete(id);
+    this.health.succeeded('statuses');
     return batch.length;
+  }
+
+  /** Whether the last write succeeded; launches wait while it did not. */
+  get writable(): boolean {
+    return !this.health.isFailing('statuses');
+  }
+
+  private probe(): void {
+    try {
+      probeWrite(this.db);
+      this.health.succeeded('statuses');
+    } catch (error) {
+      this.health.failed('statuses', error);
+      this.retryLater();
+    }
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, STORE_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   /** Loads every stored status into `statuses` (at startup, before the first pass). */
@@ -165,7 +216,8 @@ export class StatusStore {
 
   /** Durable record of a task about to be spawned; written before the spawn. */
   recordLaunch(task: RunningTask, cgroupPaths: readonly string[] = []): void {
-    this.statements.insertRunning.run({
+    try {
+      this.statements.insertRunning.run({
       invocation_id: task.invocationId,
       job: task.job,
       node: task.node,
@@ -174,22 +226,37 @@ export class StatusStore {
       backoff: JSON.stringify(task.backoff),
       worker_shard: task.workerShard,
       cgroup_paths: JSON.stringify(cgroupPaths),
-    });
+      });
+    } catch (error) {
+      // No record, no launch: a process the next start could not find must not exist.
+      this.health.failed('statuses', error);
+      this.retryLater();
+      throw new StoreError(`cannot record the launch of ${task.invocationId}`, this.file, { cause: error });
+    }
   }
 
-  /** Adds the process identity once the spawn succeeded. */
+  /**
+   * Adds the process identity once the spawn succeeded. Never throws: the
+   * process runs either way, and without its pid a restart still finds it
+   * by its invocation marker and cgroups.
+   */
   recordProcess(invocationId: string, process: ProcessRecord): void {
-    this.statements.updateProcess.run({
-      invocation_id: invocationId,
-      pid: process.pid,
-      pid_start_time: process.pidStartTime,
-      pgid: process.pgid ?? null,
-    });
+    try {
+      this.statements.updateProcess.run({
+        invocation_id: invocationId,
+        pid: process.pid,
+        pid_start_time: process.pidStartTime,
+        pgid: process.pgid ?? null,
+      });
+    } catch (error) {
+      this.health.failed('statuses', error);
+      this.retryLater();
+    }
   }
 
-  /** Removes the record once the task is complete and its status recorded. */
+  /** Removes the record once the task is complete and its status recorded (retried on failure). */
   removeLaunch(invocationId: string): void {
-    this.statements.deleteRunning.run(invocationId);
+    this.flushAndRemoveLaunch(invocationId);
   }
 
   /** Records left by running (or crashed) schedulers, oldest first. */
@@ -213,6 +280,7 @@ export class StatusStore {
   }
 
   close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.flush();
     this.db.close();
   }

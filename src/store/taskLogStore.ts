@@ -1,5 +1,5 @@
 /**
- * `task_logs.sqlite` (reference §7.7): stdout, stderr and task events
+ * `task_logs.sqlite`: stdout, stderr and task events
  * (`statuses` table), one row per line, keyed by a line id that sorts by
  * time: (epoch seconds << 32) | counter. Ids stay unique across restarts:
  * the counter continues after the largest id already stored.
@@ -7,8 +7,14 @@
  * Writes are queued and flushed in one transaction (every 100 ms, or sooner
  * when the queue is large), so task output never waits on the disk inside
  * the event loop for long. Rows older than the retention are pruned.
+ *
+ * When a flush fails (a full disk), task events are kept for the retry (up
+ * to MAX_KEPT_EVENTS) and task output is dropped and counted: output goes
+ * before any event, and statuses live in their own store. Writing resumes
+ * by itself once space returns.
  */
-import { openDatabase, type SqliteDatabase } from './database.js';
+import { openDatabase, probeWrite, type SqliteDatabase } from './database.js';
+import { STORE_RETRY_MS, StoreHealth } from './storeHealth.js';
 
 export const LOG_TABLES = ['stdout', 'stderr', 'statuses'] as const;
 export type LogTable = (typeof LOG_TABLES)[number];
@@ -23,6 +29,8 @@ const MIGRATIONS = [
 
 const FLUSH_INTERVAL_MS = 100;
 const FLUSH_QUEUE_ROWS = 5000;
+/** Task events kept in memory while the store cannot write. */
+export const MAX_KEPT_EVENTS = 100_000;
 
 interface QueuedRow {
   readonly table: LogTable;
@@ -42,7 +50,10 @@ export class TaskLogStore {
     { run(job: string, node: string, id: bigint, line: string): unknown }
   >;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    private readonly health = new StoreHealth(),
+  ) {
     this.db = openDatabase(file, MIGRATIONS);
     this.db.defaultSafeIntegers(true);
     let last = 0n;
@@ -69,25 +80,63 @@ export class TaskLogStore {
 
   append(table: LogTable, job: string, node: string, line: string, timeMs = Date.now()): bigint {
     const id = this.nextId(timeMs);
-    this.queue.push({ table, job, node, id, line });
-    if (this.queue.length >= FLUSH_QUEUE_ROWS) this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS);
-      this.timer.unref();
+    const failing = this.health.isFailing('task_logs');
+    if (failing && table !== 'statuses') {
+      this.health.droppedLogLines++;
+      return id;
     }
+    if (failing && this.queue.length >= MAX_KEPT_EVENTS) {
+      this.health.droppedEvents++;
+      return id;
+    }
+    this.queue.push({ table, job, node, id, line });
+    if (this.queue.length >= FLUSH_QUEUE_ROWS && !failing) this.flush();
+    else this.flushLater(failing ? STORE_RETRY_MS : FLUSH_INTERVAL_MS);
     return id;
+  }
+
+  private flushLater(delayMs: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), delayMs);
+    this.timer.unref();
   }
 
   flush(): number {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queue.length === 0) return 0;
+    if (this.queue.length === 0) {
+      if (this.health.isFailing('task_logs')) this.probe();
+      return 0;
+    }
     const batch = this.queue;
     this.queue = [];
-    this.db.transaction(() => {
-      for (const row of batch) this.inserts[row.table].run(row.job, row.node, row.id, row.line);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const row of batch) this.inserts[row.table].run(row.job, row.node, row.id, row.line);
+      })();
+    } catch (error) {
+      this.health.failed('task_logs', error);
+      const events = batch.filter((row) => row.table === 'statuses');
+      this.health.droppedLogLines += batch.length - events.length;
+      const kept = events.slice(-MAX_KEPT_EVENTS);
+      this.health.droppedEvents += events.length - kept.length;
+      this.queue = kept.concat(this.queue);
+      this.flushLater(STORE_RETRY_MS);
+      return 0;
+    }
+    this.health.succeeded('task_logs');
     return batch.length;
+  }
+
+  /** Whether writes work again, when nothing is queued to try them with. */
+  private probe(): void {
+    try {
+      probeWrite(this.db);
+      this.health.succeeded('task_logs');
+    } catch (error) {
+      this.health.failed('task_logs', error);
+      this.flushLater(STORE_RETRY_MS);
+    }
   }
 
   /** Deletes rows older than `retentionSec`; returns how many. */
@@ -95,12 +144,17 @@ export class TaskLogStore {
     this.flush();
     const cutoff = BigInt(Math.floor(nowMs / 1000 - retentionSec)) << 32n;
     let deleted = 0;
-    for (const table of LOG_TABLES)
-      deleted += this.db.prepare(`DELETE FROM ${table} WHERE time_and_count < ?`).run(cutoff).changes;
+    try {
+      for (const table of LOG_TABLES)
+        deleted += this.db.prepare(`DELETE FROM ${table} WHERE time_and_count < ?`).run(cutoff).changes;
+    } catch (error) {
+      this.health.failed('task_logs', error);
+    }
     return deleted;
   }
 
   close(): void {
+    if (this.timer) clearTimeout(this.timer);
     this.flush();
     this.db.close();
   }

@@ -24,7 +24,8 @@ import { parseStatusReport, type StatusReport } from '../statuses/parseStatus.js
 import { StatusBits as B, Synthesized } from '../statuses/taskStatus.js';
 import { waitWithBackoff } from './containment/cgroupFs.js';
 import type { ContainmentFactory } from './containment/containmentFactory.js';
-import { LineSplitter } from './lineSplitter.js';
+import { LastLineReader } from './lastLineReader.js';
+import { LineSplitter, MAX_LINE_BYTES } from './lineSplitter.js';
 import { isLive, processStartTicks } from './procStat.js';
 import type { LogQuota, LogRateLimiter } from './logRateLimiter.js';
 import { launcherPath, native } from './native.js';
@@ -88,6 +89,8 @@ export class TaskProcess {
   private groupGone = false;
   private readonly openPipes = new Set<PipeName>();
   private readonly logSockets: Socket[] = [];
+  private statusSocket: Socket | undefined;
+  private statusResume: NodeJS.Timeout | undefined;
   private statusLine: string | undefined;
   private launcherOutput = '';
   private launchFailure: LaunchFailure | undefined;
@@ -270,7 +273,7 @@ export class TaskProcess {
     });
     this.readLog('stdout', pipes.stdout![0]);
     this.readLog('stderr', pipes.stderr![0]);
-    this.readStatus(pipes.status![0]);
+    this.readStatus(pipes.status![0], options.pollMs);
     this.readToEnd('launcher', pipes.launcher![0], (chunk) => this.onLauncherOutput(chunk));
     if (pipes.canary) this.readToEnd('canary', pipes.canary[0], () => undefined);
     this.emit('running', { command: [...spec.argv], pid: this.pid });
@@ -318,13 +321,28 @@ export class TaskProcess {
     socket.once('end', () => splitter.end(deliver));
   }
 
-  private readStatus(fd: number): void {
-    const splitter = new LineSplitter();
-    // The last line wins (reference §7.3); a trailing empty line erases the status.
-    const take = (line: Buffer) => (this.statusLine = line.toString('utf8').replace(/\n$/, ''));
+  /**
+   * The last line wins; a trailing empty line erases the status. Reading is
+   * rate-limited: after each chunk the pipe rests one poll interval, so a
+   * task that floods its status pipe blocks on its own writes instead of
+   * keeping the scheduler busy.
+   */
+  private readStatus(fd: number, pollMs: number): void {
+    const reader = new LastLineReader(MAX_LINE_BYTES);
     const socket = this.open('status', fd);
-    socket.on('data', (chunk: Buffer) => splitter.push(chunk, take));
-    socket.once('end', () => splitter.end(take));
+    this.statusSocket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      this.statusLine = reader.last;
+      if (this.draining) return;
+      socket.pause();
+      this.statusResume = setTimeout(() => socket.resume(), pollMs);
+      this.statusResume.unref();
+    });
+    socket.once('end', () => {
+      reader.end();
+      this.statusLine = reader.last;
+    });
   }
 
   private readToEnd(name: PipeName, fd: number, onData: (chunk: Buffer) => void): void {
@@ -488,6 +506,8 @@ export class TaskProcess {
     if (!this.draining) {
       this.draining = true;
       for (const socket of this.logSockets) socket.resume();
+      if (this.statusResume) clearTimeout(this.statusResume);
+      this.statusSocket?.resume();
     }
     if (this.openPipes.size > 0) return;
     this.complete = true;
