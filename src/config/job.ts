@@ -24,7 +24,6 @@ import {
   jobNameProblem,
   jsonObject,
   nonNegativeInteger,
-  nonNegativeNumber,
   string,
 } from './values.js';
 

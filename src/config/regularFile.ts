@@ -23,9 +23,12 @@ export function readRegularFile(file: string): string {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new ConfigError(`${file}: the config must be a regular file, but it is ${kindOf(stat)}`);
+    if (!stat.isFile())
+      throw new ConfigError(`${file}: the config must be a regular file, but it is ${kindOf(stat)}`);
     if (stat.size > MAX_CONFIG_BYTES)
-      throw new ConfigError(`${file}: the config is ${stat.size} bytes, more than the ${MAX_CONFIG_BYTES} allowed`);
+      throw new ConfigError(
+        `${file}: the config is ${stat.size} bytes, more than the ${MAX_CONFIG_BYTES} allowed`,
+      );
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);

@@ -12,7 +12,14 @@
  */
 import { z } from 'zod';
 import type { ObjectReader } from './reader.js';
-import { boolean, integer, nonNegativeInteger, nonNegativeNumber, signalNumber } from './values.js';
+import {
+  boolean,
+  integer,
+  nodeNameProblem,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  signalNumber,
+} from './values.js';
 
 export const CGROUP_VERSIONS = ['v1', 'v2'] as const;
 export type CgroupVersion = (typeof CGROUP_VERSIONS)[number];
@@ -85,8 +92,9 @@ const cgroupRoot = z
 const cgroupSlice = z
   .string()
   .refine(
-    (slice) => /^[^/]*(\/[^/]+)*$/.test(slice) && !hasDotSegment(slice) && !/[\0-\x1f]/.test(slice),
-    'must be a relative cgroup path of plain names, without "." or ".." segments',
+    (slice) =>
+      /^[^/]*(\/[^/]+)*$/.test(slice) && !hasDotSegment(slice) && nodeNameProblem(slice) === undefined,
+    'must be a relative cgroup path of plain names, without "." or ".." segments or control characters',
   )
   .describe('a relative cgroup path');
 
@@ -122,7 +130,7 @@ export function readTaskSubprocess(
     pidNamespace: reader.optional('pid_namespace', boolean, inherited.pidNamespace),
   };
   reader.inert({
-    refresh_resources_sec: 'task usage is read from the task\'s cgroup whenever it is asked for',
+    refresh_resources_sec: "task usage is read from the task's cgroup whenever it is asked for",
   });
   reader.finish();
   return options;
@@ -149,7 +157,7 @@ function readCgroups(parent: ObjectReader, inherited: CgroupOptions | undefined)
     cpu_shares: 'CPU weight comes from the job\'s physical resources (settings "physical_resources")',
     memory_limit_in_bytes:
       'the memory limit comes from the job\'s physical resources (settings "physical_resources")',
-    unit_test_create_files: 'it only served the original\'s unit tests',
+    unit_test_create_files: "it only served the original's unit tests",
   });
   reader.finish();
   return cgroups;

@@ -5,14 +5,16 @@
  * original's tools parse them.
  *
  * A long command (think a 3 MB argv) is written in full once per job and
- * command; later `running` events carry its digest and size instead, so a
- * retried task cannot fill the log with copies.
+ * command; later `running` events carry its digest, size and the task's own
+ * arguments instead, so retries cannot fill the log with copies.
  */
 import { createHash } from 'node:crypto';
 import type { RunningTask } from '../statuses/runningTask.js';
 
 /** Commands up to this many bytes of JSON are always written in full. */
 export const FULL_COMMAND_BYTES = 4096;
+/** The node, the status pipe and the JSON argument follow the job's command. */
+const PROTOCOL_ARGUMENTS = 3;
 
 /** A 31-bit number derived from the invocation id: the original's `invocation_rand`. */
 export function invocationRand(invocationId: string): number {
@@ -50,16 +52,23 @@ export class EventRows {
   private command(job: string, command: readonly unknown[]): Record<string, unknown> {
     const text = JSON.stringify(command);
     if (text.length <= FULL_COMMAND_BYTES) return {};
-    const digest = createHash('sha256').update(text).digest('hex');
+    // The job's own command, without the three per-task protocol arguments.
+    const own = command.slice(0, Math.max(0, command.length - PROTOCOL_ARGUMENTS));
+    const digest = createHash('sha256').update(JSON.stringify(own)).digest('hex');
     if (this.writtenCommands.get(job) !== digest) {
       this.writtenCommands.set(job, digest);
       return { command_sha256: digest };
     }
+    const taskArguments = command.slice(own.length);
     return {
       command: undefined,
       command_sha256: digest,
       command_bytes: text.length,
-      message: 'the same command as this job\'s earlier "running" event with this command_sha256',
+      ...(JSON.stringify(taskArguments).length <= FULL_COMMAND_BYTES
+        ? { task_arguments: taskArguments }
+        : {}),
+      message:
+        'the command is the job\'s command from its earlier "running" event with this command_sha256, then task_arguments',
     };
   }
 }

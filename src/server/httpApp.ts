@@ -155,7 +155,9 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
     const named = Object.entries(body as Record<string, unknown>).filter(([id]) => id !== 'prefs');
     if (named.length > MAX_QUERIES_PER_REQUEST)
       return reply.code(400).send({ error: `more than ${MAX_QUERIES_PER_REQUEST} queries in one request` });
-    const mutating = named.some(([, query]) => routeOf((query as { handler?: unknown } | null)?.handler)?.mutating);
+    const mutating = named.some(
+      ([, query]) => routeOf((query as { handler?: unknown } | null)?.handler)?.mutating,
+    );
     if ((mutating || options.tokenForReads) && !authorized(request.headers.authorization)) {
       return reply.code(401).send({
         error:
@@ -176,7 +178,10 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
         if (status === 200 && result.status !== 200) status = result.status;
         parts.push(`${JSON.stringify(id)}:${result.json}`);
       }
-      return reply.code(status).type('application/json; charset=utf-8').send(`{${parts.join(',')}}`);
+      return reply
+        .code(status)
+        .type('application/json; charset=utf-8')
+        .send(`{${parts.join(',')}}`);
     };
     return mutating ? answer() : reads.run(answer);
   });

@@ -45,7 +45,13 @@ export const ROUTES = {
   sorted_node_names: { mutating: false, args: none },
   nodes: {
     mutating: false,
-    args: z.object({ nodes: names, fields: z.array(z.enum(['resources', 'disabled'])).max(2).optional() }),
+    args: z.object({
+      nodes: names,
+      fields: z
+        .array(z.enum(['resources', 'disabled']))
+        .max(2)
+        .optional(),
+    }),
   },
   running_tasks: { mutating: false, args: byJobs },
   job_node_runtime: { mutating: false, args: byJobs },

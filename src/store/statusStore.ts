@@ -218,14 +218,14 @@ export class StatusStore {
   recordLaunch(task: RunningTask, cgroupPaths: readonly string[] = []): void {
     try {
       this.statements.insertRunning.run({
-      invocation_id: task.invocationId,
-      job: task.job,
-      node: task.node,
-      start_time: task.startTime,
-      charges: JSON.stringify(task.charges),
-      backoff: JSON.stringify(task.backoff),
-      worker_shard: task.workerShard,
-      cgroup_paths: JSON.stringify(cgroupPaths),
+        invocation_id: task.invocationId,
+        job: task.job,
+        node: task.node,
+        start_time: task.startTime,
+        charges: JSON.stringify(task.charges),
+        backoff: JSON.stringify(task.backoff),
+        worker_shard: task.workerShard,
+        cgroup_paths: JSON.stringify(cgroupPaths),
       });
     } catch (error) {
       // No record, no launch: a process the next start could not find must not exist.

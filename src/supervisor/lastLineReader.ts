@@ -23,7 +23,8 @@ export class LastLineReader {
       return;
     }
     const previous = end === 0 ? -1 : chunk.lastIndexOf(10, end - 1);
-    if (previous >= 0) this.lastLine = chunk.toString('utf8', previous + 1, Math.min(end, previous + 1 + this.maxBytes));
+    if (previous >= 0)
+      this.lastLine = chunk.toString('utf8', previous + 1, Math.min(end, previous + 1 + this.maxBytes));
     else {
       this.keepPartial(chunk.subarray(0, end));
       this.lastLine = Buffer.concat(this.partial, this.partialBytes).toString('utf8');
@@ -35,7 +36,8 @@ export class LastLineReader {
 
   /** The unterminated tail, if any, becomes the last line. */
   end(): void {
-    if (this.partialBytes > 0) this.lastLine = Buffer.concat(this.partial, this.partialBytes).toString('utf8');
+    if (this.partialBytes > 0)
+      this.lastLine = Buffer.concat(this.partial, this.partialBytes).toString('utf8');
     this.partial = [];
     this.partialBytes = 0;
   }

@@ -7,9 +7,14 @@ import { join } from 'node:path';
 export const isAlive = isLive;
 export const processGroupOf = processGroup;
 
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+/** Waits until `condition` (sync or async) holds; an async one is awaited, never taken as truthy. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -28,10 +33,16 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
  * the test can assert on them and clean up by pid (never by name).
  */
 export class ProcessLedger {
-  readonly dir = mkdtempSync(join(tmpdir(), 'bistro-proc-'));
+  private madeDir: string | undefined;
   private readonly extra = new Set<number>();
   /** Only processes started after this are ours to kill: a recorded pid may have been reused. */
   private readonly createdTicks = uptimeTicks() - 1;
+
+  /** Made on first use: a ledger a test never writes to leaves no directory behind. */
+  get dir(): string {
+    this.madeDir ??= mkdtempSync(join(tmpdir(), 'bistro-proc-'));
+    return this.madeDir;
+  }
 
   /** A file tasks append their pids to. */
   pidFile(name = 'pids'): string {
@@ -78,7 +89,8 @@ export class ProcessLedger {
       }
     }
     await waitFor(() => alive.every((pid) => !isAlive(pid)), 5000, 'cleanup');
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.madeDir !== undefined) rmSync(this.madeDir, { recursive: true, force: true });
+    this.madeDir = undefined;
     return alive;
   }
 }

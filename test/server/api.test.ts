@@ -80,7 +80,10 @@ describe('REST handlers', () => {
       host: { h1: { resources: { host_slots: { default: 1, limit: 5, weight: 2 } } } },
       db: { d1: { resources: {}, disabled: true } },
     });
-    assert.match((await call(port, 'nodes', { fields: ['colour'] })).error!, /nodes: "fields.0" Invalid option/);
+    assert.match(
+      (await call(port, 'nodes', { fields: ['colour'] })).error!,
+      /nodes: "fields.0" Invalid option/,
+    );
   });
 
   it('running_tasks and job_node_runtime', async () => {

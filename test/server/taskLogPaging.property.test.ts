@@ -44,7 +44,14 @@ describe('task log paging', () => {
             const seen: string[] = [];
             let lineId: bigint | undefined;
             for (let guard = 0; guard < 1000; guard++) {
-              const page = queryTaskLogs(store.db, { table: "stdout", sort, filter: regex, jobs, lineId, pageSize });
+              const page = queryTaskLogs(store.db, {
+                table: 'stdout',
+                sort,
+                filter: regex,
+                jobs,
+                lineId,
+                pageSize,
+              });
               assert.ok(page.lines.length <= pageSize);
               for (const line of page.lines) seen.push(line[4]);
               if (page.next_line_id === '-1') break;

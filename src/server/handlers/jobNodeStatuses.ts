@@ -16,47 +16,46 @@ import { regexArg } from '../userRegex.js';
 const CLOCK_CHECK_MASK = 255;
 
 export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => {
-    const name = args.job;
-    const config = context.config();
-    const job = config.jobs.get(name);
-    if (!job) throw new NotFoundError(`Unknown job ${name}`);
-    const regex = regexArg('regex', args.regex);
-    const nodes = context.nodes();
-    if (!nodes || job.errors !== undefined) return { total: 0, nodes: [] };
-    const wanted = args.status === '' ? undefined : args.status;
-    const offset = args.offset ?? 0;
-    const limit = args.limit ?? 100;
-    const deadline = queryDeadline();
-    const mask = context.eligibility.get(job, config.settings, context.nodeIndex(nodes));
-    const table = context.statuses.table(name);
-    const now = Date.now() / 1000;
-    const atLevel = nodes.atLevel(job.levelForTasks);
-    const page: { node: string; status: string; code: string; time?: number }[] = [];
-    let total = 0;
-    let k = 0;
-    for (; k < atLevel.length; k++) {
-      if ((k & CLOCK_CHECK_MASK) === CLOCK_CHECK_MASK && performance.now() > deadline) break;
-      const nodeName = nodes.names[atLevel[k]!]!;
-      if (regex && !regex.test(nodeName)) continue;
-      const status = table?.get(context.statuses.names.lookup(nodeName));
-      let bits = status ? status.bits : mask[k] === Eligibility.ELIGIBLE ? B.UNSTARTED : 0;
-      if (status && bits & B.USES_BACKOFF && !(status.time + status.backoffSec > now))
-        bits &= ~B.USES_BACKOFF;
-      if (mask[k] === Eligibility.DISABLED) bits |= B.DISABLED;
-      if (mask[k] === Eligibility.AVOIDED) bits |= B.AVOIDED;
-      const label = labelOf(bits);
-      if (wanted && label !== wanted) continue;
-      if (total >= offset && page.length < limit) {
-        page.push({
-          node: nodeName,
-          status: label,
-          code: statusCode(bits),
-          ...(status ? { time: status.time } : {}),
-        });
-      }
-      total++;
+  const name = args.job;
+  const config = context.config();
+  const job = config.jobs.get(name);
+  if (!job) throw new NotFoundError(`Unknown job ${name}`);
+  const regex = regexArg('regex', args.regex);
+  const nodes = context.nodes();
+  if (!nodes || job.errors !== undefined) return { total: 0, nodes: [] };
+  const wanted = args.status === '' ? undefined : args.status;
+  const offset = args.offset ?? 0;
+  const limit = args.limit ?? 100;
+  const deadline = queryDeadline();
+  const mask = context.eligibility.get(job, config.settings, context.nodeIndex(nodes));
+  const table = context.statuses.table(name);
+  const now = Date.now() / 1000;
+  const atLevel = nodes.atLevel(job.levelForTasks);
+  const page: { node: string; status: string; code: string; time?: number }[] = [];
+  let total = 0;
+  let k = 0;
+  for (; k < atLevel.length; k++) {
+    if ((k & CLOCK_CHECK_MASK) === CLOCK_CHECK_MASK && performance.now() > deadline) break;
+    const nodeName = nodes.names[atLevel[k]!]!;
+    if (regex && !regex.test(nodeName)) continue;
+    const status = table?.get(context.statuses.names.lookup(nodeName));
+    let bits = status ? status.bits : mask[k] === Eligibility.ELIGIBLE ? B.UNSTARTED : 0;
+    if (status && bits & B.USES_BACKOFF && !(status.time + status.backoffSec > now)) bits &= ~B.USES_BACKOFF;
+    if (mask[k] === Eligibility.DISABLED) bits |= B.DISABLED;
+    if (mask[k] === Eligibility.AVOIDED) bits |= B.AVOIDED;
+    const label = labelOf(bits);
+    if (wanted && label !== wanted) continue;
+    if (total >= offset && page.length < limit) {
+      page.push({
+        node: nodeName,
+        status: label,
+        code: statusCode(bits),
+        ...(status ? { time: status.time } : {}),
+      });
     }
-    return k < atLevel.length ? { total, nodes: page, partial: true, scanned: k } : { total, nodes: page };
+    total++;
+  }
+  return k < atLevel.length ? { total, nodes: page, partial: true, scanned: k } : { total, nodes: page };
 };
 
 /** The UI's status categories: done, running, backoff, failed, incomplete, unstarted, avoided, disabled. */

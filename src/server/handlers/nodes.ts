@@ -4,31 +4,31 @@ import type { Handler } from '../apiContext.js';
 const ALL_FIELDS: readonly string[] = ['resources', 'disabled'];
 
 export const nodes: Handler<'nodes'> = (args, context) => {
-    const fields: readonly string[] = args.fields?.length ? args.fields : ALL_FIELDS;
-    const filter = args.nodes?.length ? new Set(args.nodes) : undefined;
-    const set = context.nodes();
-    const settings = context.config().settings;
-    const results: Record<string, Record<string, Record<string, unknown>>> = {};
-    if (!set) return { results };
-    for (let i = 0; i < set.size; i++) {
-      const name = set.names[i]!;
-      if (filter && !filter.has(name)) continue;
-      const level = settings.levels[set.levels[i]!]!;
-      const entry: Record<string, unknown> = (results[level] ??= {})[name] ?? {};
-      if (fields.includes('resources')) {
-        const resources: Record<string, unknown> = {};
-        for (const r of settings.resources) {
-          if (r.levelId !== set.levels[i]) continue;
-          resources[r.name] = {
-            default: r.defaultAmount,
-            limit: r.limit,
-            ...(r.weight > 0 ? { weight: r.weight } : {}),
-          };
-        }
-        entry['resources'] = resources;
+  const fields: readonly string[] = args.fields?.length ? args.fields : ALL_FIELDS;
+  const filter = args.nodes?.length ? new Set(args.nodes) : undefined;
+  const set = context.nodes();
+  const settings = context.config().settings;
+  const results: Record<string, Record<string, Record<string, unknown>>> = {};
+  if (!set) return { results };
+  for (let i = 0; i < set.size; i++) {
+    const name = set.names[i]!;
+    if (filter && !filter.has(name)) continue;
+    const level = settings.levels[set.levels[i]!]!;
+    const entry: Record<string, unknown> = (results[level] ??= {})[name] ?? {};
+    if (fields.includes('resources')) {
+      const resources: Record<string, unknown> = {};
+      for (const r of settings.resources) {
+        if (r.levelId !== set.levels[i]) continue;
+        resources[r.name] = {
+          default: r.defaultAmount,
+          limit: r.limit,
+          ...(r.weight > 0 ? { weight: r.weight } : {}),
+        };
       }
-      if (fields.includes('disabled') && set.enabled[i] === 0) entry['disabled'] = true;
-      results[level]![name] = entry;
+      entry['resources'] = resources;
     }
-    return { results };
+    if (fields.includes('disabled') && set.enabled[i] === 0) entry['disabled'] = true;
+    results[level]![name] = entry;
+  }
+  return { results };
 };
