@@ -4,7 +4,7 @@
  * settings value; a job's `cgroups` object likewise applies over the
  * inherited one, and its `subsystems` list replaces the inherited list.
  *
- * Containment choice is explicit (docs/supervision.md):
+ * Containment choice is explicit (README, "Containment"):
  *   - `cgroups` absent             -> auto: cgroup v2 if the scheduler can create cgroups, else none;
  *   - `"version": "v2"`            -> cgroup v2 (unified hierarchy);
  *   - non-empty `subsystems`       -> cgroup v1 in those controllers (Bistro's format);
@@ -15,7 +15,7 @@ import type { ObjectReader } from './reader.js';
 import {
   boolean,
   integer,
-  nodeNameProblem,
+  controlCharacterIn,
   nonNegativeInteger,
   nonNegativeNumber,
   signalNumber,
@@ -93,7 +93,7 @@ const cgroupSlice = z
   .string()
   .refine(
     (slice) =>
-      /^[^/]*(\/[^/]+)*$/.test(slice) && !hasDotSegment(slice) && nodeNameProblem(slice) === undefined,
+      /^[^/]*(\/[^/]+)*$/.test(slice) && !hasDotSegment(slice) && controlCharacterIn(slice) === undefined,
     'must be a relative cgroup path of plain names, without "." or ".." segments or control characters',
   )
   .describe('a relative cgroup path');

@@ -23,13 +23,17 @@ export const signalNumber = z.number().int().min(0).max(64).describe('a signal n
  */
 export function nodeNameProblem(name: string): string | undefined {
   if (name === '') return 'a node name may not be empty';
-  // eslint-disable-next-line no-control-regex
-  const bad = /[\u0000-\u001f\u007f]/.exec(name);
-  if (bad) {
-    const code = `U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`;
-    return `node name ${JSON.stringify(name.slice(0, 200))} contains the control character ${code}`;
-  }
+  const bad = controlCharacterIn(name);
+  if (bad !== undefined)
+    return `node name ${JSON.stringify(name.slice(0, 200))} contains the control character ${bad}`;
   return undefined;
+}
+
+/** The first control character (U+0000-U+001F, U+007F) in `text` as "U+XXXX", or undefined. */
+export function controlCharacterIn(text: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\u0000-\u001f\u007f]/.exec(text);
+  return bad ? `U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}` : undefined;
 }
 
 /** A job name becomes a directory name, so it is restricted. */

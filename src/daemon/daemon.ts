@@ -32,6 +32,7 @@ import { SchedulerMetrics } from '../server/metrics.js';
 import { isLoopbackAddress } from '../server/requestGuard.js';
 import { registerStoreMetrics, reportingStoreHealth } from './storeReporting.js';
 import type { StoreHealth } from '../store/storeHealth.js';
+import { SpaceReserve } from '../store/spaceReserve.js';
 import { ApiServerHost } from '../server/apiServerHost.js';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -164,9 +165,13 @@ export class SchedulerDaemon {
         }
       },
     });
-    this.storeHealth = reportingStoreHealth(this.logger, this.errors);
+    // Released so the stores open even on a full disk; restored once there is room.
+    const reserve = new SpaceReserve(options.dataDir);
+    reserve.release();
+    this.storeHealth = reportingStoreHealth(this.logger, this.errors, reserve);
     this.statusStore = new StatusStore(join(options.dataDir, 'statuses.sqlite'), this.storeHealth);
     this.logStore = new TaskLogStore(join(options.dataDir, 'task_logs.sqlite'), this.storeHealth);
+    reserve.restore();
     this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
     this.nodes = new NodeRefresher(() => this.config.settings, {
       instanceName: this.instanceName,
@@ -386,9 +391,9 @@ export class SchedulerDaemon {
     this.lastPassMs = performance.now() - started;
     for (const key of Object.values(ErrorKeys)) this.errors.set(key, result.errors[key] ?? []);
     this.metrics.passDuration.observe(this.lastPassMs / 1000);
-    // No launch without a durable launch record: new tasks wait while statuses cannot be written.
-    const starts = this.statusStore.writable ? result.starts : [];
-    for (const start of starts) {
+    for (const start of result.starts) {
+      // No launch without a durable launch record: new tasks wait while statuses cannot be written.
+      if (!this.statusStore.writable) break;
       this.runner.start(start, now);
       this.metrics.taskStarted(start.job.name);
     }

@@ -2,15 +2,21 @@
  * Turns the stores' health into what an operator sees: a warning when a
  * store stops writing and a note when it writes again (with what was lost),
  * an `errors` entry (the UI's banner) while any store fails, and metrics.
+ * When writes work again, the data dir's space reserve is restored.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
+import type { SpaceReserve } from '../store/spaceReserve.js';
 import { StoreHealth, type StoreName } from '../store/storeHealth.js';
 import type { ErrorRegistry } from './errorRegistry.js';
 
 export const STORE_ERROR_KEY = 'Store';
 
-export function reportingStoreHealth(logger: Logger, errors: ErrorRegistry): StoreHealth {
+export function reportingStoreHealth(
+  logger: Logger,
+  errors: ErrorRegistry,
+  reserve: SpaceReserve,
+): StoreHealth {
   const health: StoreHealth = new StoreHealth({
     onChange(store: StoreName, problem: string | undefined) {
       if (problem !== undefined) {
@@ -19,6 +25,7 @@ export function reportingStoreHealth(logger: Logger, errors: ErrorRegistry): Sto
           `${problem}; statuses and task events are kept in memory and retried, task output is dropped`,
         );
       } else {
+        reserve.restore();
         logger.warn(
           { store, droppedLogLines: health.droppedLogLines, droppedEvents: health.droppedEvents },
           `${store} is written again`,

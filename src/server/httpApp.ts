@@ -5,8 +5,8 @@
  * reads and /metrics too, when asked).
  *
  * Every request is checked before its body is used (requestGuard.ts): the
- * Host must name this server, a POST must be `application/json` and
- * same-origin, the body is bounded in size and depth, and each query is
+ * Host must name this server, a POST must be same-origin, one that changes
+ * state must be `application/json` (so a browser must preflight), the body is bounded in size and depth, and each query is
  * validated against its route (routes.ts). A bad request is a 4xx with a
  * JSON `error`; a bad query is a 4xx whose envelope carries the query's
  * `error`, as the original's clients read it.
@@ -126,8 +126,6 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
     });
     if (host !== undefined) return reply.code(403).send({ error: host });
     if (request.method === 'GET' || request.method === 'HEAD') return;
-    if (!isJsonContentType(request.headers['content-type']))
-      return reply.code(415).send({ error: 'a request body must be sent as Content-Type: application/json' });
     const crossSite = crossSiteProblem(request.headers);
     if (crossSite !== undefined) return reply.code(403).send({ error: crossSite });
   });
@@ -158,6 +156,12 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
     const mutating = named.some(
       ([, query]) => routeOf((query as { handler?: unknown } | null)?.handler)?.mutating,
     );
+    // A browser sends JSON only after a CORS preflight, which this server never grants.
+    if (mutating && !isJsonContentType(request.headers['content-type'])) {
+      return reply
+        .code(415)
+        .send({ error: 'a request that changes state must be sent as Content-Type: application/json' });
+    }
     if ((mutating || options.tokenForReads) && !authorized(request.headers.authorization)) {
       return reply.code(401).send({
         error:

@@ -118,7 +118,7 @@ describe('job parsing', () => {
       [{ owner: 1 }, /^bistro_job->j\.owner: expected a string, received 1 \(number\)$/],
       [{ owner: 'o', enabled: 'yes' }, /^bistro_job->j\.enabled: expected true or false/],
       [{ owner: 'o', command: 'ls' }, /^bistro_job->j\.command: expected an array of strings/],
-      [{ owner: 'o', priority: -1 }, /^bistro_job->j\.priority: expected a number >= 0/],
+      [{ owner: 'o', priority: 'high' }, /^bistro_job->j\.priority: expected a number/],
       [{ owner: 'o', config: [] }, /^bistro_job->j\.config: expected an object/],
       [{ owner: 'o', resources: { nope: 1 } }, /^bistro_job->j\.resources\.nope: unknown resource/],
       [

@@ -69,7 +69,7 @@ describe('hardening', () => {
     mounts.push(mount);
     const nodes = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`n${i}`, []]));
     const { daemon, port } = await startDaemon(
-      { ...manual(nodes) },
+      { backoff: [1, 'repeat'], ...manual(nodes) },
       { chatty: { config: { output_lines: 2000, status: 'done', sleep_sec: 1 } } },
       { dataDir: join(mount, 'data') },
     );
@@ -94,6 +94,35 @@ describe('hardening', () => {
     assert.equal(rows.length, 8);
     await waitFor(async () => Object.keys((await call(port, 'errors')).data as object).length === 0, 10_000);
     assert.match(daemon.output, /is written again/);
+
+    // A start on a full disk runs and reports.
+    assert.equal(await daemon.stop(), 0);
+    spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
+    daemon.start(['--http-port', String(port)]);
+    await waitFor(() => daemon.output.includes('REST API listening'), 15_000, 'the API on a full disk').catch(
+      (error: Error) => {
+        throw new Error(`${error.message}\n${daemon.output}`);
+      },
+    );
+    daemon.writeConfig(
+      { resources: {}, backoff: [1, 'repeat'], ...manual(nodes) },
+      {
+        chatty: { config: { output_lines: 2000, status: 'done', sleep_sec: 1 } },
+        later: { config: { output_lines: 2000, status: 'done' } },
+      },
+    );
+    await waitFor(
+      async () => JSON.stringify((await call(port, 'errors')).data).includes('cannot be written'),
+      20_000,
+      'the store failure reported after a start on a full disk',
+    );
+    assert.equal(daemon.child!.exitCode, null, 'the daemon stays up');
+    rmSync(filler);
+    await daemon.waitForStatuses(
+      (found) => found.filter((row) => row.job === 'later' && row.bits === 4).length === 8,
+      30_000,
+      'the new job runs once space returns',
+    );
   });
 
   it('a FIFO at the config path is a reported error; the daemon and validate do not block', async () => {
