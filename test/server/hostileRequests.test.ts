@@ -142,7 +142,9 @@ describe('hostile requests', () => {
       { host, 'content-type': 'text/plain', origin: 'http://evil.example', ...auth },
       deletion,
     );
-    assert.equal(plain.status, 415);
+    assert.equal(plain.status, 403);
+    const plainNoOrigin = await raw('POST', '/', { host, 'content-type': 'text/plain', ...auth }, deletion);
+    assert.equal(plainNoOrigin.status, 415, 'a state change must be JSON');
     const foreignOrigin = await raw(
       'POST',
       '/',
