@@ -179,13 +179,7 @@ export class StatusStore {
   }
 
   private probe(): void {
-    try {
-      probeWrite(this.db);
-      this.health.succeeded('statuses');
-    } catch (error) {
-      this.health.failed('statuses', error);
-      this.retryLater();
-    }
+    if (!this.health.probe('statuses', () => probeWrite(this.db))) this.retryLater();
   }
 
   private retryLater(): void {

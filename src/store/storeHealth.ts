@@ -40,6 +40,21 @@ export class StoreHealth {
     this.listener?.onChange(store, undefined);
   }
 
+  /**
+   * For a failing store with nothing queued to retry with: tries `write`
+   * (a probe) and records the outcome; returns whether the store writes again.
+   */
+  probe(store: StoreName, write: () => void): boolean {
+    try {
+      write();
+    } catch (error) {
+      this.failed(store, error);
+      return false;
+    }
+    this.succeeded(store);
+    return true;
+  }
+
   isFailing(store: StoreName): boolean {
     return this.failing.has(store);
   }

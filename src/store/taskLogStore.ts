@@ -130,13 +130,7 @@ export class TaskLogStore {
 
   /** Whether writes work again, when nothing is queued to try them with. */
   private probe(): void {
-    try {
-      probeWrite(this.db);
-      this.health.succeeded('task_logs');
-    } catch (error) {
-      this.health.failed('task_logs', error);
-      this.flushLater(STORE_RETRY_MS);
-    }
+    if (!this.health.probe('task_logs', () => probeWrite(this.db))) this.flushLater(STORE_RETRY_MS);
   }
 
   /** Deletes rows older than `retentionSec`; returns how many. */
