@@ -1,5 +1,5 @@
 /**
- * Backoff lists (reference §2.7): strictly increasing positive seconds,
+ * Backoff lists: strictly increasing positive seconds,
  * optionally ended by "repeat" (reuse the last value forever) or "fail"
  * (give up once the list is exhausted, the default). Parsing stops at the
  * first string. The serialized form always ends with "repeat" or "fail".

@@ -1,5 +1,5 @@
 /**
- * A whole config file (reference §2.1): `bistro_settings` plus every
+ * A whole config file: `bistro_settings` plus every
  * `bistro_job->NAME` object. Settings problems make the config unusable
  * (`ConfigError`); job problems only make that job invalid.
  */

@@ -1,5 +1,5 @@
 /**
- * Loads the config file and polls it for changes (SPEC §3).
+ * Loads the config file and polls it for changes.
  *
  * A change is noticed by mtime, size *or* content hash, so two edits in the
  * same second are not missed. A file that fails to read or parse never

@@ -5,7 +5,7 @@
  * field that fails keeps the default and records an issue, and parsing goes
  * on so that one run reports every problem at once. Issues carry the key path
  * so a message can say exactly where the mistake is; a job's issues are also
- * turned into Bistro's `errors` record (reference §2.14) for the `jobs` API.
+ * turned into Bistro's `errors` record for the `jobs` API.
  */
 
 export type KeyPath = readonly (string | number)[];
@@ -20,7 +20,7 @@ export interface ConfigIssue {
   readonly value?: unknown;
 }
 
-/** Bistro's DynamicParser error record (reference §2.14). */
+/** Bistro's DynamicParser error record. */
 export interface ErrorRecord {
   key_errors?: Record<string, string>;
   nested?: Record<string, ErrorRecord>;

@@ -1,5 +1,5 @@
 /**
- * Jobs (`bistro_job->NAME`, reference §2.12-§2.15). A job starts as a copy of
+ * Jobs (`bistro_job->NAME`). A job starts as a copy of
  * the inheritable settings, then applies its own keys field by field. A job
  * with problems is kept, marked invalid by its `errors` record, and cannot
  * run; the other jobs are unaffected. Serializing an invalid job drops the
@@ -199,7 +199,7 @@ function isContainedIn(record: ErrorRecord, container: Record<string, unknown>):
   return true;
 }
 
-/** The job as the `jobs` API returns it (reference §2.15). */
+/** The job as the `jobs` API returns it. */
 export function serializeJob(job: Job, settings: Settings): Record<string, unknown> {
   const out: Record<string, unknown> = {
     enabled: job.enabled,

@@ -1,6 +1,6 @@
 /**
  * Delays such as `kill_orphan_tasks_after_sec` and
- * `kill_tasks_exceeding_resources_after_sec` (reference §2.8): `true` = 0 s,
+ * `kill_tasks_exceeding_resources_after_sec`: `true` = 0 s,
  * `false` or a negative number = never, a number >= 0 = that many seconds
  * (fractional allowed). `null` here means "never".
  */

@@ -1,6 +1,6 @@
 /**
- * `kill_subprocess` (alias `kill_request`, SPEC §5.1): how a task is asked to
- * stop. `term_wait_kill` with `kill_wait_ms` <= 0 means SIGKILL at once (SPEC §11).
+ * `kill_subprocess` (alias `kill_request`): how a task is asked to
+ * stop. `term_wait_kill` with `kill_wait_ms` <= 0 means SIGKILL at once.
  */
 import { z } from 'zod';
 import type { ObjectReader } from './reader.js';

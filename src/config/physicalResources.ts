@@ -1,5 +1,5 @@
 /**
- * `physical_resources` (reference §2.11, SPEC §5.5): maps a job's logical
+ * `physical_resources`: maps a job's logical
  * resources to physical limits. Locally, `ram_mb` with `enforcement: "hard"`
  * becomes the task cgroup's memory limit and `cpu_core` with
  * `enforcement: "soft"` its CPU weight; a mapped resource may sit at any level

@@ -1,5 +1,5 @@
 /**
- * `bistro_settings.resources` (reference §2.6): per-level named slot counts.
+ * `bistro_settings.resources`: per-level named slot counts.
  * Resource names form one namespace; reusing a name at two levels is an error
  * here (the original silently merged them).
  */

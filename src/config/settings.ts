@@ -1,5 +1,5 @@
 /**
- * `bistro_settings` (reference §2.4-§2.11). Any problem here makes the whole
+ * `bistro_settings`. Any problem here makes the whole
  * config unusable, so the loader keeps the last good config instead.
  */
 import { z } from 'zod';
@@ -197,7 +197,7 @@ function readNodeSources(nodes: ObjectReader): NodeSourceConfig[] {
   return out;
 }
 
-/** `node_order` lives in `nodes` (canonical) and is accepted at the top of settings too (SPEC §11). */
+/** `node_order` lives in `nodes` (canonical) and is accepted at the top of settings too. */
 function readNodeOrder(settings: ObjectReader, nodes: ObjectReader | undefined): NodeOrder {
   const inNodes = nodes?.has('node_order') ? nodes.optional('node_order', nodeOrder, 'random') : undefined;
   const topLevel = settings.has('node_order')

@@ -4,7 +4,7 @@
  * settings value; a job's `cgroups` object likewise applies over the
  * inherited one, and its `subsystems` list replaces the inherited list.
  *
- * Containment choice is explicit (README, "Containment"):
+ * Containment choice is explicit (docs/supervision.md):
  *   - `cgroups` absent             -> auto: cgroup v2 if the scheduler can create cgroups, else none;
  *   - `"version": "v2"`            -> cgroup v2 (unified hierarchy);
  *   - non-empty `subsystems`       -> cgroup v1 in those controllers (Bistro's format);

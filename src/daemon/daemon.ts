@@ -1,5 +1,5 @@
 /**
- * The scheduler process (SPEC §7): polls the config, refreshes nodes, runs
+ * The scheduler process: polls the config, refreshes nodes, runs
  * scheduling passes, starts and kills tasks through the runner, persists
  * statuses, and on TERM/INT/QUIT stops every task it started before exiting.
  *

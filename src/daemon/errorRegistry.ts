@@ -1,5 +1,5 @@
 /**
- * The error registry (reference §9.1): each part of the scheduler reports
+ * The error registry: each part of the scheduler reports
  * under a fixed key; a report replaces the key's messages, an empty report
  * clears it. The `errors` API handler and the UI banner read it.
  */

@@ -1,5 +1,5 @@
 /**
- * Keeps the node set fresh (reference §3.2): refresh every
+ * Keeps the node set fresh: refresh every
  * `--nodes-update-ms`, or `--nodes-retry-ms` after a failure, and at once
  * when the config's levels or node sources change.
  *

@@ -1,5 +1,5 @@
 /**
- * One node refresh (reference §3.2): start from the instance node, run every
+ * One node refresh: start from the instance node, run every
  * configured source in order, publish the result. Prefs are checked before
  * anything runs, so a bad source fails the refresh without side effects.
  */

@@ -1,6 +1,6 @@
 /**
  * The local runner: runs the tasks the scheduler chose on this machine
- * through the supervisor, following the task protocol (README, "Task protocol").
+ * through the supervisor, following the task protocol (docs/task-protocol.md).
  *
  * Order of a start, so that nothing can run twice: RUNNING is recorded in
  * memory, the durable running-task record is written right before the spawn

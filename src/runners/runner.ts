@@ -1,5 +1,5 @@
 /**
- * What the daemon needs from a runner (SPEC §10): start a task the pass chose,
+ * What the daemon needs from a runner: start a task the pass chose,
  * kill one, and stop everything. The local runner is one implementation; a
  * remote-worker runner will be another.
  */

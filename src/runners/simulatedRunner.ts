@@ -1,5 +1,5 @@
 /**
- * Runners that start no process (reference §7.9): `--dry-run` marks every
+ * Runners that start no process: `--dry-run` marks every
  * started task running then done at once; `--benchmark-run` "runs" it for a
  * random 0..2x duration, then reports done or, with the given probability,
  * an error. Neither can kill, so orphan timers are forgotten.

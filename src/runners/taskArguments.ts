@@ -1,5 +1,5 @@
 /**
- * The task protocol (reference §7.2-§7.4): argv is the job's `command` (or
+ * The task protocol: argv is the job's `command` (or
  * the scheduler's `--worker-command`), then the node name, the status pipe
  * path and a JSON argument.
  */

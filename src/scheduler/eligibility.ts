@@ -1,5 +1,5 @@
 /**
- * Where a job may start (reference §4): the task node and every ancestor must
+ * Where a job may start: the task node and every ancestor must
  * be enabled, and pass the job's filter for its level. The result per node at
  * the job's level is cached per (job, node index), since it only changes with
  * the config or the nodes. Dependencies are checked per pass, against the
@@ -101,7 +101,7 @@ export class EligibilityCache {
   }
 }
 
-/** True if every dependency is done on the node named `nameId` (reference §4.2). */
+/** True if every dependency is done on the node named `nameId`. */
 export function dependenciesDone(job: Job, nameId: number, statuses: TaskStatuses): boolean {
   for (const dependency of job.dependsOn) {
     const table = statuses.table(dependency);
@@ -111,8 +111,7 @@ export function dependenciesDone(job: Job, nameId: number, statuses: TaskStatuse
 }
 
 /**
- * `run_only_after_all_nodes_are_done_for` (reference §4.3, implemented as
- * documented): every listed job must be runnable, and done on every node of
+ * `run_only_after_all_nodes_are_done_for`: every listed job must be runnable, and done on every node of
  * its level that it is not filtered out of (a level with no nodes is done).
  */
 export function prerequisiteJobsDone(

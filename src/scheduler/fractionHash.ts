@@ -1,5 +1,5 @@
 /**
- * The stable hash behind `fraction_of_nodes` (SPEC §11): 64-bit FNV-1a of the
+ * The stable hash behind `fraction_of_nodes`: 64-bit FNV-1a of the
  * UTF-8 bytes of `node + "\0" + job`. A node passes a fraction f iff
  * hash < f * 2^64. Stable across builds and machines, unlike the original's.
  */

@@ -1,5 +1,5 @@
 /**
- * Monitor histograms (reference §9.2): for each valid job and each level, how
+ * Monitor histograms: for each valid job and each level, how
  * many nodes have each combination of status bits, where a node's bits are
  * the OR of its own task's bits and those of every task below it. Codes use
  * the original's alphabet (`statusCode`).

@@ -1,5 +1,5 @@
 /**
- * Which running tasks must die, and when (SPEC §4, §6; reference §5.3, §5.7).
+ * Which running tasks must die, and when.
  *
  * Orphans: the task's job was deleted, disabled or became invalid, or no
  * enabled node with the task's node name is left. Only an ancestor being

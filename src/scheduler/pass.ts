@@ -1,5 +1,5 @@
 /**
- * One scheduling pass (reference §5.1-§5.7): given the config, the nodes, the
+ * One scheduling pass: given the config, the nodes, the
  * statuses and the clock, decide which tasks to start (with the resources
  * each will hold) and which running tasks to kill, and report problems.
  *
@@ -198,7 +198,7 @@ export class Scheduler {
 
   /**
    * The nodes the job may start on now, in the order to try them
-   * (reference §5.4). Built in list order, which keeps memory access
+   *. Built in list order, which keeps memory access
    * sequential at a million nodes; then ordered. Nodes whose path already
    * lacks room are dropped before ordering: availability only shrinks
    * during a pass, so their tries would fail anyway. `count` keeps the

@@ -1,7 +1,6 @@
 /**
- * Scheduling policies (reference §5.6). Each job's candidates are consumed in
- * the configured node order (SPEC §11; the original consumed them from the
- * end), each node tried once per pass whether or not it started.
+ * Scheduling policies. Each job's candidates are consumed in
+ * the configured node order, each node tried once per pass whether or not it started.
  */
 import type { PolicyName } from '../config/settings.js';
 import type { RandomSource } from './random.js';

@@ -1,5 +1,5 @@
 /**
- * Resource availability during one pass (reference §5.2-§5.5, §5.8).
+ * Resource availability during one pass.
  *
  * A task on node N needs, on every node of N's path to the instance, its
  * job's amount of each resource defined at that node's level. Running tasks

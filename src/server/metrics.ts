@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics at `GET /metrics` (SPEC §9): tasks by status per job,
+ * Prometheus metrics at `GET /metrics`: tasks by status per job,
  * starts, kills by method and reason, kill latency, unkillable tasks, pass
  * duration, and log lines that had to wait for their quota.
  */

@@ -1,6 +1,5 @@
 /**
- * Backoff progression (reference §2.7, §6.4, with the SPEC §11 decision on
- * `incomplete_backoff`).
+ * Backoff progression.
  *
  * When a task starts it is given its `NextBackoff`, computed from the job's
  * current backoff list and the progress of its previous status. When its
@@ -71,7 +70,7 @@ export function finalStatus(report: StatusReport, atStart: BackoffAtStart, time:
   };
 }
 
-/** Forgiveness (reference §6.6): FAILED becomes ERROR and backoff is cleared; DONE and RUNNING are untouched. */
+/** Forgiveness: FAILED becomes ERROR and backoff is cleared; DONE and RUNNING are untouched. */
 export function forgiven(status: TaskStatus): TaskStatus {
   if (status.bits & (B.DONE | B.RUNNING)) return status;
   let bits = status.bits;

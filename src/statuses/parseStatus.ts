@@ -1,5 +1,5 @@
 /**
- * What a task reports on its status pipe (reference §6.2): a plain label, or
+ * What a task reports on its status pipe: a plain label, or
  * JSON with `result_bits` or `result` and optional `data`. Anything else is
  * an `error_backoff` whose data keeps the raw text, so nothing is lost.
  */

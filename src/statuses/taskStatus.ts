@@ -1,11 +1,11 @@
 /**
- * Task statuses (reference §6.1): bit sets with exactly one "current" bit
+ * Task statuses: bit sets with exactly one "current" bit
  * and optional modifiers, timestamped by the scheduler.
  *
  * `backoffSec` is how long to wait before the task may run again;
  * `progressSec` is its position in the job's backoff list (what the next
  * error advances from). They differ only for `incomplete_backoff`, which
- * waits the current step without advancing (SPEC §11).
+ * waits the current step without advancing.
  */
 
 export const StatusBits = {
@@ -44,14 +44,14 @@ export const isFailed = (s: TaskStatus): boolean => (s.bits & B.FAILED) !== 0;
 export const isInBackoff = (s: TaskStatus, now: number): boolean =>
   (s.bits & B.USES_BACKOFF) !== 0 && s.time + s.backoffSec > now;
 
-/** Statuses the scheduler creates itself (reference §6.3). */
+/** Statuses the scheduler creates itself. */
 export const Synthesized = {
   running: (time: number): TaskStatus => ({ bits: B.RUNNING, time, backoffSec: 0, progressSec: 0 }),
   noStatusAfterExit: 'Failed to read a status',
   noStatusAfterKill: 'Task killed, no status returned',
 } as const;
 
-/** The JSON form handed to tasks as `prev_status` (reference §6.7). */
+/** The JSON form handed to tasks as `prev_status`. */
 export function statusJson(status: TaskStatus): Record<string, unknown> {
   const out: Record<string, unknown> = { result_bits: status.bits };
   if (status.data !== undefined) out.data = status.data;
@@ -73,7 +73,7 @@ export function statusLabel(bits: number): string {
 
 const CODE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** Histogram code of a bit set (reference §8.3): bits mod 64, then bits div 64 when >= 64. */
+/** Histogram code of a bit set: bits mod 64, then bits div 64 when >= 64. */
 export function statusCode(bits: number): string {
   const low = CODE_ALPHABET[bits % 64]!;
   return bits >= 64 ? low + CODE_ALPHABET[Math.floor(bits / 64) % 64]! : low;

@@ -1,5 +1,5 @@
 /**
- * All task statuses in memory (reference §6.8), plus the running tasks.
+ * All task statuses in memory, plus the running tasks.
  *
  * One status per (job, node name). Starting a task records RUNNING and
  * remembers the RunningTask; its final status must name the same invocation

@@ -1,5 +1,5 @@
 /**
- * Per-task log quotas (SPEC §5.3): a token bucket of
+ * Per-task log quotas: a token bucket of
  * `max_log_lines_per_poll_interval` lines, refilled by that much every
  * `poll_ms`. When a task's quota runs out its pipes are paused -- the task
  * blocks on write, nothing is dropped -- until enough time has passed.

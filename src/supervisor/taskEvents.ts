@@ -1,5 +1,5 @@
 /**
- * Task events (reference §7.7 plus kill bookkeeping), emitted as structured
+ * Task events, emitted as structured
  * objects for the task log store. A normal run logs `running`, then
  * `process_exited` and `task_pipes_closed` in either order, then `got_status`.
  */

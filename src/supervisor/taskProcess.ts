@@ -2,12 +2,12 @@
  * One supervised task: launch through the task launcher, read its pipes,
  * apply kill requests, and decide when it is complete and what its status is.
  *
- * Completion (reference §7.5): the main process exited, every pipe the task
+ * Completion: the main process exited, every pipe the task
  * holds (stdout, stderr, status, canary) reached EOF, and its containment,
  * if any, is empty. So a grandchild holding stdout or the canary keeps the
  * task incomplete -- the canary "detects" escapes it cannot stop.
  *
- * Signals (SPEC §5.4, §5.7) go to the task's process group while it leads
+ * Signals go to the task's process group while it leads
  * one and the group still has members, else to the main process while it
  * is unreaped; never to pid 0 or -1. Once a group is seen empty it is never
  * signalled again. Residual risk without containment: between two checks a
@@ -146,7 +146,7 @@ export class TaskProcess {
     return this.containment?.paths ?? [];
   }
 
-  /** Applies a kill request (SPEC §5.4). */
+  /** Applies a kill request. */
   kill(request: KillRequest, reason: string): KillOutcome {
     if (this.complete) {
       return { ok: false, reason: 'not_running', message: `task ${this.invocationId} already completed` };

@@ -1,5 +1,5 @@
 /**
- * Crontab items for `add_time` (reference §3.6).
+ * Crontab items for `add_time`.
  *
  * Epoch items select epoch seconds directly and ignore time zones. Standard
  * items select wall-clock minutes in the process's local time zone; their

@@ -1,5 +1,5 @@
 /**
- * Crontab selectors (reference §3.6): which values of one field (minute,
+ * Crontab selectors: which values of one field (minute,
  * month, epoch second, ...) match. Forms: an integer; a name where the field
  * has names; an array of those (empty = everything); or an object
  * {"start", "end", "period"} meaning start, start+period, ... <= end.

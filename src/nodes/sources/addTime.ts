@@ -1,5 +1,5 @@
 /**
- * `add_time` source (reference §3.6): time-stamped children. Each schedule
+ * `add_time` source: time-stamped children. Each schedule
  * item is a crontab with a `lifetime` (the node exists that many seconds
  * after its timestamp), an optional `enabled_lifetime` (enabled only that
  * long) and `tags`. Items producing the same timestamp merge: tags are

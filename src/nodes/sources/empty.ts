@@ -1,4 +1,4 @@
-/** `empty` source (reference §3.7): adds nothing; only the instance node exists. */
+/** `empty` source: adds nothing; only the instance node exists. */
 import type { NodeSourceCompiler } from './source.js';
 
 export const compileEmpty: NodeSourceCompiler = (prefs) => {

@@ -1,5 +1,5 @@
 /**
- * `range_label` source (reference §3.4): for each node at `parent_level` and
+ * `range_label` source: for each node at `parent_level` and
  * each i in [start, end], a child named by `format` ("{parent}__{i}" by
  * default; also {start} and {end}).
  */

@@ -1,5 +1,5 @@
 /**
- * `script` source (reference §3.5): for each node at `parent_level`, runs the
+ * `script` source: for each node at `parent_level`, runs the
  * executable directly (no shell) with the parent's name as its only argument
  * and adds one child per non-empty stdout line.
  *

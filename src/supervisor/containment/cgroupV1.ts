@@ -1,5 +1,5 @@
 /**
- * cgroup v1 containment, as in the original (SPEC §5.5): a task cgroup
+ * cgroup v1 containment, as in the original: a task cgroup
  * `<mount of subsystem>/<slice>/<invocation id>` in every listed subsystem.
  *
  * Killing uses the freezer: freeze the cgroup (nothing inside can fork or

@@ -1,5 +1,5 @@
 /**
- * cgroup v2 containment (SPEC §5.5; the original lacked it). Each task gets
+ * cgroup v2 containment. Each task gets
  * `<root>/<slice>/<invocation id>`. Killing writes `cgroup.kill`, which the
  * kernel applies atomically to the whole subtree -- processes forked during
  * the kill included, and no pid can be reused under us. Completion waits for

@@ -1,6 +1,6 @@
 /**
  * Chooses and creates each task's containment from `task_subprocess.cgroups`
- * (SPEC §5.5, README "Containment"):
+ *:
  *   - key absent: cgroup v2 if the scheduler can create cgroups there, else
  *     none -- with a warning that says why (`warnings`);
  *   - `"version": "v2"`: cgroup v2, at `root` or the detected unified mount;

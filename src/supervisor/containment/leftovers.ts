@@ -1,5 +1,5 @@
 /**
- * Leftover discovery for restart recovery (SPEC §7): task cgroups under the
+ * Leftover discovery for restart recovery: task cgroups under the
  * configured slice that no live supervisor owns. Task cgroups are named by
  * invocation id, so each leftover says which task it was.
  */

@@ -1,5 +1,5 @@
 /**
- * Resource limits for a task's cgroups (SPEC §5.5): a hard memory limit and
+ * Resource limits for a task's cgroups: a hard memory limit and
  * a soft CPU weight from `physical_resources` mappings of the job's logical
  * resources, and `pids.max` from `cgroups.pids_max`.
  */
