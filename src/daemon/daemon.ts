@@ -168,7 +168,10 @@ export class SchedulerDaemon {
     // Released so the stores open even on a full disk; restored once there is room.
     const reserve = new SpaceReserve(options.dataDir);
     reserve.release();
-    this.storeHealth = reportingStoreHealth(this.logger, this.errors, reserve);
+    this.storeHealth = reportingStoreHealth(this.logger, this.errors, reserve, () => {
+      this.logStore.checkpoint();
+      this.statusStore.checkpoint();
+    });
     this.statusStore = new StatusStore(join(options.dataDir, 'statuses.sqlite'), this.storeHealth);
     this.logStore = new TaskLogStore(join(options.dataDir, 'task_logs.sqlite'), this.storeHealth);
     reserve.restore();

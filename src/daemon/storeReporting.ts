@@ -16,10 +16,15 @@ export function reportingStoreHealth(
   logger: Logger,
   errors: ErrorRegistry,
   reserve: SpaceReserve,
+  /** Frees what space the stores can (their WALs) when one stops writing. */
+  reclaim: () => void,
 ): StoreHealth {
   const health: StoreHealth = new StoreHealth({
     onChange(store: StoreName, problem: string | undefined) {
       if (problem !== undefined) {
+        // Statuses come first: the reserved space is theirs.
+        if (store === 'statuses') reserve.release();
+        reclaim();
         logger.error(
           { store },
           `${problem}; statuses and task events are kept in memory and retried, task output is dropped`,

@@ -22,7 +22,9 @@ import { limitsFor } from '../supervisor/containment/limits.js';
 import { processStartTicks } from '../supervisor/procStat.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TaskEvent } from '../supervisor/taskEvents.js';
-import type { KillOutcome, LogLine, TaskHandleLike, TaskUsage } from '../supervisor/taskSpec.js';
+import type { KillOutcome, LogLine, TaskHandleLike, TaskResult, TaskUsage } from '../supervisor/taskSpec.js';
+import type { StatusReport } from '../statuses/parseStatus.js';
+import { taskStatusReport } from './taskStatusReport.js';
 import { EventRows } from './eventRows.js';
 import { runningTaskFor } from './runningTaskFor.js';
 import type { AbandonedTask, Runner } from './runner.js';
@@ -102,11 +104,13 @@ export class LocalRunner implements Runner {
     void handle.done.then((result) => {
       this.tasks.delete(task.invocationId);
       this.unkillableIds.delete(task.invocationId);
+      const report = taskStatusReport(result);
+      this.recordFinalEvent(task, result, report);
       const outcome = deps.statuses.recordFinish(
         task.job,
         task.node,
         task.invocationId,
-        result.report,
+        report,
         Date.now() / 1000,
       );
       if (!outcome.applied)
@@ -213,14 +217,23 @@ export class LocalRunner implements Runner {
     const { invocationId, time, ...fields } = event;
     const row = this.eventRows.row(task, fields, this.deps.arguments.hostname);
     this.deps.logStore.append('statuses', task.job, task.node, row, time);
-    if (
-      event.event === 'task_failed_to_start' ||
-      event.event === 'unkillable' ||
-      event.event === 'oom_killed' ||
-      event.event === 'output_dropped'
-    ) {
+    if (event.event === 'unkillable' || event.event === 'oom_killed' || event.event === 'output_dropped') {
       this.deps.logger.warn({ job: task.job, node: task.node, invocationId, event: fields }, event.event);
     }
+  }
+
+  /** The last event of a run: the status it got, or why it failed to start. */
+  private recordFinalEvent(task: RunningTask, result: TaskResult, report: StatusReport): void {
+    const fields = result.launchFailure
+      ? { event: 'task_failed_to_start', status: report }
+      : { event: 'got_status', status: report, raw_status: result.statusLine ?? null };
+    const row = this.eventRows.row(task, fields, this.deps.arguments.hostname);
+    this.deps.logStore.append('statuses', task.job, task.node, row);
+    if (result.launchFailure)
+      this.deps.logger.warn(
+        { job: task.job, node: task.node, invocationId: task.invocationId, status: report },
+        'task_failed_to_start',
+      );
   }
 
   private onLog(invocationId: string, line: LogLine): void {

@@ -61,3 +61,16 @@ export function probeWrite(db: SqliteDatabase): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   db.pragma(`user_version = ${version}`);
 }
+
+/**
+ * Folds the WAL back into the database and truncates it, freeing the space
+ * a growing WAL holds; used when writes fail for lack of space. Never throws
+ * (a checkpoint on a full disk may fail too; the next retry tries again).
+ */
+export function checkpointQuietly(db: SqliteDatabase): void {
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch {
+    // still no room: the caller's retry comes back here
+  }
+}

@@ -3,10 +3,12 @@
  * database in WAL mode allocates its shared-memory index (32 KB per
  * database): on a full disk that fails, and a scheduler restarted there
  * could not even open its stores to read the statuses it must honour. So the
- * reserve is released right before the stores open, and restored once there
- * is room again.
+ * reserve is released right before the stores open, and again when statuses
+ * cannot be written (they come before anything else), and restored only once
+ * the disk has several times its size free.
  */
-import { closeSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 
 /** Enough for both stores' shared-memory indexes and their first WAL frames. */
@@ -25,8 +27,18 @@ export class SpaceReserve {
     rmSync(this.file, { force: true });
   }
 
-  /** Writes the reserve if it is missing; returns false when the disk has no room for it yet. */
+  /** Writes the reserve if it is missing and the disk has room to spare; returns whether it is there. */
   restore(): boolean {
+    try {
+      const stats = statfsSync(dirname(this.file));
+      if (stats.bavail * stats.bsize < 4 * RESERVE_BYTES) return false;
+    } catch {
+      return false;
+    }
+    return this.write();
+  }
+
+  private write(): boolean {
     try {
       if (statSync(this.file).size === RESERVE_BYTES) return true;
     } catch {

@@ -13,7 +13,7 @@
 import type { RunningTask } from '../statuses/runningTask.js';
 import type { TaskStatus } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import { openDatabase, probeWrite, StoreError, type SqliteDatabase } from './database.js';
+import { checkpointQuietly, openDatabase, probeWrite, StoreError, type SqliteDatabase } from './database.js';
 import { STORE_RETRY_MS, StoreHealth } from './storeHealth.js';
 
 const MIGRATIONS = [
@@ -182,8 +182,14 @@ export class StatusStore {
     if (!this.health.probe('statuses', () => probeWrite(this.db))) this.retryLater();
   }
 
+  /** Frees the space the WAL holds (see checkpointQuietly). */
+  checkpoint(): void {
+    checkpointQuietly(this.db);
+  }
+
   private retryLater(): void {
     if (this.retryTimer) return;
+    this.checkpoint();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.flush();

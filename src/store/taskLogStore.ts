@@ -13,7 +13,7 @@
  * before any event, and statuses live in their own store. Writing resumes
  * by itself once space returns.
  */
-import { openDatabase, probeWrite, type SqliteDatabase } from './database.js';
+import { checkpointQuietly, openDatabase, probeWrite, type SqliteDatabase } from './database.js';
 import { STORE_RETRY_MS, StoreHealth } from './storeHealth.js';
 
 export const LOG_TABLES = ['stdout', 'stderr', 'statuses'] as const;
@@ -81,7 +81,8 @@ export class TaskLogStore {
   append(table: LogTable, job: string, node: string, line: string, timeMs = Date.now()): bigint {
     const id = this.nextId(timeMs);
     const failing = this.health.isFailing('task_logs');
-    if (failing && table !== 'statuses') {
+    // Output goes before any status: none is written while statuses cannot be.
+    if ((failing || this.health.isFailing('statuses')) && table !== 'statuses') {
       this.health.droppedLogLines++;
       return id;
     }
@@ -93,6 +94,11 @@ export class TaskLogStore {
     if (this.queue.length >= FLUSH_QUEUE_ROWS && !failing) this.flush();
     else this.flushLater(failing ? STORE_RETRY_MS : FLUSH_INTERVAL_MS);
     return id;
+  }
+
+  /** Frees the space the WAL holds (see checkpointQuietly). */
+  checkpoint(): void {
+    checkpointQuietly(this.db);
   }
 
   private flushLater(delayMs: number): void {
@@ -121,6 +127,7 @@ export class TaskLogStore {
       const kept = events.slice(-MAX_KEPT_EVENTS);
       this.health.droppedEvents += events.length - kept.length;
       this.queue = kept.concat(this.queue);
+      this.checkpoint();
       this.flushLater(STORE_RETRY_MS);
       return 0;
     }

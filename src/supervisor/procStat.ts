@@ -32,6 +32,6 @@ export function isLive(pid: number): boolean {
 }
 
 /** The same process (pid and start time) is still alive. */
-export function isSameLiveProcess(pid: number, startTicks: number): boolean {
-  return isLive(pid) && processStartTicks(pid) === startTicks;
+export function isSameLiveProcess(pid: number, startTicks: number | undefined): boolean {
+  return startTicks !== undefined && isLive(pid) && processStartTicks(pid) === startTicks;
 }

@@ -1,15 +1,14 @@
 /**
- * Task events, emitted as structured
- * objects for the task log store. A normal run logs `running`, then
- * `process_exited` and `task_pipes_closed` in either order, then `got_status`.
+ * Task events, emitted as structured objects for the task log store. A
+ * normal run logs `running`, then `process_exited` and `task_pipes_closed`
+ * in either order; the runner adds `got_status` (or `task_failed_to_start`)
+ * once it has made the task's status from the result.
  */
 export type TaskEventName =
   | 'running'
   | 'process_exited'
   | 'task_pipes_closed'
   | 'task_pipe_error'
-  | 'got_status'
-  | 'task_failed_to_start'
   | 'kill_requested'
   | 'signal_sent'
   | 'cgroup_killed'

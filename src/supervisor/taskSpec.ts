@@ -1,7 +1,6 @@
 /** What the supervisor needs to start one task, and what it reports at the end. */
 import type { TaskSubprocessOptions } from '../config/taskSubprocess.js';
 import type { CgroupLimits } from './containment/limits.js';
-import type { StatusReport } from '../statuses/parseStatus.js';
 
 /** The task's status pipe is inherited at this descriptor; its argv names `/dev/fd/4`. */
 export const STATUS_FD = 4;
@@ -82,8 +81,6 @@ export interface TaskResult {
   readonly exitSignal: NodeJS.Signals | null;
   /** The last line the task wrote to its status pipe, if any. */
   readonly statusLine: string | undefined;
-  /** The status to record (after the no-status and launch-failure rules). */
-  readonly report: StatusReport;
   /** A kill request sent the task a signal. */
   readonly killed: boolean;
   /** The main process died of a signal that no kill request sent. */
@@ -93,6 +90,10 @@ export interface TaskResult {
    * the pids still found holding its pipes or marker, possibly none.
    */
   readonly abandonedPids: readonly number[] | undefined;
+  /** Why the task was given up on, when it was. */
+  readonly abandonedReason: string | undefined;
+  /** OOM kills its memory cgroup saw (with the limit), when there were any. */
+  readonly oomKills: { readonly count: number; readonly memoryLimitBytes: number | undefined } | undefined;
   readonly launchFailure: LaunchFailure | undefined;
   /** Epoch milliseconds. */
   readonly startTime: number;

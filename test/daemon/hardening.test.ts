@@ -70,7 +70,7 @@ describe('hardening', () => {
     const nodes = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`n${i}`, []]));
     const { daemon, port } = await startDaemon(
       { backoff: [1, 'repeat'], ...manual(nodes) },
-      { chatty: { config: { output_lines: 2000, status: 'done', sleep_sec: 1 } } },
+      { chatty: { config: { output_lines: 300, status: 'done', sleep_sec: 1 } } },
       { dataDir: join(mount, 'data') },
     );
     // Fill the disk while the tasks run and write.
@@ -86,11 +86,15 @@ describe('hardening', () => {
     assert.match(metrics, /bistro_store_write_failures_total\{store="(statuses|task_logs)"\} [1-9]/);
     assert.equal(daemon.child!.exitCode, null, 'the daemon stays up');
     rmSync(filler);
-    const rows = await daemon.waitForStatuses(
-      (found) => found.filter((row) => row.job === 'chatty' && row.bits === 4).length === 8,
-      30_000,
-      'every status written',
-    );
+    const rows = await daemon
+      .waitForStatuses(
+        (found) => found.filter((row) => row.job === 'chatty' && row.bits === 4).length === 8,
+        30_000,
+        'every status written',
+      )
+      .catch((error: Error) => {
+        throw new Error(`${error.message}\n${daemon.output.slice(-6000)}`);
+      });
     assert.equal(rows.length, 8);
     await waitFor(async () => Object.keys((await call(port, 'errors')).data as object).length === 0, 10_000);
     assert.match(daemon.output, /is written again/);
@@ -107,8 +111,8 @@ describe('hardening', () => {
     daemon.writeConfig(
       { resources: {}, backoff: [1, 'repeat'], ...manual(nodes) },
       {
-        chatty: { config: { output_lines: 2000, status: 'done', sleep_sec: 1 } },
-        later: { config: { output_lines: 2000, status: 'done' } },
+        chatty: { config: { output_lines: 300, status: 'done', sleep_sec: 1 } },
+        later: { config: { output_lines: 300, status: 'done' } },
       },
     );
     await waitFor(
@@ -118,11 +122,15 @@ describe('hardening', () => {
     );
     assert.equal(daemon.child!.exitCode, null, 'the daemon stays up');
     rmSync(filler);
-    await daemon.waitForStatuses(
-      (found) => found.filter((row) => row.job === 'later' && row.bits === 4).length === 8,
-      30_000,
-      'the new job runs once space returns',
-    );
+    await daemon
+      .waitForStatuses(
+        (found) => found.filter((row) => row.job === 'later' && row.bits === 4).length === 8,
+        30_000,
+        'the new job runs once space returns',
+      )
+      .catch((error: Error) => {
+        throw new Error(`${error.message}\n${daemon.output.slice(-6000)}`);
+      });
   });
 
   it('a FIFO at the config path is a reported error; the daemon and validate do not block', async () => {

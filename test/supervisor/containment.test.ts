@@ -4,6 +4,7 @@
  * a strategy the host lacks is skipped with the reason printed.
  */
 import assert from 'node:assert/strict';
+import { taskStatusReport } from '../../src/runners/taskStatusReport.js';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,7 +67,7 @@ for (const strategy of STRATEGIES) {
       );
       const [daemon] = await ledger.pids(1);
       const result = await task.done;
-      assert.deepEqual(result.report, { bits: B.DONE });
+      assert.deepEqual(taskStatusReport(result), { bits: B.DONE });
       assert.equal(isAlive(daemon!), false, 'the canary would say done; containment made sure');
     });
 
@@ -215,7 +216,7 @@ for (const strategy of STRATEGIES) {
         });
         const result = await task.done;
         assert.equal(result.exitSignal, 'SIGKILL');
-        const data = result.report.data as {
+        const data = taskStatusReport(result).data as {
           oom_killed: boolean;
           oom_kills: number;
           memory_limit_bytes: number;
@@ -289,7 +290,7 @@ describe('choosing containment', () => {
       limits: { memoryBytes: 1 << 26 },
     });
     const result = await task.done;
-    assert.deepEqual(result.report, { bits: B.DONE });
+    assert.deepEqual(taskStatusReport(result), { bits: B.DONE });
     assert.equal(readFileSync(out, 'utf8').trim(), String(1 << 26));
   });
 

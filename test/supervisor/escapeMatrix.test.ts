@@ -4,6 +4,7 @@
  * the pids the task itself reports and checks what the OS shows.
  */
 import assert from 'node:assert/strict';
+import { taskStatusReport } from '../../src/runners/taskStatusReport.js';
 import { describe, it } from 'node:test';
 import { isAlive, ProcessLedger, processGroupOf, sleep, waitFor } from '../helpers/processes.js';
 import { Recorder, supervisedTests } from '../helpers/supervisor.js';
@@ -103,7 +104,7 @@ describe('double fork + setsid + close all fds', () => {
     const task = recorder.sh(script, [ledger.pidFile()]);
     const [daemon] = await ledger.pids(1);
     const result = await task.done;
-    assert.deepEqual(result.report, { bits: 4 });
+    assert.deepEqual(taskStatusReport(result), { bits: 4 });
     await waitFor(() => isAlive(daemon!));
     assert.ok(isAlive(daemon!), 'the task is complete, yet its daemon lives: only containment catches this');
     process.kill(daemon!, 'SIGKILL');
