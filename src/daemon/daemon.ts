@@ -15,6 +15,9 @@ import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import { LocalRunner } from '../runners/localRunner.js';
 import type { AbandonedTask, Runner } from '../runners/runner.js';
+
+export { DEFAULT_STOP_GRACE_MS } from './shutdown.js';
+export type { HttpOptions } from './apiServer.js';
 import { SimulatedRunner } from '../runners/simulatedRunner.js';
 import { ErrorKeys, Scheduler, type PassResult } from '../scheduler/pass.js';
 import { seededRandom } from '../scheduler/random.js';
@@ -25,16 +28,18 @@ import { TaskLogStore } from '../store/taskLogStore.js';
 import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { ConfigWriter } from '../config/configWriter.js';
-import { jobHistogram, type JobHistogram } from '../scheduler/histogram.js';
 import type { ApiContext } from '../server/apiContext.js';
 import { ApiError, NotFoundError } from '../server/apiErrors.js';
+import { startApiServer, type HttpOptions } from './apiServer.js';
+import { HistogramCache } from './histogramCache.js';
+import { LogPruner } from './logPruner.js';
+import { PassPacer } from './passPacer.js';
+import { DEFAULT_STOP_GRACE_MS, stopAllTasks } from './shutdown.js';
 import { SchedulerMetrics } from '../server/metrics.js';
-import { isLoopbackAddress } from '../server/requestGuard.js';
 import { registerStoreMetrics, reportingStoreHealth } from './storeReporting.js';
 import type { StoreHealth } from '../store/storeHealth.js';
 import { SpaceReserve } from '../store/spaceReserve.js';
 import { ApiServerHost } from '../server/apiServerHost.js';
-import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { boostSchedulerPriority, type CpuPriority } from './cpuPriority.js';
 import { ErrorRegistry } from './errorRegistry.js';
@@ -77,18 +82,6 @@ export interface StopReport {
   readonly abandoned: readonly AbandonedTask[];
 }
 
-export interface HttpOptions {
-  readonly port: number;
-  readonly address: string;
-  readonly tokenFile?: string;
-  readonly tokenForReads?: boolean;
-  readonly allowCommand?: boolean;
-  /** Host names the Host header may carry besides the bound address. */
-  readonly allowedHosts?: readonly string[];
-}
-
-/** Histograms are recomputed at most this often (the original's monitor period). */
-const MONITOR_MS = 5000;
 /** Nice levels above its tasks: enough to win the CPU from a few dozen busy tasks. */
 export const DEFAULT_PRIORITY_BOOST = 10;
 
@@ -97,11 +90,6 @@ export const ErrorRegistryKeys = {
   nodes: 'Nodes',
   unkillable: 'Unkillable tasks',
 } as const;
-
-/** Extra time, beyond the largest kill_wait_ms, that a graceful stop waits before SIGKILL. */
-export const DEFAULT_STOP_GRACE_MS = 5_000;
-/** After SIGKILLing everything in reach, how long a stop waits before giving up on the rest. */
-const STOP_KILL_GRACE_MS = 3_000;
 
 export class SchedulerDaemon {
   readonly statuses = new TaskStatuses();
@@ -119,22 +107,15 @@ export class SchedulerDaemon {
   readonly identity: InstanceIdentity | undefined;
   private readonly logger: Logger;
   private priority: CpuPriority | undefined;
-  private started = false;
   private readonly random = seededRandom(Date.now() & 0xffffffff);
-  private passTimer: NodeJS.Timeout | undefined;
-  private passAt = Infinity;
+  private readonly pacer: PassPacer;
   private lastPassMs = 0;
-  private lastPassEnd = 0;
   private stopping: Promise<StopReport> | undefined;
   private escalateStop: () => void = () => undefined;
   private readonly escalated = new Promise<void>((resolve) => (this.escalateStop = resolve));
-  private pruneTimer: NodeJS.Timeout | undefined;
+  private readonly pruner: LogPruner;
+  private readonly histograms: HistogramCache;
   private server: ApiServerHost | undefined;
-  private monitor: { time: number; computedAt: number; byJob: Map<string, JobHistogram> } = {
-    time: 0,
-    computedAt: -Infinity,
-    byJob: new Map(),
-  };
   readonly metrics: SchedulerMetrics;
   lastPass: PassResult | undefined;
 
@@ -188,7 +169,7 @@ export class SchedulerDaemon {
         meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
         failureRate: options.testFailureRate ?? 0,
         random: this.random,
-        onComplete: () => this.onTaskComplete(),
+        onComplete: () => this.pacer.taskCompleted(),
       });
     } else {
       let runner: LocalRunner | undefined = undefined;
@@ -214,7 +195,7 @@ export class SchedulerDaemon {
         config: () => this.config,
         onComplete: (id) => {
           this.metrics.taskCompleted(id);
-          this.onTaskComplete();
+          this.pacer.taskCompleted();
         },
       });
       this.runner = runner;
@@ -225,6 +206,24 @@ export class SchedulerDaemon {
       () => (this.runner instanceof LocalRunner ? this.runner.logBackpressureEvents : 0),
     );
     registerStoreMetrics(this.metrics.registry, this.storeHealth);
+    this.pacer = new PassPacer(
+      { run: () => this.runPass(), lastDecisionMs: () => this.lastPassMs },
+      () => this.config.settings,
+      this.errors,
+      this.logger,
+    );
+    this.histograms = new HistogramCache(
+      () => this.config,
+      () => this.nodes.current(this.config.settings),
+      this.scheduler,
+      this.statuses,
+    );
+    this.pruner = new LogPruner(
+      this.logStore,
+      options.logRetentionSec ?? 30 * 86400,
+      options.logPruneFrequencySec ?? 3600,
+      this.logger,
+    );
   }
 
   /** Port the REST API listens on, once started (0 = off). */
@@ -242,7 +241,7 @@ export class SchedulerDaemon {
       eligibility: this.scheduler.eligibility,
       statuses: this.statuses,
       errors: () => this.errors.snapshot(),
-      histograms: () => this.histograms(),
+      histograms: () => this.histograms.get(),
       killTask: (jobName, node) => {
         const job = this.config.jobs.get(jobName);
         if (!job) throw new NotFoundError(`Unknown job ${jobName}`);
@@ -266,26 +265,6 @@ export class SchedulerDaemon {
       configWriter: new ConfigWriter(this.configLoader.file),
       allowCommand: http?.allowCommand ?? false,
     };
-  }
-
-  private histograms(): { time: number; byJob: ReadonlyMap<string, JobHistogram> } {
-    if (performance.now() - this.monitor.computedAt < MONITOR_MS) return this.monitor;
-    const config = this.config;
-    const nodes = this.nodes.current(config.settings);
-    const byJob = new Map<string, JobHistogram>();
-    if (nodes) {
-      const index = this.scheduler.nodeIndex(nodes, config, this.statuses);
-      const now = Date.now() / 1000;
-      for (const job of config.jobs.values()) {
-        if (job.errors !== undefined) continue;
-        byJob.set(
-          job.name,
-          jobHistogram(job, config, index, this.statuses, this.scheduler.eligibility, now, 10),
-        );
-      }
-    }
-    this.monitor = { time: Math.floor(Date.now() / 1000), computedAt: performance.now(), byJob };
-    return this.monitor;
   }
 
   /** The config in force (the last good one). */
@@ -335,39 +314,14 @@ export class SchedulerDaemon {
     await this.nodes.refresh();
     await this.startServer();
     this.configLoader.start(this.options.configUpdateMs ?? 10_000);
-    this.pruneLogs();
-    this.started = true;
-    this.requestPass(0);
+    this.pruner.start();
+    if (!this.stopping) this.pacer.start();
   }
 
   private async startServer(): Promise<void> {
     const http = this.options.http;
     if (!http || http.port === 0) return;
-    const token = http.tokenFile ? readFileSync(http.tokenFile, 'utf8').trim() : undefined;
-    if (http.tokenFile && !token) throw new ApiError(`${http.tokenFile}: the API token file is empty`);
-    // In a worker thread: a burst of HTTP requests is parsed there, never in front of a kill.
-    this.server = await ApiServerHost.start(
-      this.apiContext(),
-      this.metrics,
-      {
-        port: http.port,
-        address: http.address,
-        token,
-        tokenForReads: http.tokenForReads,
-        allowedHosts: http.allowedHosts,
-      },
-      this.logger,
-    );
-    this.logger.info(
-      { address: http.address, port: this.httpPort, auth: token ? 'bearer token for mutations' : 'none' },
-      'REST API listening',
-    );
-    if (!token && !isLoopbackAddress(http.address)) {
-      this.logger.warn(
-        { address: http.address },
-        'the REST API listens beyond this host without a token: anyone who can reach it can kill tasks and change jobs (use --api-token-file)',
-      );
-    }
+    this.server = await startApiServer(http, this.apiContext(), this.metrics, this.logger);
   }
 
   /** Runs one pass now and applies its decisions. */
@@ -420,60 +374,13 @@ export class SchedulerDaemon {
       unkillable.map((id) => `Task ${id} survived SIGKILL; its resources stay reserved`),
     );
     this.statusStore.flush();
-    this.lastPassEnd = performance.now();
     this.lastPass = result;
     return result;
   }
 
   /** Schedules a pass in `delayMs` unless one is due sooner. */
   requestPass(delayMs: number): void {
-    // Nothing is scheduled before start() completed: a start that fails (say, the API port
-    // is taken) must not leave tasks running behind the error.
-    if (this.stopping || !this.started) return;
-    const at = performance.now() + delayMs;
-    if (this.passTimer && at >= this.passAt) return;
-    if (this.passTimer) clearTimeout(this.passTimer);
-    this.passAt = at;
-    this.passTimer = setTimeout(() => this.loop(), Math.max(0, delayMs));
-  }
-
-  private loop(): void {
-    this.passTimer = undefined;
-    this.passAt = Infinity;
-    let busy = true;
-    try {
-      const result = this.runPass();
-      busy = result?.busy ?? true;
-    } catch (error) {
-      this.errors.set(ErrorKeys.mainLoop, [`Pass failed: ${(error as Error).message}`]);
-      this.logger.error({ err: error }, 'scheduling pass failed');
-    }
-    const settings = this.config.settings;
-    const waitSec = !settings.enabled
-      ? settings.idleWaitSec
-      : busy
-        ? settings.workingWaitSec
-        : settings.idleWaitSec;
-    this.requestPass(waitSec * 1000);
-  }
-
-  private onTaskComplete(): void {
-    // Soon, but keep passes under about a fifth of the wall time.
-    const gap = Math.max(0, this.lastPassEnd + 4 * this.lastPassMs - performance.now());
-    this.requestPass(gap);
-  }
-
-  private pruneLogs(): void {
-    const frequency = this.options.logPruneFrequencySec ?? 3600;
-    if (frequency <= 0) return;
-    try {
-      const deleted = this.logStore.prune(this.options.logRetentionSec ?? 30 * 86400);
-      if (deleted > 0) this.logger.info({ deleted }, 'pruned task logs');
-    } catch (error) {
-      this.logger.error({ err: error }, 'task log pruning failed');
-    }
-    this.pruneTimer = setTimeout(() => this.pruneLogs(), frequency * 1000);
-    this.pruneTimer.unref();
+    this.pacer.request(delayMs);
   }
 
   /** The kill request for a task: its job's, or the settings' for a deleted job. */
@@ -501,31 +408,16 @@ export class SchedulerDaemon {
   }
 
   private async doStop(): Promise<StopReport> {
-    if (this.passTimer) clearTimeout(this.passTimer);
-    if (this.pruneTimer) clearTimeout(this.pruneTimer);
+    this.pacer.stop();
+    this.pruner.stop();
     this.configLoader.stop();
     this.nodes.stop();
-    const config = this.config;
-    const waits = [config.settings.killSubprocess, ...[...config.jobs.values()].map((j) => j.killSubprocess)]
-      .filter((r) => r.method === 'term_wait_kill')
-      .map((r) => r.killWaitMs);
-    const bound = Math.max(0, ...waits) + (this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     this.logger.info({ running: this.statuses.runningCount }, 'stopping: killing every running task');
-    let allDone = false;
-    const done = this.runner
-      .stopAll((task) => this.killRequestFor(task), 'shutdown')
-      .then(() => {
-        allDone = true;
-      });
-    await Promise.race([done, delay(bound), this.escalated]);
-    let abandoned: AbandonedTask[] = [];
-    if (!allDone) {
-      this.logger.warn('stopping: SIGKILL to every task process in reach');
-      this.runner.killReachable('shutdown: SIGKILL after kill_wait_ms and the grace');
-      await Promise.race([done, delay(STOP_KILL_GRACE_MS)]);
-      if (!allDone) abandoned = this.runner.abandonAll('shutdown');
-      await done;
-    }
+    const abandoned = await stopAllTasks(this.runner, this.config, (task) => this.killRequestFor(task), {
+      graceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+      escalated: this.escalated,
+      logger: this.logger,
+    });
     await this.server?.close();
     this.statusStore.close();
     this.logStore.close();
@@ -539,8 +431,4 @@ export class SchedulerDaemon {
     this.logger.info({ abandoned: abandoned.length }, 'scheduler stopped');
     return { abandoned };
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
