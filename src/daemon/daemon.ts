@@ -14,26 +14,33 @@ import { FileConfigLoader } from '../config/fileLoader.js';
 import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import { LocalRunner } from '../runners/localRunner.js';
-import type { AbandonedTask, Runner } from '../runners/runner.js';
+import type { Runner } from '../runners/runner.js';
 
 export { DEFAULT_STOP_GRACE_MS } from './shutdown.js';
+export { DEFAULT_PRIORITY_BOOST } from './runnerFactory.js';
+export { ErrorRegistryKeys } from './passApplier.js';
 export type { HttpOptions } from './apiServer.js';
-import { SimulatedRunner } from '../runners/simulatedRunner.js';
-import { ErrorKeys, Scheduler, type PassResult } from '../scheduler/pass.js';
+import { Scheduler, type PassResult } from '../scheduler/pass.js';
 import { seededRandom } from '../scheduler/random.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import { TaskStatuses } from '../statuses/taskStatuses.js';
 import { StatusStore } from '../store/statusStore.js';
 import { TaskLogStore } from '../store/taskLogStore.js';
 import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
-import { Supervisor } from '../supervisor/supervisor.js';
-import { ConfigWriter } from '../config/configWriter.js';
 import type { ApiContext } from '../server/apiContext.js';
-import { ApiError, NotFoundError } from '../server/apiErrors.js';
-import { startApiServer, type HttpOptions } from './apiServer.js';
+import { startApiServer } from './apiServer.js';
 import { HistogramCache } from './histogramCache.js';
 import { LogPruner } from './logPruner.js';
 import { PassPacer } from './passPacer.js';
+import { ErrorRegistryKeys, PassApplier } from './passApplier.js';
+import { createRunner } from './runnerFactory.js';
+import { daemonApi } from './daemonApi.js';
+import type { DaemonOptions, StopReport } from './daemonOptions.js';
+
+export type { DaemonOptions, StopReport } from './daemonOptions.js';
+import { LaunchPlans } from '../runners/launchPlans.js';
+import type { LaunchPlan } from '../supervisor/launchPlan.js';
+import { killRequestFor } from '../runners/taskControl.js';
 import { DEFAULT_STOP_GRACE_MS, stopAllTasks } from './shutdown.js';
 import { SchedulerMetrics } from '../server/metrics.js';
 import { registerStoreMetrics, reportingStoreHealth } from './storeReporting.js';
@@ -41,55 +48,12 @@ import type { StoreHealth } from '../store/storeHealth.js';
 import { SpaceReserve } from '../store/spaceReserve.js';
 import { ApiServerHost } from '../server/apiServerHost.js';
 import { setPriority } from 'node:os';
-import { boostSchedulerPriority, type CpuPriority } from './cpuPriority.js';
+import type { CpuPriority } from './cpuPriority.js';
 import { ErrorRegistry } from './errorRegistry.js';
 import { NodeRefresher } from './nodeRefresher.js';
 import { claimInstance, type InstanceIdentity } from './instanceIdentity.js';
 import { recoverLeftovers } from './recovery.js';
 import { withEnforceableLimits } from './enforceableLimits.js';
-
-export interface DaemonOptions {
-  readonly configFile: string;
-  readonly dataDir: string;
-  readonly workerCommand?: string;
-  readonly instanceNodeName?: string;
-  readonly configUpdateMs?: number;
-  readonly nodesUpdateMs?: number;
-  readonly nodesRetryMs?: number;
-  readonly dryRun?: boolean;
-  readonly benchmarkRun?: boolean;
-  /** --benchmark-run: mean simulated task duration and failure rate. */
-  readonly testTaskDurationMs?: number;
-  readonly testFailureRate?: number;
-  readonly logRetentionSec?: number;
-  readonly logPruneFrequencySec?: number;
-  /** Nice levels the scheduler runs above its tasks when it may (default 10; 0 = none). */
-  readonly priorityBoost?: number;
-  readonly logger: Logger;
-  /** The REST API; port 0 turns it off. */
-  readonly http?: HttpOptions;
-  /** A fixed instance identity (--instance-id); by default the data dir's, made on first start. */
-  readonly instanceId?: string;
-  /** Where host-wide identity locks live (tests point it elsewhere). */
-  readonly identityLockDir?: string;
-  /** Time beyond the largest kill_wait_ms before a stop SIGKILLs everything in reach. */
-  readonly stopGraceMs?: number;
-}
-
-/** What a stop left behind. */
-export interface StopReport {
-  /** Tasks that could not be confirmed dead, with pids still found holding their pipes or marker. */
-  readonly abandoned: readonly AbandonedTask[];
-}
-
-/** Nice levels above its tasks: enough to win the CPU from a few dozen busy tasks. */
-export const DEFAULT_PRIORITY_BOOST = 10;
-
-export const ErrorRegistryKeys = {
-  config: 'Config',
-  nodes: 'Nodes',
-  unkillable: 'Unkillable tasks',
-} as const;
 
 export class SchedulerDaemon {
   readonly statuses = new TaskStatuses();
@@ -103,13 +67,14 @@ export class SchedulerDaemon {
   readonly nodes: NodeRefresher;
   readonly instanceName: string;
   readonly containment: ContainmentFactory;
+  readonly plans: LaunchPlans;
   /** This instance's identity; undefined in --dry-run and --benchmark-run, which start no process. */
   readonly identity: InstanceIdentity | undefined;
   private readonly logger: Logger;
   private priority: CpuPriority | undefined;
   private readonly random = seededRandom(Date.now() & 0xffffffff);
   private readonly pacer: PassPacer;
-  private lastPassMs = 0;
+  private readonly pass: PassApplier;
   private stopping: Promise<StopReport> | undefined;
   private escalateStop: () => void = () => undefined;
   private readonly escalated = new Promise<void>((resolve) => (this.escalateStop = resolve));
@@ -117,7 +82,6 @@ export class SchedulerDaemon {
   private readonly histograms: HistogramCache;
   private server: ApiServerHost | undefined;
   readonly metrics: SchedulerMetrics;
-  lastPass: PassResult | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     this.logger = options.logger;
@@ -128,9 +92,10 @@ export class SchedulerDaemon {
       ? undefined
       : claimInstance(options.dataDir, options.instanceId, options.identityLockDir);
     this.containment = new ContainmentFactory(undefined, { instance: this.identity?.id });
+    this.plans = new LaunchPlans(this.containment);
     this.configLoader = new FileConfigLoader(options.configFile, {
       // Limits the host cannot enforce make their job invalid at load, not every launch fail.
-      check: simulated ? undefined : (config) => withEnforceableLimits(config, this.containment),
+      check: simulated ? undefined : (config) => withEnforceableLimits(config, this.plans),
       onChange: (state) => {
         if (state.error) {
           this.errors.set(ErrorRegistryKeys.config, [state.error.message]);
@@ -142,6 +107,7 @@ export class SchedulerDaemon {
           this.errors.clear(ErrorRegistryKeys.config);
           this.logger.info({ jobs: state.config.jobs.size, generation: state.generation }, 'config loaded');
           this.nodes.onConfigChange(state.config.settings);
+          if (!simulated) this.logContainment(state.config);
           this.requestPass(0);
         }
       },
@@ -164,54 +130,51 @@ export class SchedulerDaemon {
       logger: this.logger,
       onRefresh: () => this.requestPass(0),
     });
-    if (options.dryRun || options.benchmarkRun) {
-      this.runner = new SimulatedRunner(this.statuses, {
-        meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
-        failureRate: options.testFailureRate ?? 0,
-        random: this.random,
-        onComplete: () => this.pacer.taskCompleted(),
-      });
-    } else {
-      let runner: LocalRunner | undefined = undefined;
-      this.priority = boostSchedulerPriority(options.priorityBoost ?? DEFAULT_PRIORITY_BOOST, this.logger);
-      const supervisor = new Supervisor({
-        ...LocalRunner.hooks(() => runner!),
-        containment: this.containment,
-        taskNice: this.priority.taskNice,
-        // The scheduler never changes its environment: convert it once, not per task.
-        env: { ...process.env },
-      });
-      runner = new LocalRunner(supervisor, {
-        dataDir: options.dataDir,
-        statuses: this.statuses,
-        statusStore: this.statusStore,
-        logStore: this.logStore,
-        logger: this.logger,
-        arguments: {
-          workerCommand: options.workerCommand ? [options.workerCommand] : [],
-          instanceNode: this.instanceName,
-          hostname: hostname(),
-        },
-        config: () => this.config,
-        onComplete: (id) => {
-          this.metrics.taskCompleted(id);
-          this.pacer.taskCompleted();
-        },
-      });
-      this.runner = runner;
-    }
+    const created = createRunner({
+      simulation: simulated
+        ? {
+            meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
+            failureRate: options.testFailureRate ?? 0,
+          }
+        : undefined,
+      dataDir: options.dataDir,
+      workerCommand: options.workerCommand,
+      instanceName: this.instanceName,
+      priorityBoost: options.priorityBoost,
+      statuses: this.statuses,
+      statusStore: this.statusStore,
+      logStore: this.logStore,
+      containment: this.containment,
+      plans: this.plans,
+      random: this.random,
+      logger: this.logger,
+      config: () => this.config,
+      onComplete: (id) => {
+        this.metrics.taskCompleted(id);
+        this.pacer.taskCompleted();
+      },
+    });
+    this.runner = created.runner;
+    this.priority = created.priority;
     this.metrics = new SchedulerMetrics(
       this.statuses,
       () => this.runner.unkillable().size,
       () => (this.runner instanceof LocalRunner ? this.runner.logBackpressureEvents : 0),
     );
     registerStoreMetrics(this.metrics.registry, this.storeHealth);
-    this.pacer = new PassPacer(
-      { run: () => this.runPass(), lastDecisionMs: () => this.lastPassMs },
-      () => this.config.settings,
-      this.errors,
-      this.logger,
-    );
+    this.pass = new PassApplier({
+      config: () => this.config,
+      nodes: this.nodes,
+      scheduler: this.scheduler,
+      statuses: this.statuses,
+      random: this.random,
+      runner: () => this.runner,
+      statusStore: this.statusStore,
+      metrics: () => this.metrics,
+      errors: this.errors,
+      logger: this.logger,
+    });
+    this.pacer = new PassPacer(this.pass, () => this.config.settings, this.errors, this.logger);
     this.histograms = new HistogramCache(
       () => this.config,
       () => this.nodes.current(this.config.settings),
@@ -226,6 +189,18 @@ export class SchedulerDaemon {
     );
   }
 
+  /** Logs each containment the config's launch plans use, once; returns the plans. */
+  private logContainment(config: Config): LaunchPlan[] {
+    const plans = [this.plans.forSettings(config.settings)];
+    for (const job of config.jobs.values()) {
+      const compiled = job.errors === undefined ? this.plans.compile(job, config.settings) : undefined;
+      if (compiled?.plan) plans.push(compiled.plan);
+    }
+    for (const containment of this.plans.newDescriptions(plans))
+      this.logger.info({ containment }, 'task containment');
+    return plans;
+  }
+
   /** Port the REST API listens on, once started (0 = off). */
   get httpPort(): number {
     return this.server?.port ?? 0;
@@ -233,38 +208,20 @@ export class SchedulerDaemon {
 
   /** What the REST handlers may read and do. */
   apiContext(): ApiContext {
-    const http = this.options.http;
-    return {
+    return daemonApi({
       config: () => this.config,
       nodes: () => this.nodes.current(this.config.settings),
-      nodeIndex: (nodes) => this.scheduler.nodeIndex(nodes, this.config, this.statuses),
-      eligibility: this.scheduler.eligibility,
+      scheduler: this.scheduler,
       statuses: this.statuses,
-      errors: () => this.errors.snapshot(),
-      histograms: () => this.histograms.get(),
-      killTask: (jobName, node) => {
-        const job = this.config.jobs.get(jobName);
-        if (!job) throw new NotFoundError(`Unknown job ${jobName}`);
-        const task = this.statuses.runningTask(jobName, node);
-        if (!task) throw new NotFoundError(`Unknown running task ${jobName}, ${node}`);
-        const outcome = this.runner.kill(task.invocationId, job.killSubprocess, 'api');
-        if (!outcome.ok) throw new ApiError(outcome.message, 409);
-        this.metrics.killSent(task.invocationId, job.killSubprocess.method, 'api');
-        return outcome.message;
-      },
-      forgive: (job) => {
-        if (!this.config.jobs.has(job) && !this.statuses.table(job))
-          throw new NotFoundError(`Invalid job id: ${job}`);
-        this.statuses.forgive(job);
-        this.statusStore.flush();
-        this.requestPass(0);
-      },
-      usage: (id) => this.runner.usage(id),
-      logDb: this.logStore.db,
-      flushLogs: () => this.logStore.flush(),
-      configWriter: new ConfigWriter(this.configLoader.file),
-      allowCommand: http?.allowCommand ?? false,
-    };
+      errors: this.errors,
+      histograms: this.histograms,
+      runner: this.runner,
+      metrics: this.metrics,
+      logStore: this.logStore,
+      configFile: this.configLoader.file,
+      allowCommand: this.options.http?.allowCommand ?? false,
+      requestPass: () => this.requestPass(0),
+    });
   }
 
   /** The config in force (the last good one). */
@@ -288,18 +245,10 @@ export class SchedulerDaemon {
     );
     if (!settings.enabled)
       this.logger.warn('bistro_settings.enabled is false: no task will start until it is set to true');
-    const taskOptions = [
-      settings.taskSubprocess,
-      ...[...this.config.jobs.values()].map((job) => job.taskSubprocess),
-    ];
-    this.logger.info({ containment: this.containment.describe(settings.taskSubprocess) }, 'task containment');
     for (const warning of this.containment.warnings) this.logger.warn(warning);
     if (!(this.options.dryRun || this.options.benchmarkRun)) {
-      const choices = [
-        ...new Map(
-          taskOptions.map((o) => [JSON.stringify(o.cgroups ?? null), this.containment.choose(o)]),
-        ).values(),
-      ];
+      const plans = this.logContainment(this.config);
+      const choices = [...new Map(plans.map((plan) => [plan.description, plan.containment])).values()];
       const report = await recoverLeftovers(
         this.statusStore,
         this.statuses,
@@ -326,56 +275,12 @@ export class SchedulerDaemon {
 
   /** Runs one pass now and applies its decisions. */
   runPass(): PassResult | undefined {
-    const started = performance.now();
-    const config = this.config;
-    const nodes = this.nodes.current(config.settings);
-    if (this.nodes.error) this.errors.set(ErrorRegistryKeys.nodes, [this.nodes.error]);
-    else this.errors.clear(ErrorRegistryKeys.nodes);
-    if (!nodes) {
-      this.errors.set(ErrorKeys.mainLoop, ['Waiting for a node refresh that matches the configured levels']);
-      return undefined;
-    }
-    const now = Date.now() / 1000;
-    const result = this.scheduler.run({
-      config,
-      nodes,
-      statuses: this.statuses,
-      now,
-      random: this.random,
-      canKill: this.runner.canKill,
-    });
-    // Only the decision counts toward pacing; starting tasks is work we want done.
-    this.lastPassMs = performance.now() - started;
-    for (const key of Object.values(ErrorKeys)) this.errors.set(key, result.errors[key] ?? []);
-    this.metrics.passDuration.observe(this.lastPassMs / 1000);
-    for (const start of result.starts) {
-      // No launch without a durable launch record: new tasks wait while statuses cannot be written.
-      if (!this.statusStore.writable) break;
-      this.runner.start(start, now);
-      this.metrics.taskStarted(start.job.name);
-    }
-    for (const kill of result.kills) {
-      const outcome = this.runner.kill(kill.invocationId, kill.request, kill.reason);
-      if (outcome.ok) this.metrics.killSent(kill.invocationId, kill.request.method, kill.reason);
-      this.logger.warn(
-        {
-          job: kill.job,
-          node: kill.node,
-          reason: kill.reason,
-          detail: kill.detail,
-          outcome: outcome.message,
-        },
-        'killing task',
-      );
-    }
-    const unkillable = [...this.runner.unkillable()];
-    this.errors.set(
-      ErrorRegistryKeys.unkillable,
-      unkillable.map((id) => `Task ${id} survived SIGKILL; its resources stay reserved`),
-    );
-    this.statusStore.flush();
-    this.lastPass = result;
-    return result;
+    return this.pass.run();
+  }
+
+  /** The last pass's result. */
+  get lastPass(): PassResult | undefined {
+    return this.pass.last;
   }
 
   /** Schedules a pass in `delayMs` unless one is due sooner. */
@@ -385,8 +290,7 @@ export class SchedulerDaemon {
 
   /** The kill request for a task: its job's, or the settings' for a deleted job. */
   killRequestFor(task: RunningTask): KillRequest {
-    const config = this.config;
-    return (config.jobs.get(task.job) ?? config.settings).killSubprocess;
+    return killRequestFor(this.config, task.job);
   }
 
   /**

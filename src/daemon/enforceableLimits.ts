@@ -7,19 +7,14 @@
  */
 import type { Config } from '../config/config.js';
 import type { Job } from '../config/job.js';
-import type { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
-import { limitsFor } from '../supervisor/containment/limits.js';
+import type { LaunchPlans } from '../runners/launchPlans.js';
 
-export function withEnforceableLimits(config: Config, containment: ContainmentFactory): Config {
+/** Compiles every valid job's launch plan (cached for its launches); a job whose plan fails is marked invalid. */
+export function withEnforceableLimits(config: Config, plans: LaunchPlans): Config {
   let jobs: Map<string, Job> | undefined;
   for (const job of config.jobs.values()) {
     if (job.errors !== undefined) continue;
-    const limits = limitsFor(
-      config.settings.physicalResources,
-      job.resources,
-      job.taskSubprocess.cgroups?.pidsMax ?? 0,
-    );
-    const problem = containment.check(job.taskSubprocess, limits);
+    const problem = plans.compile(job, config.settings).problem;
     if (problem === undefined) continue;
     jobs ??= new Map(config.jobs);
     jobs.set(job.name, {

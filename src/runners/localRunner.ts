@@ -18,7 +18,8 @@ import { StatusBits as B } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { StatusStore } from '../store/statusStore.js';
 import type { TaskLogStore } from '../store/taskLogStore.js';
-import { limitsFor } from '../supervisor/containment/limits.js';
+import type { LaunchPlan } from '../supervisor/launchPlan.js';
+import type { LaunchPlans } from './launchPlans.js';
 import { processStartTicks } from '../supervisor/procStat.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TaskEvent } from '../supervisor/taskEvents.js';
@@ -27,7 +28,8 @@ import type { StatusReport } from '../statuses/parseStatus.js';
 import { taskStatusReport } from './taskStatusReport.js';
 import { EventRows } from './eventRows.js';
 import { runningTaskFor } from './runningTaskFor.js';
-import type { AbandonedTask, Runner } from './runner.js';
+import type { AbandonedTask, Runner, TaskKillOutcome } from './runner.js';
+import { forgiveJob, killTaskByName } from './taskControl.js';
 import { taskArgv, type TaskArgumentContext } from './taskArguments.js';
 
 export interface LocalRunnerDeps {
@@ -39,6 +41,8 @@ export interface LocalRunnerDeps {
   readonly arguments: TaskArgumentContext;
   /** The config in force, read at each start. */
   readonly config: () => Config;
+  /** Launch plans, compiled once per job version. */
+  readonly plans: LaunchPlans;
   /** Called when a task completes (the daemon schedules an early pass). */
   readonly onComplete?: (invocationId: string) => void;
 }
@@ -49,6 +53,8 @@ export class LocalRunner implements Runner {
   /** Launches being set up: known to the spawn hooks before the handle exists. */
   private readonly launching = new Map<string, RunningTask>();
   private readonly unkillableIds = new Set<string>();
+  /** Each running task's launch plan (its process-group policy matters after the spawn). */
+  private readonly plans = new Map<string, LaunchPlan>();
   private readonly eventRows = new EventRows();
 
   constructor(
@@ -85,24 +91,32 @@ export class LocalRunner implements Runner {
       );
       return task;
     }
-    const settings = deps.config().settings;
-    const limits = limitsFor(
-      settings.physicalResources,
-      job.resources,
-      job.taskSubprocess.cgroups?.pidsMax ?? 0,
-    );
+    let plan: LaunchPlan;
+    try {
+      plan = deps.plans.for(job, deps.config().settings);
+    } catch (error) {
+      this.finishWithoutProcess(
+        task,
+        `Failed to start task ${task.invocationId}: ${(error as Error).message}`,
+      );
+      return task;
+    }
     this.launching.set(task.invocationId, task);
+    this.plans.set(task.invocationId, plan);
     const handle = this.supervisor.start({
       invocationId: task.invocationId,
       argv,
       cwd,
-      options: job.taskSubprocess,
-      limits,
+      options: plan.options,
+      limits: plan.limits,
+      containment: plan.containment,
+      unkillableTimeoutSec: plan.unkillableTimeoutSec,
     });
     this.launching.delete(task.invocationId);
     this.tasks.set(task.invocationId, { task, handle });
     void handle.done.then((result) => {
       this.tasks.delete(task.invocationId);
+      this.plans.delete(task.invocationId);
       this.unkillableIds.delete(task.invocationId);
       const report = taskStatusReport(result);
       this.recordFinalEvent(task, result, report);
@@ -131,6 +145,23 @@ export class LocalRunner implements Runner {
 
   kill(invocationId: string, request: KillRequest, reason: string): KillOutcome {
     return this.supervisor.kill(invocationId, request, reason);
+  }
+
+  killTask(job: string, node: string, reason: string): TaskKillOutcome {
+    const { deps } = this;
+    return killTaskByName(
+      (id, request, why) => this.kill(id, request, why),
+      deps.statuses,
+      deps.config(),
+      job,
+      node,
+      reason,
+    );
+  }
+
+  forgive(job: string): void {
+    forgiveJob(this.deps.statuses, this.deps.config(), job);
+    this.deps.statusStore.flush();
   }
 
   async stopAll(requestFor: (task: RunningTask) => KillRequest, reason: string): Promise<void> {
@@ -203,11 +234,10 @@ export class LocalRunner implements Runner {
     if (!task) return;
     const pidStartTime = processStartTicks(pid);
     if (pidStartTime === undefined) return;
-    const options = this.deps.config().jobs.get(task.job)?.taskSubprocess;
     this.deps.statusStore.recordProcess(invocationId, {
       pid,
       pidStartTime,
-      pgid: options?.processGroupLeader === false ? undefined : pid,
+      pgid: this.plans.get(invocationId)?.processGroupLeader === false ? undefined : pid,
     });
   }
 

@@ -1,12 +1,18 @@
 /**
- * What the daemon needs from a runner: start a task the pass chose,
- * kill one, and stop everything. The local runner is one implementation; a
+ * What the daemon needs from a runner: start a task the pass chose, kill
+ * one (by invocation, or by job and node for the API), forgive a job, and
+ * stop everything. The local runner is one implementation; a
  * remote-worker runner will be another.
  */
 import type { KillRequest } from '../config/killRequest.js';
 import type { TaskStart } from '../scheduler/pass.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
+
+export type TaskKillOutcome = KillOutcome & {
+  readonly invocationId: string;
+  readonly request: KillRequest;
+};
 
 export interface AbandonedTask {
   readonly invocationId: string;
@@ -21,6 +27,13 @@ export interface Runner {
   /** Records the task as running and starts it; completion is reported to the status store by the runner. */
   start(task: TaskStart, now: number): RunningTask;
   kill(invocationId: string, request: KillRequest, reason: string): KillOutcome;
+  /**
+   * Kills the running task of (job, node) with its job's kill request (the
+   * settings' for a deleted job); throws UnknownTaskError when none runs.
+   */
+  killTask(job: string, node: string, reason: string): TaskKillOutcome;
+  /** Lets failed and backed-off tasks of `job` run again; throws UnknownTaskError for a job never seen. */
+  forgive(job: string): void;
   /** Kills every task with its own request and waits until all are complete. */
   stopAll(requestFor: (task: RunningTask) => KillRequest, reason: string): Promise<void>;
   /** A shutdown's last resort: SIGKILL everything of every task in reach, escaped descendants included. */

@@ -12,7 +12,9 @@ import { StatusBits as B } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
 import { runningTaskFor } from './runningTaskFor.js';
-import type { AbandonedTask, Runner } from './runner.js';
+import type { AbandonedTask, Runner, TaskKillOutcome } from './runner.js';
+import { forgiveJob, killTaskByName } from './taskControl.js';
+import type { Config } from '../config/config.js';
 
 export interface SimulationOptions {
   /** 0 = dry run: done immediately. */
@@ -20,6 +22,8 @@ export interface SimulationOptions {
   readonly failureRate: number;
   readonly random: RandomSource;
   readonly onComplete?: () => void;
+  /** The config in force, for kill requests by name. */
+  readonly config: () => Config;
 }
 
 export class SimulatedRunner implements Runner {
@@ -59,6 +63,21 @@ export class SimulatedRunner implements Runner {
 
   kill(invocationId: string, _request: KillRequest, _reason: string): KillOutcome {
     return { ok: false, reason: 'not_running', message: `simulated task ${invocationId} cannot be killed` };
+  }
+
+  killTask(job: string, node: string, reason: string): TaskKillOutcome {
+    return killTaskByName(
+      (id, request, why) => this.kill(id, request, why),
+      this.statuses,
+      this.options.config(),
+      job,
+      node,
+      reason,
+    );
+  }
+
+  forgive(job: string): void {
+    forgiveJob(this.statuses, this.options.config(), job);
   }
 
   async stopAll(): Promise<void> {

@@ -22,7 +22,7 @@ export interface ApiContext {
   errors(): Record<string, string>;
   /** Histograms of the last monitor pass (recomputed at most every few seconds). */
   histograms(): { readonly time: number; readonly byJob: ReadonlyMap<string, JobHistogram> };
-  /** Sends the job's kill request to the running task; returns a message. */
+  /** Sends the job's kill request (the settings' for a deleted job) to the running task; returns what was done. */
   killTask(job: string, node: string): string;
   /** Forgives a job's statuses; throws ApiError for a job never seen. */
   forgive(job: string): void;

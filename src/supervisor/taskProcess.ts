@@ -61,9 +61,8 @@ export class TaskProcess {
   private readonly pipes: TaskPipes;
   private readonly completion: TaskCompletion;
   private readonly termination: Termination;
-  /** Why the task was given up on (shutdown could not confirm it dead). */
-  private abandoned: string | undefined;
-  private abandonedPids: readonly number[] = [];
+  /** Why the task was given up on (shutdown could not confirm it dead), and who still held it. */
+  private abandoned: { readonly reason: string; readonly pids: readonly number[] } | undefined;
   private resolveDone!: (result: TaskResult) => void;
 
   constructor(
@@ -83,17 +82,15 @@ export class TaskProcess {
       onTaskPipesClosed: () => this.emit('task_pipes_closed', {}),
       onError: (pipe, message) => this.emit('task_pipe_error', { pipe, message }),
     });
-    this.completion = new TaskCompletion(
-      this.pipes.allClosed,
-      () => this.pipes.drain(),
-      () => this.finish(),
-    );
+    const drain = () => this.pipes.drain();
+    this.completion = new TaskCompletion(this.pipes.allClosed, drain, () => this.finish());
     this.termination = new Termination({
       pid: () => this.pid,
       leadsGroup: this.leadsGroup,
       exited: () => this.completion.exited.isSet,
       containment: () => this.containment,
-      unkillableTimeoutSec: (spec.options.cgroups ?? DEFAULT_CGROUP_OPTIONS).unkillableTimeoutSec,
+      unkillableTimeoutSec:
+        spec.unkillableTimeoutSec ?? (spec.options.cgroups ?? DEFAULT_CGROUP_OPTIONS).unkillableTimeoutSec,
       emit: (event, fields) => this.emit(event, fields),
       onUnkillable: () => hooks.onUnkillable?.(this.invocationId),
     });
@@ -163,9 +160,9 @@ export class TaskProcess {
   abandon(reason: string, holders: readonly number[]): void {
     if (this.complete || this.abandoned !== undefined) return;
     const pending = this.completion.pending(this.pipes.openNames);
-    this.abandoned = `${reason}: could not confirm the task dead (${pending.join('; ')})${holders.length > 0 ? `; processes still holding its pipes or marker: ${holders.join(', ')}` : ''}`;
-    this.emit('abandoned', { message: this.abandoned, pids: holders });
-    this.abandonedPids = holders;
+    const message = `${reason}: could not confirm the task dead (${pending.join('; ')})${holders.length > 0 ? `; processes still holding its pipes or marker: ${holders.join(', ')}` : ''}`;
+    this.abandoned = { reason: message, pids: holders };
+    this.emit('abandoned', { message, pids: holders });
     this.pipes.destroy();
     this.completion.giveUp();
   }
@@ -175,7 +172,12 @@ export class TaskProcess {
     const { spec } = this;
     let containment: TaskContainment | undefined;
     try {
-      containment = this.hooks.containment?.create(spec.invocationId, spec.options, spec.limits);
+      containment = this.hooks.containment?.create(
+        spec.invocationId,
+        spec.options,
+        spec.limits,
+        spec.containment,
+      );
     } catch (error) {
       this.failLaunch('cgroup', error as NodeJS.ErrnoException);
       return;
@@ -311,8 +313,8 @@ export class TaskProcess {
       statusLine: this.pipes.statusLine,
       killed: this.termination.killed,
       killedFromOutside: this.killedFromOutside,
-      abandonedPids: this.abandoned === undefined ? undefined : this.abandonedPids,
-      abandonedReason: this.abandoned,
+      abandonedPids: this.abandoned?.pids,
+      abandonedReason: this.abandoned?.reason,
       oomKills,
       launchFailure: this.launchFailure,
       startTime: this.startTime,

@@ -1,5 +1,6 @@
 /** What the supervisor needs to start one task, and what it reports at the end. */
 import type { TaskSubprocessOptions } from '../config/taskSubprocess.js';
+import type { ContainmentChoice } from './containment/containmentFactory.js';
 import type { CgroupLimits } from './containment/limits.js';
 
 /** The task's status pipe is inherited at this descriptor; its argv names `/dev/fd/4`. */
@@ -65,6 +66,10 @@ export interface TaskSpec {
   readonly options: TaskSubprocessOptions;
   /** Limits for the task's cgroups (memory, CPU weight, pids). */
   readonly limits?: CgroupLimits;
+  /** The containment chosen once for the task's job (a launch plan's); by default chosen at launch. */
+  readonly containment?: ContainmentChoice;
+  /** Seconds processes may survive SIGKILL before the task is reported unkillable; default 60. */
+  readonly unkillableTimeoutSec?: number;
 }
 
 export interface LaunchFailure {

@@ -179,14 +179,13 @@ describe('REST handlers', () => {
     assert.equal((await post(port, { q: { handler: 'jobs' } })).status, 200);
   });
 
-  it('kill_task signals the task; unknown job or task is an error', async () => {
+  it('kill_task signals the task and says how; an unknown job or task is an error', async () => {
     const victim = daemon.pids().find((p) => p.tag === 'runner-d2' && p.kind === 'main')!;
-    assert.deepEqual(await call(port, 'kill_task', { job_id: 'runner', node_id: 'd2' }, TOKEN), {
-      data: 'signaled',
-    });
+    const killed = await call(port, 'kill_task', { job_id: 'runner', node_id: 'd2' }, TOKEN);
+    assert.match(killed.data as string, /^sent SIG/, 'the answer says what was done');
     await waitFor(() => !isAlive(victim.pid));
     assert.deepEqual(await call(port, 'kill_task', { job_id: 'ghost', node_id: 'd2' }, TOKEN), {
-      error: 'Unknown job ghost',
+      error: 'Unknown running task ghost, d2',
     });
     assert.deepEqual(await call(port, 'kill_task', { job_id: 'finisher', node_id: 'd2' }, TOKEN), {
       error: 'Unknown running task finisher, d2',
@@ -278,7 +277,7 @@ describe('CLI client', () => {
     const tokenFile = join(daemon.dir, 'token');
     const kill = runBistro(['kill', 'runner', 'd3', ...url(), '--token-file', tokenFile]);
     assert.equal(kill.status, 0, kill.stderr);
-    assert.match(kill.stdout, /runner on d3: signaled/);
+    assert.match(kill.stdout, /runner on d3: sent SIG/);
     assert.match(
       runBistro(['forgive', 'failing', ...url(), '--token-file', tokenFile]).stdout,
       /failing: forgiven/,

@@ -98,7 +98,8 @@ export class ContainmentFactory {
     return this.problemWith(this.choose(options), options, limits);
   }
 
-  private problemWith(
+  /** Why `limits` cannot be enforced under `choice`, or undefined. */
+  problemWith(
     choice: ContainmentChoice,
     options: TaskSubprocessOptions,
     limits: CgroupLimits,
@@ -132,13 +133,16 @@ export class ContainmentFactory {
     return problems.length > 0 ? problems.join('; ') : undefined;
   }
 
-  /** The task's containment, or undefined for none. Throws ContainmentError with a clear reason. */
+  /**
+   * The task's containment, or undefined for none, under `choice` (a launch
+   * plan's, made once) or one made now. Throws ContainmentError with a clear reason.
+   */
   create(
     invocationId: string,
     options: TaskSubprocessOptions,
     limits: CgroupLimits = {},
+    choice: ContainmentChoice = this.choose(options),
   ): TaskContainment | undefined {
-    const choice = this.choose(options);
     const problem = this.problemWith(choice, options, limits);
     if (problem) throw new ContainmentError(problem);
     if (choice.kind === 'none') {
@@ -237,7 +241,10 @@ export class ContainmentFactory {
 
   /** One line for the startup log. */
   describe(options: TaskSubprocessOptions): string {
-    const choice = this.choose(options);
+    return this.describeChoice(this.choose(options));
+  }
+
+  describeChoice(choice: ContainmentChoice): string {
     if (choice.kind === 'none') return `no cgroups: ${choice.reason}`;
     if (choice.kind === 'v2') {
       return `cgroup v2 at ${join(choice.root, choice.slice)} (controllers: ${choice.controllers.join(', ') || 'none'})`;

@@ -1,0 +1,76 @@
+/**
+ * The runner the daemon uses: a simulated one for --dry-run and
+ * --benchmark-run, else the local runner over a supervisor whose tasks run
+ * below the scheduler's raised CPU priority.
+ */
+import { hostname } from 'node:os';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { LocalRunner } from '../runners/localRunner.js';
+import type { Runner } from '../runners/runner.js';
+import { SimulatedRunner } from '../runners/simulatedRunner.js';
+import type { RandomSource } from '../scheduler/random.js';
+import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import type { StatusStore } from '../store/statusStore.js';
+import type { TaskLogStore } from '../store/taskLogStore.js';
+import type { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import type { LaunchPlans } from '../runners/launchPlans.js';
+import { boostSchedulerPriority, type CpuPriority } from './cpuPriority.js';
+
+/** Nice levels above its tasks: enough to win the CPU from a few dozen busy tasks. */
+export const DEFAULT_PRIORITY_BOOST = 10;
+
+export interface RunnerSetup {
+  readonly simulation?: { readonly meanDurationMs: number; readonly failureRate: number };
+  readonly dataDir: string;
+  readonly workerCommand?: string;
+  readonly instanceName: string;
+  readonly priorityBoost?: number;
+  readonly statuses: TaskStatuses;
+  readonly statusStore: StatusStore;
+  readonly logStore: TaskLogStore;
+  readonly containment: ContainmentFactory;
+  readonly plans: LaunchPlans;
+  readonly random: RandomSource;
+  readonly logger: Logger;
+  readonly config: () => Config;
+  readonly onComplete: (invocationId: string) => void;
+}
+
+export function createRunner(setup: RunnerSetup): { runner: Runner; priority: CpuPriority | undefined } {
+  if (setup.simulation) {
+    const runner = new SimulatedRunner(setup.statuses, {
+      ...setup.simulation,
+      random: setup.random,
+      config: setup.config,
+      onComplete: () => setup.onComplete(''),
+    });
+    return { runner, priority: undefined };
+  }
+  const priority = boostSchedulerPriority(setup.priorityBoost ?? DEFAULT_PRIORITY_BOOST, setup.logger);
+  let runner: LocalRunner | undefined = undefined;
+  const supervisor = new Supervisor({
+    ...LocalRunner.hooks(() => runner!),
+    containment: setup.containment,
+    taskNice: priority.taskNice,
+    // The scheduler never changes its environment: convert it once, not per task.
+    env: { ...process.env },
+  });
+  runner = new LocalRunner(supervisor, {
+    dataDir: setup.dataDir,
+    statuses: setup.statuses,
+    statusStore: setup.statusStore,
+    logStore: setup.logStore,
+    logger: setup.logger,
+    arguments: {
+      workerCommand: setup.workerCommand ? [setup.workerCommand] : [],
+      instanceNode: setup.instanceName,
+      hostname: hostname(),
+    },
+    config: setup.config,
+    plans: setup.plans,
+    onComplete: setup.onComplete,
+  });
+  return { runner, priority };
+}
