@@ -23,7 +23,7 @@ import type { LaunchPlans } from './launchPlans.js';
 import { processStartTicks } from '../supervisor/procStat.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TaskEvent } from '../supervisor/taskEvents.js';
-import type { KillOutcome, LogLine, TaskHandleLike, TaskResult, TaskUsage } from '../supervisor/taskSpec.js';
+import type { KillOutcome, LogLine, TaskHandle, TaskResult, TaskUsage } from '../supervisor/taskSpec.js';
 import type { StatusReport } from '../statuses/parseStatus.js';
 import { taskStatusReport } from './taskStatusReport.js';
 import { EventRows } from './eventRows.js';
@@ -49,7 +49,7 @@ export interface LocalRunnerDeps {
 
 export class LocalRunner implements Runner {
   readonly canKill = true;
-  private readonly tasks = new Map<string, { task: RunningTask; handle: TaskHandleLike }>();
+  private readonly tasks = new Map<string, { task: RunningTask; handle: TaskHandle }>();
   /** Launches being set up: known to the spawn hooks before the handle exists. */
   private readonly launching = new Map<string, RunningTask>();
   private readonly unkillableIds = new Set<string>();

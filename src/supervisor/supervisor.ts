@@ -15,7 +15,9 @@ import { LogRateLimiter } from './logRateLimiter.js';
 import { findTaskProcesses } from './processScan.js';
 import { environmentList, TaskProcess } from './taskProcess.js';
 import type { TaskEvent } from './taskEvents.js';
-import type { KillOutcome, LogLine, TaskResult, TaskSpec, TaskUsage } from './taskSpec.js';
+import type { KillOutcome, LogLine, TaskHandle, TaskResult, TaskSpec } from './taskSpec.js';
+
+export type { TaskHandle } from './taskSpec.js';
 
 export interface SupervisorOptions {
   /** Every task event, in order, for the event log. */
@@ -42,21 +44,6 @@ export interface SupervisorOptions {
    * each launch.
    */
   readonly env?: NodeJS.ProcessEnv;
-}
-
-/** A started task. */
-export interface TaskHandle {
-  readonly invocationId: string;
-  /** The launcher's pid (the task's main process after exec); undefined if the spawn failed. */
-  readonly pid: number | undefined;
-  /** Epoch milliseconds. */
-  readonly startTime: number;
-  /** Resolves once the task is complete (it never rejects). */
-  readonly done: Promise<TaskResult>;
-  /** The task's cgroup directories, empty without containment. */
-  readonly cgroupPaths: readonly string[];
-  /** CPU and memory read from the task's cgroups now. */
-  usage(): TaskUsage;
 }
 
 export class Supervisor {

@@ -115,11 +115,18 @@ export interface LogLine {
   readonly time: number;
 }
 
-/** What callers hold for a started task (implemented by the supervisor's TaskProcess). */
-export interface TaskHandleLike {
+/** What callers hold for a started task (the supervisor's TaskProcess is one). */
+export interface TaskHandle {
   readonly invocationId: string;
+  /** The launcher's pid (the task's main process after exec); undefined if the spawn failed. */
   readonly pid: number | undefined;
+  /** Epoch milliseconds. */
+  readonly startTime: number;
+  /** Resolves once the task is complete (it never rejects). */
   readonly done: Promise<TaskResult>;
+  /** The task's cgroup directories, empty without containment. */
+  readonly cgroupPaths: readonly string[];
+  /** CPU and memory read from the task's cgroups now. */
   usage(): TaskUsage;
 }
 

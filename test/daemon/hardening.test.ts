@@ -86,15 +86,13 @@ describe('hardening', () => {
     assert.match(metrics, /bistro_store_write_failures_total\{store="(statuses|task_logs)"\} [1-9]/);
     assert.equal(daemon.child!.exitCode, null, 'the daemon stays up');
     rmSync(filler);
-    const rows = await daemon
-      .waitForStatuses(
+    const rows = await daemon.withOutput(
+      daemon.waitForStatuses(
         (found) => found.filter((row) => row.job === 'chatty' && row.bits === 4).length === 8,
         30_000,
         'every status written',
-      )
-      .catch((error: Error) => {
-        throw new Error(`${error.message}\n${daemon.output.slice(-6000)}`);
-      });
+      ),
+    );
     assert.equal(rows.length, 8);
     await waitFor(async () => Object.keys((await call(port, 'errors')).data as object).length === 0, 10_000);
     assert.match(daemon.output, /is written again/);
@@ -103,10 +101,8 @@ describe('hardening', () => {
     assert.equal(await daemon.stop(), 0);
     spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
     daemon.start(['--http-port', String(port)]);
-    await waitFor(() => daemon.output.includes('REST API listening'), 15_000, 'the API on a full disk').catch(
-      (error: Error) => {
-        throw new Error(`${error.message}\n${daemon.output}`);
-      },
+    await daemon.withOutput(
+      waitFor(() => daemon.output.includes('REST API listening'), 15_000, 'the API on a full disk'),
     );
     daemon.writeConfig(
       { resources: {}, backoff: [1, 'repeat'], ...manual(nodes) },
@@ -122,15 +118,13 @@ describe('hardening', () => {
     );
     assert.equal(daemon.child!.exitCode, null, 'the daemon stays up');
     rmSync(filler);
-    await daemon
-      .waitForStatuses(
+    await daemon.withOutput(
+      daemon.waitForStatuses(
         (found) => found.filter((row) => row.job === 'later' && row.bits === 4).length === 8,
         30_000,
         'the new job runs once space returns',
-      )
-      .catch((error: Error) => {
-        throw new Error(`${error.message}\n${daemon.output.slice(-6000)}`);
-      });
+      ),
+    );
   });
 
   it('a FIFO at the config path is a reported error; the daemon and validate do not block', async () => {

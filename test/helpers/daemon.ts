@@ -104,6 +104,22 @@ export class DaemonProcess {
     renameSync(`${this.configFile}.tmp`, this.configFile);
   }
 
+  /** Writes an API token file in the temp dir; returns its path. */
+  writeToken(token: string): string {
+    const file = join(this.dir, 'token');
+    writeFileSync(file, `${token}\n`);
+    return file;
+  }
+
+  /** `waiting`, failing with the daemon's latest output appended (what happened while it waited). */
+  async withOutput<T>(waiting: Promise<T>): Promise<T> {
+    try {
+      return await waiting;
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${this.output.slice(-6000)}`, { cause: error });
+    }
+  }
+
   writeRaw(text: string): void {
     writeFileSync(this.configFile, text);
   }

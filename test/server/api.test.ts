@@ -1,6 +1,6 @@
 /** The REST API and the CLI client against a real `bistro scheduler` process over 127.0.0.1. */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runBistro } from '../helpers/cli.js';
@@ -15,8 +15,7 @@ let port: number;
 before(async () => {
   daemon = new DaemonProcess();
   port = await freePort();
-  const tokenFile = join(daemon.dir, 'token');
-  writeFileSync(tokenFile, `${TOKEN}\n`);
+  const tokenFile = daemon.writeToken(TOKEN);
   daemon.writeConfig(
     {
       nodes: {

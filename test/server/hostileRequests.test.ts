@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DaemonProcess } from '../helpers/daemon.js';
@@ -60,8 +59,7 @@ async function timedMetrics(): Promise<number> {
 before(async () => {
   daemon = new DaemonProcess();
   port = await freePort();
-  const tokenFile = join(daemon.dir, 'token');
-  writeFileSync(tokenFile, `${TOKEN}\n`);
+  const tokenFile = daemon.writeToken(TOKEN);
   daemon.writeConfig(
     {
       resources: {},
@@ -136,38 +134,19 @@ describe('hostile requests', () => {
     const deletion = JSON.stringify({ q: { handler: 'delete_job', job_id: 'keeper' } });
     const auth = { authorization: `Bearer ${TOKEN}` };
     const host = `127.0.0.1:${port}`;
-    const plain = await raw(
-      'POST',
-      '/',
-      { host, 'content-type': 'text/plain', origin: 'http://evil.example', ...auth },
-      deletion,
-    );
-    assert.equal(plain.status, 403);
-    const plainNoOrigin = await raw('POST', '/', { host, 'content-type': 'text/plain', ...auth }, deletion);
-    assert.equal(plainNoOrigin.status, 415, 'a state change must be JSON');
-    const foreignOrigin = await raw(
-      'POST',
-      '/',
-      { host, 'content-type': 'application/json', origin: 'http://evil.example', ...auth },
-      deletion,
-    );
-    assert.equal(foreignOrigin.status, 403);
-    assert.match(JSON.parse(foreignOrigin.body).error, /cross-site/);
-    const crossSite = await raw(
-      'POST',
-      '/',
-      { host, 'content-type': 'application/json', 'sec-fetch-site': 'cross-site', ...auth },
-      deletion,
-    );
-    assert.equal(crossSite.status, 403);
-    const rebound = await raw(
-      'POST',
-      '/',
-      { host: `evil.example:${port}`, 'content-type': 'application/json', ...auth },
-      deletion,
-    );
-    assert.equal(rebound.status, 403);
-    assert.match(JSON.parse(rebound.body).error, /does not name this server/);
+    const json = 'application/json';
+    const attempts: [Record<string, string>, number, RegExp][] = [
+      [{ host, 'content-type': 'text/plain', origin: 'http://evil.example' }, 403, /cross-site/],
+      [{ host, 'content-type': 'text/plain' }, 415, /must be sent as Content-Type: application\/json/],
+      [{ host, 'content-type': json, origin: 'http://evil.example' }, 403, /cross-site/],
+      [{ host, 'content-type': json, 'sec-fetch-site': 'cross-site' }, 403, /cross-site/],
+      [{ host: `evil.example:${port}`, 'content-type': json }, 403, /does not name this server/],
+    ];
+    for (const [headers, status, message] of attempts) {
+      const answer = await raw('POST', '/', { ...headers, ...auth }, deletion);
+      assert.equal(answer.status, status, JSON.stringify(headers));
+      assert.match((JSON.parse(answer.body) as { error: string }).error, message);
+    }
     const reboundRead = await raw('GET', '/metrics', { host: 'evil.example' });
     assert.equal(reboundRead.status, 403);
     assert.equal(readFileSync(daemon.configFile, 'utf8'), before, 'the config is untouched');
@@ -219,8 +198,7 @@ describe('hostile requests', () => {
     const reads = new DaemonProcess();
     try {
       const readsPort = await freePort();
-      const tokenFile = join(reads.dir, 'token');
-      writeFileSync(tokenFile, TOKEN);
+      const tokenFile = reads.writeToken(TOKEN);
       reads.writeConfig({ resources: {}, nodes: { levels: ['db'], node_sources: [] } }, {});
       reads.start(['--http-port', String(readsPort), '--api-token-file', tokenFile, '--api-token-for-reads']);
       await waitFor(() => reads.output.includes('REST API listening'), 15_000, reads.output);
