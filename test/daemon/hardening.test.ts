@@ -18,6 +18,7 @@ import { waitFor } from '../helpers/processes.js';
 
 const started: DaemonProcess[] = [];
 const mounts: string[] = [];
+const tempDirs: string[] = [];
 
 // One daemon at a time: a cleanup sweeps the shared end-to-end slice.
 afterEach(async () => {
@@ -25,6 +26,7 @@ afterEach(async () => {
 });
 
 after(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   for (const mount of mounts) {
     spawnSync('umount', ['-l', mount]);
     rmSync(mount, { recursive: true, force: true });
@@ -163,7 +165,9 @@ describe('hardening', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    const script = join(mkdtempSync(join(tmpdir(), 'bistro-script-')), 'nodes.sh');
+    const scriptDir = mkdtempSync(join(tmpdir(), 'bistro-script-'));
+    tempDirs.push(scriptDir);
+    const script = join(scriptDir, 'nodes.sh');
     writeFileSync(script, "#!/bin/sh\nprintf 'a\\n'\nprintf 'a\\000b\\n'\n");
     chmodSync(script, 0o755);
     const { port } = await startDaemon(
@@ -187,7 +191,6 @@ describe('hardening', () => {
       'the script source failure',
     );
     assert.deepEqual((await call(port, 'running_tasks')).data, {}, 'no task ran on a bad node list');
-    rmSync(join(script, '..'), { recursive: true, force: true });
   });
 
   it('save_job cannot escape cgroupfs, change containment or the command, and keeps the file mode', async () => {
