@@ -34,6 +34,7 @@ import { LogPruner } from './logPruner.js';
 import { PassPacer } from './passPacer.js';
 import { ErrorRegistryKeys, PassApplier } from './passApplier.js';
 import { createRunner } from './runnerFactory.js';
+import { logConfigLoaded } from './configReporting.js';
 import { daemonApi } from './daemonApi.js';
 import type { DaemonOptions, StopReport } from './daemonOptions.js';
 
@@ -97,19 +98,20 @@ export class SchedulerDaemon {
       // Limits the host cannot enforce make their job invalid at load, not every launch fail.
       check: simulated ? undefined : (config) => withEnforceableLimits(config, this.plans),
       onChange: (state) => {
+        this.metrics.configLoaded(state.error === undefined);
         if (state.error) {
           this.errors.set(ErrorRegistryKeys.config, [state.error.message]);
           this.logger.error(
             { error: state.error.message },
             'config rejected; the last good config stays in force',
           );
-        } else {
-          this.errors.clear(ErrorRegistryKeys.config);
-          this.logger.info({ jobs: state.config.jobs.size, generation: state.generation }, 'config loaded');
-          this.nodes.onConfigChange(state.config.settings);
-          if (!simulated) this.logContainment(state.config);
-          this.requestPass(0);
+          return;
         }
+        this.errors.clear(ErrorRegistryKeys.config);
+        logConfigLoaded(this.logger, state.config, state.generation);
+        this.nodes.onConfigChange(state.config.settings);
+        if (!simulated) this.logContainment(state.config);
+        this.requestPass(0);
       },
     });
     // Released so the stores open even on a full disk; restored once there is room.
@@ -149,8 +151,8 @@ export class SchedulerDaemon {
       random: this.random,
       logger: this.logger,
       config: () => this.config,
-      onComplete: (id) => {
-        this.metrics.taskCompleted(id);
+      onComplete: (finished) => {
+        this.metrics.taskCompleted(finished);
         this.pacer.taskCompleted();
       },
     });
@@ -243,6 +245,8 @@ export class SchedulerDaemon {
       },
       'scheduler starting',
     );
+    this.metrics.configLoaded(true);
+    logConfigLoaded(this.logger, this.config, this.configLoader.current().generation);
     if (!settings.enabled)
       this.logger.warn('bistro_settings.enabled is false: no task will start until it is set to true');
     for (const warning of this.containment.warnings) this.logger.warn(warning);

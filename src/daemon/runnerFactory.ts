@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
-import { LocalRunner } from '../runners/localRunner.js';
+import { LocalRunner, type FinishedTask } from '../runners/localRunner.js';
 import type { Runner } from '../runners/runner.js';
 import { SimulatedRunner } from '../runners/simulatedRunner.js';
 import type { RandomSource } from '../scheduler/random.js';
@@ -35,7 +35,7 @@ export interface RunnerSetup {
   readonly random: RandomSource;
   readonly logger: Logger;
   readonly config: () => Config;
-  readonly onComplete: (invocationId: string) => void;
+  readonly onComplete: (finished: FinishedTask) => void;
 }
 
 export function createRunner(setup: RunnerSetup): { runner: Runner; priority: CpuPriority | undefined } {
@@ -44,7 +44,7 @@ export function createRunner(setup: RunnerSetup): { runner: Runner; priority: Cp
       ...setup.simulation,
       random: setup.random,
       config: setup.config,
-      onComplete: () => setup.onComplete(''),
+      onComplete: setup.onComplete,
     });
     return { runner, priority: undefined };
   }

@@ -14,7 +14,7 @@ import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import type { TaskStart } from '../scheduler/pass.js';
 import type { RunningTask } from '../statuses/runningTask.js';
-import { StatusBits as B } from '../statuses/taskStatus.js';
+import { StatusBits as B, statusLabel } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { StatusStore } from '../store/statusStore.js';
 import type { TaskLogStore } from '../store/taskLogStore.js';
@@ -44,7 +44,16 @@ export interface LocalRunnerDeps {
   /** Launch plans, compiled once per job version. */
   readonly plans: LaunchPlans;
   /** Called when a task completes (the daemon schedules an early pass). */
-  readonly onComplete?: (invocationId: string) => void;
+  readonly onComplete?: (finished: FinishedTask) => void;
+}
+
+/** A task that completed, for metrics. */
+export interface FinishedTask {
+  readonly invocationId: string;
+  readonly job: string;
+  /** Its status label: done, failed, error, incomplete... */
+  readonly status: string;
+  readonly durationSec: number;
 }
 
 export class LocalRunner implements Runner {
@@ -56,6 +65,8 @@ export class LocalRunner implements Runner {
   /** Each running task's launch plan (its process-group policy matters after the spawn). */
   private readonly plans = new Map<string, LaunchPlan>();
   private readonly eventRows = new EventRows();
+  /** Why each task was first asked to stop (api, orphan, shutdown, ...), for its finish line. */
+  private readonly killReasons = new Map<string, string>();
 
   constructor(
     private readonly supervisor: Supervisor,
@@ -138,13 +149,37 @@ export class LocalRunner implements Runner {
       // A task given up on keeps its record: the next start's recovery looks for it again.
       if (result.abandonedPids !== undefined) deps.statusStore.flush();
       else deps.statusStore.flushAndRemoveLaunch(task.invocationId);
-      deps.onComplete?.(task.invocationId);
+      const finished: FinishedTask = {
+        invocationId: task.invocationId,
+        job: task.job,
+        status: statusLabel(report.bits),
+        durationSec: (result.endTime - result.startTime) / 1000,
+      };
+      const killedBy = this.killReasons.get(task.invocationId);
+      this.killReasons.delete(task.invocationId);
+      deps.logger.info(
+        {
+          job: task.job,
+          node: task.node,
+          invocationId: task.invocationId,
+          worker: deps.arguments.hostname,
+          status: finished.status,
+          exit_code: result.exitCode,
+          signal: result.exitSignal,
+          duration_ms: result.endTime - result.startTime,
+          ...(killedBy !== undefined ? { killed_by: killedBy } : {}),
+        },
+        'task finished',
+      );
+      deps.onComplete?.(finished);
     });
     return task;
   }
 
   kill(invocationId: string, request: KillRequest, reason: string): KillOutcome {
-    return this.supervisor.kill(invocationId, request, reason);
+    const outcome = this.supervisor.kill(invocationId, request, reason);
+    if (outcome.ok && !this.killReasons.has(invocationId)) this.killReasons.set(invocationId, reason);
+    return outcome;
   }
 
   killTask(job: string, node: string, reason: string): TaskKillOutcome {
@@ -166,7 +201,7 @@ export class LocalRunner implements Runner {
 
   async stopAll(requestFor: (task: RunningTask) => KillRequest, reason: string): Promise<void> {
     const running = [...this.tasks.values()];
-    for (const { task } of running) this.supervisor.kill(task.invocationId, requestFor(task), reason);
+    for (const { task } of running) this.kill(task.invocationId, requestFor(task), reason);
     await Promise.all(running.map(({ handle }) => handle.done));
   }
 
@@ -232,6 +267,10 @@ export class LocalRunner implements Runner {
   private afterSpawn(invocationId: string, pid: number): void {
     const task = this.taskOf(invocationId);
     if (!task) return;
+    this.deps.logger.info(
+      { job: task.job, node: task.node, invocationId, pid, worker: this.deps.arguments.hostname },
+      'task started',
+    );
     const pidStartTime = processStartTicks(pid);
     if (pidStartTime === undefined) return;
     this.deps.statusStore.recordProcess(invocationId, {

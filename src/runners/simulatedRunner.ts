@@ -8,7 +8,8 @@ import type { KillRequest } from '../config/killRequest.js';
 import type { TaskStart } from '../scheduler/pass.js';
 import type { RandomSource } from '../scheduler/random.js';
 import type { RunningTask } from '../statuses/runningTask.js';
-import { StatusBits as B } from '../statuses/taskStatus.js';
+import { StatusBits as B, statusLabel } from '../statuses/taskStatus.js';
+import type { FinishedTask } from './localRunner.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
 import { runningTaskFor } from './runningTaskFor.js';
@@ -21,7 +22,7 @@ export interface SimulationOptions {
   readonly meanDurationMs: number;
   readonly failureRate: number;
   readonly random: RandomSource;
-  readonly onComplete?: () => void;
+  readonly onComplete?: (finished: FinishedTask) => void;
   /** The config in force, for kill requests by name. */
   readonly config: () => Config;
 }
@@ -44,7 +45,12 @@ export class SimulatedRunner implements Runner {
         ? { bits: B.ERROR | B.USES_BACKOFF, data: { exception: 'testing' } }
         : { bits: B.DONE };
       this.statuses.recordFinish(task.job, task.node, task.invocationId, report, Date.now() / 1000);
-      this.options.onComplete?.();
+      this.options.onComplete?.({
+        invocationId: task.invocationId,
+        job: task.job,
+        status: statusLabel(report.bits),
+        durationSec: Date.now() / 1000 - now,
+      });
     };
     if (this.options.meanDurationMs <= 0) {
       this.statuses.recordFinish(task.job, task.node, task.invocationId, { bits: B.DONE }, now);

@@ -1,11 +1,17 @@
 /**
- * Prometheus metrics at `GET /metrics`: tasks by status per job,
- * starts, kills by method and reason, kill latency, unkillable tasks, pass
- * duration, and log lines that had to wait for their quota.
+ * Prometheus metrics at `GET /metrics`: tasks by status per job, starts,
+ * finishes by status, durations, kills by method and reason, kill latency,
+ * unkillable tasks, pass duration, log lines that had to wait for their
+ * quota, config reloads, build info and the process's own metrics.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { statusLabel } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
+
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 export class SchedulerMetrics {
   readonly registry = new Registry();
@@ -33,9 +39,40 @@ export class SchedulerMetrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly finishes = new Counter({
+    name: 'bistro_task_finishes_total',
+    help: 'Tasks that completed, by job and final status',
+    labelNames: ['job', 'status'],
+    registers: [this.registry],
+  });
+  readonly taskDuration = new Histogram({
+    name: 'bistro_task_duration_seconds',
+    help: 'From launch to completion',
+    labelNames: ['job'],
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600, 14400],
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'bistro_config_reloads_total',
+    help: 'Config file loads, by result (success keeps the new config, failure keeps the last good one)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly configLastSuccess = new Gauge({
+    name: 'bistro_config_last_reload_success_timestamp_seconds',
+    help: 'When a config was last loaded successfully',
+    registers: [this.registry],
+  });
   private readonly killRequested = new Map<string, number>();
 
   constructor(statuses: TaskStatuses, unkillable: () => number, logBackpressure: () => number) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'bistro_build_info',
+      help: 'The running build: version and Node.js version (always 1)',
+      labelNames: ['version', 'node'],
+      registers: [this.registry],
+    }).set({ version: PACKAGE_VERSION, node: process.version }, 1);
     new Gauge({
       name: 'bistro_tasks',
       help: 'Tasks by job and status',
@@ -72,6 +109,11 @@ export class SchedulerMetrics {
     });
   }
 
+  configLoaded(success: boolean): void {
+    this.configReloads.inc({ result: success ? 'success' : 'failure' });
+    if (success) this.configLastSuccess.set(Date.now() / 1000);
+  }
+
   taskStarted(job: string): void {
     this.starts.inc({ job });
   }
@@ -81,7 +123,10 @@ export class SchedulerMetrics {
     if (!this.killRequested.has(invocationId)) this.killRequested.set(invocationId, performance.now());
   }
 
-  taskCompleted(invocationId: string): void {
+  taskCompleted(finished: { invocationId: string; job: string; status: string; durationSec: number }): void {
+    this.finishes.inc({ job: finished.job, status: finished.status });
+    this.taskDuration.observe({ job: finished.job }, finished.durationSec);
+    const invocationId = finished.invocationId;
     const requested = this.killRequested.get(invocationId);
     if (requested === undefined) return;
     this.killRequested.delete(invocationId);
