@@ -7,11 +7,13 @@ import { registerClientCommands } from './commands/client.js';
 import { registerNodesCommand } from './commands/nodes.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerValidateCommand } from './commands/validate.js';
+import { PACKAGE_VERSION } from '../logging/buildInfo.js';
 import { CliExit } from './output.js';
 
 export function buildProgram(): Command {
   const program = new Command('bistro')
     .description('A task scheduler that supervises every task process it starts (Bistro-compatible).')
+    .version(PACKAGE_VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError();
   registerValidateCommand(program);

@@ -4,14 +4,10 @@
  * unkillable tasks, pass duration, log lines that had to wait for their
  * quota, config reloads, build info and the process's own metrics.
  */
-import { readFileSync } from 'node:fs';
+import { PACKAGE_VERSION } from '../logging/buildInfo.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { statusLabel } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-
-const PACKAGE_VERSION = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
 
 export class SchedulerMetrics {
   readonly registry = new Registry();

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runBistro } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { BISTRO_BIN, runBistro } from '../helpers/cli.js';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { call, freePort, post } from '../helpers/http.js';
 import { isAlive, waitFor } from '../helpers/processes.js';
@@ -264,7 +265,18 @@ describe('CLI client', () => {
     assert.ok('runner' in (JSON.parse(tasks.stdout) as object));
     const status = runBistro(['status', ...url(), '--job', 'finisher']);
     assert.match(status.stdout, /^finisher\s+db\s+3\s+.*done 2/m);
-    assert.match(runBistro(['errors', ...url()]).stdout, /no errors/);
+    const errors = runBistro(['errors', ...url()]);
+    assert.equal(errors.status, 1, 'an invalid job is an error');
+    assert.match(errors.stdout, /^Job broken: invalid: .*priority/m);
+    const version = runBistro(['--version']);
+    assert.equal(version.status, 0);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+$/m);
+    const viaEnvironment = spawnSync(process.execPath, [BISTRO_BIN, 'tasks', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, BISTRO_URL: `http://127.0.0.1:${port}` },
+    });
+    assert.equal(viaEnvironment.status, 0, viaEnvironment.stderr);
+    assert.ok('runner' in (JSON.parse(viaEnvironment.stdout) as object), 'BISTRO_URL names the scheduler');
   });
 
   it('logs, kill and forgive with the token', () => {

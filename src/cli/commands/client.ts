@@ -5,12 +5,20 @@
 import type { Command } from 'commander';
 import { bitsFromCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
 import { DEFAULT_URL, query, type ClientOptions } from '../apiClient.js';
-import { formatTable, printJson, printLine } from '../output.js';
+import { CliExit, formatTable, printJson, printLine } from '../output.js';
 
 function client(command: Command): Command {
   return command
-    .option('--url <url>', 'the scheduler REST API', DEFAULT_URL)
-    .option('--token-file <file>', 'file holding the bearer token')
+    .option(
+      '--url <url>',
+      'the scheduler REST API (or $BISTRO_URL)',
+      process.env['BISTRO_URL'] || DEFAULT_URL,
+    )
+    .option(
+      '--token-file <file>',
+      'file holding the bearer token (or $BISTRO_TOKEN_FILE)',
+      process.env['BISTRO_TOKEN_FILE'],
+    )
     .option('--json', 'print JSON');
 }
 
@@ -176,12 +184,18 @@ export function registerClientCommands(program: Command): void {
   });
 
   client(
-    program.command('errors').description('the error registry: config, nodes, resources, unkillable tasks'),
+    program.command('errors').description('the error registry and invalid jobs; exits 1 when there are any'),
   ).action(async (options: ClientOptions) => {
-    const errors = (await query(options, 'errors')) as Record<string, string>;
-    if (options.json) return printJson(errors);
+    const registry = (await query(options, 'errors')) as Record<string, string>;
+    const jobs = (await query(options, 'jobs')) as Record<string, { errors?: unknown }>;
+    const errors: Record<string, string> = { ...registry };
+    for (const [name, job] of Object.entries(jobs)) {
+      if (job.errors !== undefined) errors[`Job ${name}`] = `invalid: ${JSON.stringify(job.errors)}`;
+    }
     const entries = Object.entries(errors);
-    if (entries.length === 0) return printLine('no errors');
-    for (const [key, message] of entries) printLine(`${key}: ${message}`);
+    if (options.json) printJson(errors);
+    else if (entries.length === 0) printLine('no errors');
+    else for (const [key, message] of entries) printLine(`${key}: ${message}`);
+    if (entries.length > 0) throw new CliExit(1);
   });
 }
