@@ -231,28 +231,22 @@ describe('the scheduler process', () => {
     assert.equal(code, 0);
   });
 
-  it('the README example works as written', async () => {
+  it('the README example works as written (npm start)', async () => {
     const { PROJECT_ROOT } = await import('../helpers/cli.js');
     const { join } = await import('node:path');
+    const { readFileSync } = await import('node:fs');
     const { spawn } = await import('node:child_process');
-    const child = spawn(
-      process.execPath,
-      [
-        join(PROJECT_ROOT, 'bin/bistro.js'),
-        'scheduler',
-        '--config',
-        'examples/demo.json',
-        '--data-dir',
-        daemon.dataDir,
-        '--worker-command',
-        join(PROJECT_ROOT, 'examples/demo_task.sh'),
-      ],
-      {
-        cwd: PROJECT_ROOT,
-        stdio: 'ignore',
-        env: { ...process.env, DEMO_TASK_SECONDS: '0.1' },
-      },
-    );
+    // The start script as npm runs it (sh in the package root), with this test's data dir.
+    const start = (
+      JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+        scripts: { start: string };
+      }
+    ).scripts.start;
+    const child = spawn('sh', ['-c', `exec ${start} --data-dir "$DATA_DIR"`], {
+      cwd: PROJECT_ROOT,
+      stdio: 'ignore',
+      env: { ...process.env, DEMO_TASK_SECONDS: '0.1', DATA_DIR: daemon.dataDir },
+    });
     daemon.child = child;
     daemon.exit = new Promise((resolve) => child.once('exit', resolve));
     const rows = await daemon.waitForStatuses(
