@@ -34,6 +34,11 @@ it("kill_task reaches a deleted job's task with the settings' kill request", asy
   const killed = await call(port, 'kill_task', { job_id: 'sleeper', node_id: 'd1' });
   assert.deepEqual(killed, { data: 'sent SIGKILL' }, "the settings' request: kill");
   await waitFor(() => !isAlive(task.pid), 10_000, 'the task gone');
+  await waitFor(
+    async () => Object.keys((await call(port, 'running_tasks')).data as object).length === 0,
+    10_000,
+    'the task complete',
+  );
   assert.deepEqual(await call(port, 'kill_task', { job_id: 'sleeper', node_id: 'd1' }), {
     error: 'Unknown running task sleeper, d1',
   });
