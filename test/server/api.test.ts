@@ -286,9 +286,24 @@ describe('CLI client', () => {
     assert.equal(noToken.status, 1);
     assert.match(noToken.stderr, /HTTP 401/);
     const tokenFile = join(daemon.dir, 'token');
-    const kill = runBistro(['kill', 'runner', 'd3', ...url(), '--token-file', tokenFile]);
+    const kill = runBistro(['kill', 'runner', 'd3', ...url(), '--token-file', tokenFile, '--wait']);
     assert.equal(kill.status, 0, kill.stderr);
     assert.match(kill.stdout, /runner on d3: sent SIG/);
+    assert.match(kill.stdout, /runner on d3: complete/, '--wait returns once the task is complete');
+    const running = JSON.parse(runBistro(['tasks', ...url(), '--json']).stdout) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    assert.equal(running['runner']?.['d3'], undefined);
+    for (const command of ['tasks', 'status', 'logs']) {
+      const unknown = runBistro([command, ...url(), '--job', 'nosuch']);
+      assert.equal(unknown.status, 1, `${command} --job nosuch`);
+      assert.match(unknown.stderr, /unknown job: nosuch/);
+    }
+    const named = JSON.parse(runBistro(['status', ...url(), '--job', 'finisher', '--json']).stdout) as {
+      histograms: Record<string, Record<string, Record<string, number>>>;
+    };
+    assert.equal(named.histograms['finisher']!['db']!['done'], 2, 'status names, not codes');
     assert.match(
       runBistro(['forgive', 'failing', ...url(), '--token-file', tokenFile]).stdout,
       /failing: forgiven/,

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { bitsFromCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
 import { DEFAULT_URL, query, type ClientOptions } from '../apiClient.js';
-import { CliExit, formatTable, printJson, printLine } from '../output.js';
+import { CliExit, formatTable, printError, printJson, printLine } from '../output.js';
 
 function client(command: Command): Command {
   return command
@@ -36,6 +36,36 @@ export function codeLabel(code: string): string {
   return [current ? statusLabel(current) : '', ...flags].filter(Boolean).join('+');
 }
 
+/** Exits 1 naming the jobs in `wanted` that the scheduler's config does not have. */
+async function requireKnownJobs(
+  options: ClientOptions,
+  wanted: readonly string[] | undefined,
+): Promise<void> {
+  if (!wanted || wanted.length === 0) return;
+  const known = (await query(options, 'jobs', { jobs: wanted })) as Record<string, unknown>;
+  const unknown = wanted.filter((job) => !(job in known));
+  if (unknown.length === 0) return;
+  printError(`unknown job${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+  throw new CliExit(1);
+}
+
+/** Histogram codes as status names: {"job": {"level": {"done": 3, "error_backoff+avoided": 1}}}. */
+function namedHistograms(
+  histograms: Record<string, Record<string, Record<string, number>>>,
+): Record<string, Record<string, Record<string, number>>> {
+  return Object.fromEntries(
+    Object.entries(histograms).map(([job, levels]) => [
+      job,
+      Object.fromEntries(
+        Object.entries(levels).map(([level, codes]) => [
+          level,
+          Object.fromEntries(Object.entries(codes).map(([code, count]) => [codeLabel(code), count])),
+        ]),
+      ),
+    ]),
+  );
+}
+
 export function registerClientCommands(program: Command): void {
   client(
     program.command('jobs').description('list jobs: enabled, owner, priority, level, config errors'),
@@ -56,6 +86,7 @@ export function registerClientCommands(program: Command): void {
   client(
     program.command('tasks').description('list running tasks').option('--job <job...>', 'only these jobs'),
   ).action(async (options: ClientOptions & { job?: string[] }) => {
+    await requireKnownJobs(options, options.job);
     const tasks = (await query(options, 'running_tasks', { jobs: options.job ?? [] })) as Record<
       string,
       Record<string, { start_time: number; invocation_id?: string }>
@@ -84,6 +115,7 @@ export function registerClientCommands(program: Command): void {
       .description('task status histogram per job')
       .option('--job <job...>', 'only these jobs'),
   ).action(async (options: ClientOptions & { job?: string[] }) => {
+    await requireKnownJobs(options, options.job);
     const [data, jobs] = await Promise.all([
       query(options, 'histogram', { jobs: options.job ?? [] }) as Promise<{
         histograms: Record<string, Record<string, Record<string, number>>>;
@@ -92,7 +124,7 @@ export function registerClientCommands(program: Command): void {
         Record<string, { level_for_tasks: string }>
       >,
     ]);
-    if (options.json) return printJson(data);
+    if (options.json) return printJson({ histograms: namedHistograms(data.histograms) });
     const rows: string[][] = [];
     for (const [job, levels] of Object.entries(data.histograms)) {
       const level = jobs[job]?.level_for_tasks ?? Object.keys(levels).at(-1)!;
@@ -146,6 +178,8 @@ export function registerClientCommands(program: Command): void {
         }
       };
       const recent = (await query(options, 'task_logs', { ...base, sort: 'desc' })) as Page;
+      // A deleted job's logs are still readable; a name with neither a job nor logs is a mistake.
+      if (recent.lines.length === 0) await requireKnownJobs(options, options.job);
       const lines = recent.lines.slice(0, Number(options.limit)).reverse();
       show(lines);
       if (!options.follow) return;
@@ -165,11 +199,22 @@ export function registerClientCommands(program: Command): void {
       .command('kill')
       .description("send a running task its job's kill request")
       .argument('<job>')
-      .argument('<node>'),
-  ).action(async (job: string, node: string, options: ClientOptions) => {
+      .argument('<node>')
+      .option('--wait', 'return once the task is complete'),
+  ).action(async (job: string, node: string, options: ClientOptions & { wait?: boolean }) => {
     const data = await query(options, 'kill_task', { job_id: job, node_id: node });
     if (options.json) printJson(data);
     else printLine(`${job} on ${node}: ${String(data)}`);
+    if (!options.wait) return;
+    for (;;) {
+      const running = (await query(options, 'running_tasks', { jobs: [job] })) as Record<
+        string,
+        Record<string, unknown>
+      >;
+      if (!running[job]?.[node]) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (!options.json) printLine(`${job} on ${node}: complete`);
   });
 
   client(
