@@ -15,6 +15,12 @@ import { isAlive, waitFor } from '../helpers/processes.js';
 
 const ARTIFACTS = join(PROJECT_ROOT, 'test-artifacts', 'ui');
 const missing = browserMissing();
+// Under CI a missing browser is a failure, never a silent skip; elsewhere the skip says why.
+if (missing !== undefined && process.env['CI']) {
+  it('a browser is present when CI is set', () => assert.fail(`the web UI tests need a browser: ${missing}`));
+} else if (missing !== undefined) {
+  console.log(`# web UI tests skipped: ${missing}`);
+}
 
 describe('web UI', { skip: missing }, () => {
   let daemon: DaemonProcess;
