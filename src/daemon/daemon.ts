@@ -11,7 +11,6 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { FileConfigLoader } from '../config/fileLoader.js';
-import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import { LocalRunner } from '../runners/localRunner.js';
 import type { Runner } from '../runners/runner.js';
@@ -22,7 +21,6 @@ export { ErrorRegistryKeys } from './passApplier.js';
 export type { HttpOptions } from './apiServer.js';
 import { Scheduler, type PassResult } from '../scheduler/pass.js';
 import { seededRandom } from '../scheduler/random.js';
-import type { RunningTask } from '../statuses/runningTask.js';
 import { TaskStatuses } from '../statuses/taskStatuses.js';
 import { StatusStore } from '../store/statusStore.js';
 import { TaskLogStore } from '../store/taskLogStore.js';
@@ -41,7 +39,6 @@ import type { DaemonOptions, StopReport } from './daemonOptions.js';
 export type { DaemonOptions, StopReport } from './daemonOptions.js';
 import { LaunchPlans } from '../runners/launchPlans.js';
 import type { LaunchPlan } from '../supervisor/launchPlan.js';
-import { killRequestFor } from '../runners/taskControl.js';
 import { DEFAULT_STOP_GRACE_MS, stopAllTasks } from './shutdown.js';
 import { SchedulerMetrics } from '../server/metrics.js';
 import { registerStoreMetrics, reportingStoreHealth } from './storeReporting.js';
@@ -292,11 +289,6 @@ export class SchedulerDaemon {
     this.pacer.request(delayMs);
   }
 
-  /** The kill request for a task: its job's, or the settings' for a deleted job. */
-  killRequestFor(task: RunningTask): KillRequest {
-    return killRequestFor(this.config, task.job);
-  }
-
   /**
    * Stops starting tasks and ends every running task, in steps that always
    * finish: each task's kill request, then (after the largest kill_wait_ms
@@ -321,7 +313,7 @@ export class SchedulerDaemon {
     this.configLoader.stop();
     this.nodes.stop();
     this.logger.info({ running: this.statuses.runningCount }, 'stopping: killing every running task');
-    const abandoned = await stopAllTasks(this.runner, this.config, (task) => this.killRequestFor(task), {
+    const abandoned = await stopAllTasks(this.runner, this.config, {
       graceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
       escalated: this.escalated,
       logger: this.logger,

@@ -6,8 +6,8 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
-import { LocalRunner, type FinishedTask } from '../runners/localRunner.js';
-import type { Runner } from '../runners/runner.js';
+import { LocalRunner } from '../runners/localRunner.js';
+import type { FinishedTask, Runner } from '../runners/runner.js';
 import { SimulatedRunner } from '../runners/simulatedRunner.js';
 import type { RandomSource } from '../scheduler/random.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';

@@ -1,15 +1,14 @@
 /**
  * Ending every running task at a stop, in steps that always finish: each
- * task's kill request; then, after the largest kill_wait_ms plus a grace
+ * task's kill request (the settings' for a job no longer in the config); then, after the largest kill_wait_ms plus a grace
  * (or at once when escalated by a second signal), SIGKILL of everything in
  * reach; then, after STOP_KILL_GRACE_MS, the tasks still not confirmed dead
  * are recorded as such and given up on.
  */
 import type { Config } from '../config/config.js';
-import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import type { AbandonedTask, Runner } from '../runners/runner.js';
-import type { RunningTask } from '../statuses/runningTask.js';
+import { killRequestFor } from '../runners/taskControl.js';
 
 /** Extra time, beyond the largest kill_wait_ms, that a graceful stop waits before SIGKILL. */
 export const DEFAULT_STOP_GRACE_MS = 5_000;
@@ -19,7 +18,6 @@ const STOP_KILL_GRACE_MS = 3_000;
 export async function stopAllTasks(
   runner: Runner,
   config: Config,
-  requestFor: (task: RunningTask) => KillRequest,
   options: { graceMs: number; escalated: Promise<void>; logger: Logger },
 ): Promise<AbandonedTask[]> {
   const waits = [config.settings.killSubprocess, ...[...config.jobs.values()].map((j) => j.killSubprocess)]
@@ -27,9 +25,11 @@ export async function stopAllTasks(
     .map((request) => request.killWaitMs);
   const bound = Math.max(0, ...waits) + options.graceMs;
   let allDone = false;
-  const done = runner.stopAll(requestFor, 'shutdown').then(() => {
-    allDone = true;
-  });
+  const done = runner
+    .stopAll((task) => killRequestFor(config, task.job), 'shutdown')
+    .then(() => {
+      allDone = true;
+    });
   await Promise.race([done, delay(bound), options.escalated]);
   if (allDone) return [];
   options.logger.warn('stopping: SIGKILL to every task process in reach');

@@ -28,7 +28,7 @@ import type { StatusReport } from '../statuses/parseStatus.js';
 import { taskStatusReport } from './taskStatusReport.js';
 import { EventRows } from './eventRows.js';
 import { runningTaskFor } from './runningTaskFor.js';
-import type { AbandonedTask, Runner, TaskKillOutcome } from './runner.js';
+import type { AbandonedTask, FinishedTask, Runner, TaskKillOutcome } from './runner.js';
 import { forgiveJob, killTaskByName } from './taskControl.js';
 import { taskArgv, type TaskArgumentContext } from './taskArguments.js';
 
@@ -45,15 +45,6 @@ export interface LocalRunnerDeps {
   readonly plans: LaunchPlans;
   /** Called when a task completes (the daemon schedules an early pass). */
   readonly onComplete?: (finished: FinishedTask) => void;
-}
-
-/** A task that completed, for metrics. */
-export interface FinishedTask {
-  readonly invocationId: string;
-  readonly job: string;
-  /** Its status label: done, failed, error, incomplete... */
-  readonly status: string;
-  readonly durationSec: number;
 }
 
 export class LocalRunner implements Runner {
@@ -183,15 +174,7 @@ export class LocalRunner implements Runner {
   }
 
   killTask(job: string, node: string, reason: string): TaskKillOutcome {
-    const { deps } = this;
-    return killTaskByName(
-      (id, request, why) => this.kill(id, request, why),
-      deps.statuses,
-      deps.config(),
-      job,
-      node,
-      reason,
-    );
+    return killTaskByName(this, this.deps.statuses, this.deps.config(), job, node, reason);
   }
 
   forgive(job: string): void {

@@ -14,6 +14,15 @@ export type TaskKillOutcome = KillOutcome & {
   readonly request: KillRequest;
 };
 
+/** A task that completed, for metrics. */
+export interface FinishedTask {
+  readonly invocationId: string;
+  readonly job: string;
+  /** Its status label: done, error_backoff, incomplete_backoff... */
+  readonly status: string;
+  readonly durationSec: number;
+}
+
 export interface AbandonedTask {
   readonly invocationId: string;
   readonly job: string;

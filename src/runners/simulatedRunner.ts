@@ -9,11 +9,10 @@ import type { TaskStart } from '../scheduler/pass.js';
 import type { RandomSource } from '../scheduler/random.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import { StatusBits as B, statusLabel } from '../statuses/taskStatus.js';
-import type { FinishedTask } from './localRunner.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
 import { runningTaskFor } from './runningTaskFor.js';
-import type { AbandonedTask, Runner, TaskKillOutcome } from './runner.js';
+import type { AbandonedTask, FinishedTask, Runner, TaskKillOutcome } from './runner.js';
 import { forgiveJob, killTaskByName } from './taskControl.js';
 import type { Config } from '../config/config.js';
 
@@ -72,14 +71,7 @@ export class SimulatedRunner implements Runner {
   }
 
   killTask(job: string, node: string, reason: string): TaskKillOutcome {
-    return killTaskByName(
-      (id, request, why) => this.kill(id, request, why),
-      this.statuses,
-      this.options.config(),
-      job,
-      node,
-      reason,
-    );
+    return killTaskByName(this, this.statuses, this.options.config(), job, node, reason);
   }
 
   forgive(job: string): void {

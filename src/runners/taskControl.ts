@@ -23,7 +23,7 @@ export function killRequestFor(config: Config, job: string): KillRequest {
 
 /** Sends the task's kill request; throws UnknownTaskError when no such task runs. */
 export function killTaskByName(
-  kill: (invocationId: string, request: KillRequest, reason: string) => KillOutcome,
+  runner: { kill(invocationId: string, request: KillRequest, reason: string): KillOutcome },
   statuses: TaskStatuses,
   config: Config,
   job: string,
@@ -33,7 +33,7 @@ export function killTaskByName(
   const task = statuses.runningTask(job, node);
   if (!task) throw new UnknownTaskError(`Unknown running task ${job}, ${node}`);
   const request = killRequestFor(config, job);
-  return { ...kill(task.invocationId, request, reason), invocationId: task.invocationId, request };
+  return { ...runner.kill(task.invocationId, request, reason), invocationId: task.invocationId, request };
 }
 
 /** Failed and backed-off tasks of `job` may run again; throws UnknownTaskError for a job never seen. */

@@ -26,7 +26,10 @@ export function isLoopbackAddress(address: string): boolean {
 /** The host name of a Host header value ("name:port", "[v6]:port"), lower-cased. */
 export function hostNameOf(header: string): string {
   const value = header.trim().toLowerCase();
-  if (value.startsWith('[')) return value.slice(1, value.indexOf(']') >>> 0 || undefined);
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    return value.slice(1, end < 0 ? undefined : end);
+  }
   const colon = value.lastIndexOf(':');
   return colon >= 0 && value.indexOf(':') === colon ? value.slice(0, colon) : value;
 }

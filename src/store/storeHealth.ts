@@ -55,6 +55,11 @@ export class StoreHealth {
     return true;
   }
 
+  /** Whether any store fails (one read on the hot path of appending log lines). */
+  get anyFailing(): boolean {
+    return this.failing.size > 0;
+  }
+
   isFailing(store: StoreName): boolean {
     return this.failing.has(store);
   }

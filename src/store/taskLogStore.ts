@@ -80,9 +80,10 @@ export class TaskLogStore {
 
   append(table: LogTable, job: string, node: string, line: string, timeMs = Date.now()): bigint {
     const id = this.nextId(timeMs);
-    const failing = this.health.isFailing('task_logs');
+    const degraded = this.health.anyFailing;
+    const failing = degraded && this.health.isFailing('task_logs');
     // Output goes before any status: none is written while statuses cannot be.
-    if ((failing || this.health.isFailing('statuses')) && table !== 'statuses') {
+    if (degraded && table !== 'statuses') {
       this.health.droppedLogLines++;
       return id;
     }

@@ -13,7 +13,8 @@ import type { KillRequest } from '../config/killRequest.js';
 import { ContainmentFactory } from './containment/containmentFactory.js';
 import { LogRateLimiter } from './logRateLimiter.js';
 import { findTaskProcesses } from './processScan.js';
-import { environmentList, TaskProcess } from './taskProcess.js';
+import { environmentList } from './spawnTask.js';
+import { TaskProcess } from './taskProcess.js';
 import type { TaskEvent } from './taskEvents.js';
 import type { KillOutcome, LogLine, TaskHandle, TaskResult, TaskSpec } from './taskSpec.js';
 

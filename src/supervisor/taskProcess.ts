@@ -26,8 +26,6 @@ import type {
 } from './taskSpec.js';
 import { Termination } from './termination.js';
 
-export { MAX_DRAINED_LINES } from './taskPipes.js';
-
 export interface TaskProcessHooks extends SpawnHooks {
   readonly limiter: LogRateLimiter;
   /** Creates the task's cgroups; undefined = never contain. */
@@ -340,8 +338,6 @@ export class TaskProcess {
     this.hooks.onEvent({ event, invocationId: this.invocationId, time: Date.now(), ...fields });
   }
 }
-
-export { environmentList } from './spawnTask.js';
 
 function oomKillsOf(containment: TaskContainment | undefined): TaskResult['oomKills'] {
   const summary = containment?.summary();

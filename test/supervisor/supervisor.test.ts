@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
 import { isAlive, ProcessLedger, processGroupOf, sleep, waitFor } from '../helpers/processes.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { MAX_DRAINED_LINES } from '../../src/supervisor/taskProcess.js';
+import { MAX_DRAINED_LINES } from '../../src/supervisor/taskPipes.js';
 import { NO_CGROUPS, Recorder, supervisedTests } from '../helpers/supervisor.js';
 
 let ledger: ProcessLedger;
