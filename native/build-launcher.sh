@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the task launcher (src/task_launcher.c) into build/Release/.
+# Builds the task launcher (src/task_launcher.c) and the worker watchdog
+# (src/watchdog.c) into build/Release/.
 #
 # The launcher runs once per task, so its start-up cost is paid at every
 # launch. A static musl build starts fastest: no dynamic loader and no
@@ -9,13 +10,19 @@
 set -eu
 cd "$(dirname "$0")"
 mkdir -p build/Release
-out=build/Release/task-launcher
 flags="-O2 -Wall -Wextra"
-if command -v musl-gcc >/dev/null 2>&1 && musl-gcc $flags -static -o "$out" src/task_launcher.c; then
-  echo "task-launcher: static, musl"
-elif ${CC:-cc} $flags -static -o "$out" src/task_launcher.c 2>/dev/null; then
-  echo "task-launcher: static, glibc (install musl-tools for a faster start)"
-else
-  ${CC:-cc} $flags -o "$out" src/task_launcher.c
-  echo "task-launcher: dynamic (install musl-tools for a faster start)"
-fi
+build() {
+  name=$1
+  out=build/Release/$name
+  src=src/$2
+  if command -v musl-gcc >/dev/null 2>&1 && musl-gcc $flags -static -o "$out" "$src"; then
+    echo "$name: static, musl"
+  elif ${CC:-cc} $flags -static -o "$out" "$src" 2>/dev/null; then
+    echo "$name: static, glibc (install musl-tools for a faster start)"
+  else
+    ${CC:-cc} $flags -o "$out" "$src"
+    echo "$name: dynamic (install musl-tools for a faster start)"
+  fi
+}
+build task-launcher task_launcher.c
+build bistro-watchdog watchdog.c

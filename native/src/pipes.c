@@ -43,11 +43,13 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
 
 napi_value register_spawn(napi_env env, napi_value exports);
 napi_value register_lock(napi_env env, napi_value exports);
+napi_value register_clock(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   register_spawn(env, exports);
   register_lock(env, exports);
+  register_clock(env, exports);
   napi_create_function(env, "createPipe", NAPI_AUTO_LENGTH, create_pipe, NULL, &fn);
   napi_set_named_property(env, exports, "createPipe", fn);
   napi_create_function(env, "closeFd", NAPI_AUTO_LENGTH, close_fd, NULL, &fn);

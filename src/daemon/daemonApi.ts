@@ -10,7 +10,7 @@ import type { Runner } from '../runners/runner.js';
 import { UnknownTaskError } from '../runners/taskControl.js';
 import type { Scheduler } from '../scheduler/pass.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import type { TaskLogStore } from '../store/taskLogStore.js';
+import type { TaskLogs } from '../store/taskLogStore.js';
 import type { ApiContext } from '../server/apiContext.js';
 import { ApiError, NotFoundError } from '../server/apiErrors.js';
 import type { SchedulerMetrics } from '../server/metrics.js';
@@ -26,7 +26,7 @@ export interface DaemonApiParts {
   readonly histograms: HistogramCache;
   readonly runner: Runner;
   readonly metrics: SchedulerMetrics;
-  readonly logStore: TaskLogStore;
+  readonly logStore: TaskLogs;
   readonly configFile: string;
   readonly allowCommand: boolean;
   /** A forgiven job's tasks may start: the daemon schedules a pass. */
@@ -54,8 +54,7 @@ export function daemonApi(parts: DaemonApiParts): ApiContext {
       parts.requestPass();
     },
     usage: (id) => runner.usage(id),
-    logDb: parts.logStore.db,
-    flushLogs: () => parts.logStore.flush(),
+    queryLogs: (query) => parts.logStore.query(query),
     configWriter: new ConfigWriter(parts.configFile),
     allowCommand: parts.allowCommand,
   };

@@ -6,7 +6,7 @@ import type { EligibilityCache } from '../scheduler/eligibility.js';
 import type { NodeIndex } from '../scheduler/nodeIndex.js';
 import type { JobHistogram } from '../scheduler/histogram.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import type { SqliteDatabase } from '../store/database.js';
+import type { LogPage, LogQuery } from '../store/taskLogQueries.js';
 import type { TaskUsage } from '../supervisor/taskSpec.js';
 import type { RouteArgs, RouteName } from './routes.js';
 
@@ -27,9 +27,8 @@ export interface ApiContext {
   /** Forgives a job's statuses; throws ApiError for a job never seen. */
   forgive(job: string): void;
   usage(invocationId: string): TaskUsage;
-  readonly logDb: SqliteDatabase;
-  /** Flushes queued log lines so a query sees them. */
-  flushLogs(): void;
+  /** Reads task logs (queued lines first written, so a query sees them). */
+  queryLogs(query: LogQuery): LogPage | Promise<LogPage>;
   readonly configWriter: ConfigWriter;
   /** Whether save_job may set or change a job's command. */
   readonly allowCommand: boolean;

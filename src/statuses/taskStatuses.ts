@@ -52,6 +52,18 @@ export class TaskStatuses {
     this.tableFor(job).set(this.names.intern(node), status);
   }
 
+  /** Forgets every status and running task (before a reload from a shared store). */
+  clear(): void {
+    this.tables.clear();
+    this.running.clear();
+  }
+
+  /** Takes a task another process started as running (loading from a shared store). Does not notify. */
+  adoptRunning(task: RunningTask): void {
+    this.running.set(taskKey(task.job, task.node), task);
+    this.load(task.job, task.node, Synthesized.running(task.startTime));
+  }
+
   runningTasks(): IterableIterator<RunningTask> {
     return this.running.values();
   }

@@ -81,7 +81,32 @@ interface RunningRow {
   cgroup_paths: string;
 }
 
-export class StatusStore {
+/**
+ * What the runner, recovery and the pass need from the status store:
+ * SQLite here; PostgreSQL plus local launch records in store/postgres.
+ */
+export interface TaskStateStore {
+  /** Queues a changed status for the next write. */
+  queueStatus(job: string, node: string, status: TaskStatus): void;
+  /** Starts writing what is queued. */
+  flush(): void;
+  /** Durable record of a task about to be spawned on this host; throws if it cannot be written. */
+  recordLaunch(task: RunningTask, cgroupPaths?: readonly string[]): void;
+  /** Adds the process identity once the spawn succeeded; never throws. */
+  recordProcess(invocationId: string, process: ProcessRecord): void;
+  /**
+   * A task is complete: writes its final status (already applied in memory)
+   * and then removes its launch record, unless `keepLaunchRecord` (a task
+   * given up on: the next start's recovery looks for it again).
+   */
+  completeTask(task: RunningTask, status: TaskStatus, keepLaunchRecord: boolean): void;
+  /** Whether writes work; launches wait while they do not. */
+  readonly writable: boolean;
+  /** Frees local space the store holds (SQLite's WAL). */
+  checkpoint(): void;
+}
+
+export class StatusStore implements TaskStateStore {
   private readonly db: SqliteDatabase;
   private readonly pending = new Map<string, { job: string; node: string; status: TaskStatus }>();
   /** Finished tasks whose launch records are still to be removed. */
@@ -252,6 +277,12 @@ export class StatusStore {
       this.health.failed('statuses', error);
       this.retryLater();
     }
+  }
+
+  completeTask(task: RunningTask, _status: TaskStatus, keepLaunchRecord: boolean): void {
+    // The status came through queueStatus with the in-memory change; it lands with the removal.
+    if (keepLaunchRecord) this.flush();
+    else this.flushAndRemoveLaunch(task.invocationId);
   }
 
   /** Removes the record once the task is complete and its status recorded (retried on failure). */

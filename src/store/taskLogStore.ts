@@ -15,9 +15,23 @@
  */
 import { checkpointQuietly, openDatabase, probeWrite, type SqliteDatabase } from './database.js';
 import { STORE_RETRY_MS, StoreHealth } from './storeHealth.js';
+import { queryTaskLogs, type LogPage, type LogQuery } from './taskLogQueries.js';
 
 export const LOG_TABLES = ['stdout', 'stderr', 'statuses'] as const;
 export type LogTable = (typeof LOG_TABLES)[number];
+
+/** Task logs as the runner, recovery and the API use them: SQLite here, PostgreSQL in store/postgres. */
+export interface TaskLogs {
+  append(table: LogTable, job: string, node: string, line: string, timeMs?: number): void;
+  /** Starts writing what is queued (SQLite: at once). */
+  flush(): void;
+  /** Frees local space the store holds (SQLite's WAL); a no-op where there is none. */
+  checkpoint(): void;
+  query(query: LogQuery): LogPage | Promise<LogPage>;
+  /** Deletes rows older than `retentionSec`; returns how many. */
+  prune(retentionSec: number, nowMs?: number): number | Promise<number>;
+  close(): void | Promise<void>;
+}
 
 const MIGRATIONS = [
   LOG_TABLES.map(
@@ -40,7 +54,7 @@ interface QueuedRow {
   readonly line: string;
 }
 
-export class TaskLogStore {
+export class TaskLogStore implements TaskLogs {
   readonly db: SqliteDatabase;
   private queue: QueuedRow[] = [];
   private lastId: bigint;
@@ -100,6 +114,11 @@ export class TaskLogStore {
   /** Frees the space the WAL holds (see checkpointQuietly). */
   checkpoint(): void {
     checkpointQuietly(this.db);
+  }
+
+  query(query: LogQuery): LogPage {
+    this.flush();
+    return queryTaskLogs(this.db, query);
   }
 
   private flushLater(delayMs: number): void {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 const BUILD_DIR = fileURLToPath(new URL('../../native/build/Release/', import.meta.url));
 
 export const LAUNCHER_PATH = `${BUILD_DIR}task-launcher`;
+export const WATCHDOG_PATH = `${BUILD_DIR}bistro-watchdog`;
 
 interface NativeAddon {
   /** A pipe(2) with both ends close-on-exec: [readFd, writeFd]. */
@@ -22,6 +23,8 @@ interface NativeAddon {
    * lasts until the descriptor is closed or the process exits.
    */
   lockFile(path: string): number;
+  /** CLOCK_BOOTTIME in milliseconds: monotonic, and counting through a suspend (lease deadlines). */
+  boottimeMs(): number;
   /**
    * posix_spawn of `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i
    * gets fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the
@@ -55,6 +58,11 @@ export function native(): NativeAddon {
     addon = createRequire(import.meta.url)(path) as NativeAddon;
   }
   return addon;
+}
+
+export function watchdogPath(): string {
+  if (!existsSync(WATCHDOG_PATH)) throw new NativeBuildMissing(WATCHDOG_PATH);
+  return WATCHDOG_PATH;
 }
 
 export function launcherPath(): string {

@@ -1,5 +1,4 @@
 /** `task_logs`: stdout, stderr or events, paged by line id, with a correct cursor under `regex_filter`. */
-import { queryTaskLogs } from '../../store/taskLogQueries.js';
 import type { Handler } from '../apiContext.js';
 import { ApiError } from '../apiErrors.js';
 import { queryDeadline } from '../queryBudget.js';
@@ -10,8 +9,7 @@ export const taskLogs: Handler<'task_logs'> = (args, context) => {
   if (args.time !== undefined && args.line_id !== undefined)
     throw new ApiError('Give "time" or "line_id", not both');
   const filter = regexArg('regex_filter', args.regex_filter);
-  context.flushLogs();
-  return queryTaskLogs(context.logDb, {
+  return context.queryLogs({
     table: args.log_type,
     jobs: args.jobs,
     nodes: args.nodes,

@@ -1,0 +1,204 @@
+/*
+ * bistro-watchdog: kills a worker's tasks when the worker cannot.
+ *
+ * A worker (a scheduler with --database runs its own tasks as one) may run
+ * tasks only while it holds its lease. When its event loop stalls or its
+ * process is stopped, it can no longer kill them itself when the lease
+ * runs out, yet the leader will declare it lost and run its tasks again.
+ * This small process, in its own session, outside the worker's event loop,
+ * does it instead.
+ *
+ * Protocol: lines on stdin, from the worker.
+ *   arm <ms>       the lease deadline, in CLOCK_BOOTTIME milliseconds (sent
+ *                  after each successful renewal); answered "ack <ms>" on stdout
+ *   disarm         the worker killed its tasks itself (lease lost): empty the
+ *                  task cgroups now, then wait unarmed; answered "ack 0"
+ *   cgroup <dir>   a cgroup sub-tree that holds only this worker's tasks
+ *   pgid +<n>|-<n> a task's process group appears or ends
+ *   stop           the worker stops cleanly (its tasks are gone): exit 0
+ * At an armed deadline, or when stdin ends without "stop" (the worker
+ * died), it fires: SIGKILL to the worker (if it is still its parent), to
+ * every task process group, and to every process in the cgroup sub-trees
+ * until they are empty (at most 10 s), then exits 1. It never un-fires.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CGROUPS 64
+#define MAX_PGIDS 65536
+#define SWEEP_LIMIT_MS 10000
+
+static char *cgroups[MAX_CGROUPS];
+static int cgroup_count = 0;
+static pid_t pgids[MAX_PGIDS];
+static int pgid_count = 0;
+static pid_t worker_pid = 0;
+
+static long long boottime_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void add_cgroup(const char *dir) {
+  for (int i = 0; i < cgroup_count; i++)
+    if (strcmp(cgroups[i], dir) == 0) return;
+  if (cgroup_count < MAX_CGROUPS) cgroups[cgroup_count++] = strdup(dir);
+}
+
+static void add_pgid(pid_t pgid) {
+  if (pgid > 1 && pgid_count < MAX_PGIDS) pgids[pgid_count++] = pgid;
+}
+
+static void remove_pgid(pid_t pgid) {
+  for (int i = 0; i < pgid_count; i++) {
+    if (pgids[i] == pgid) {
+      pgids[i] = pgids[--pgid_count];
+      return;
+    }
+  }
+}
+
+/* SIGKILLs every process listed in dir/cgroup.procs and below; returns how many were found. */
+static int kill_cgroup_tree(const char *dir, int depth) {
+  if (depth > 32) return 0;
+  int found = 0;
+  char path[PATH_MAX];
+  /* cgroup v2 (Linux 5.14+) kills the whole sub-tree at once. */
+  snprintf(path, sizeof path, "%s/cgroup.kill", dir);
+  int kfd = open(path, O_WRONLY | O_CLOEXEC);
+  if (kfd >= 0) {
+    ssize_t ignored = write(kfd, "1", 1);
+    (void)ignored;
+    close(kfd);
+  }
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  FILE *procs = fopen(path, "re");
+  if (procs) {
+    long pid;
+    while (fscanf(procs, "%ld", &pid) == 1) {
+      if (pid > 1 && pid != getpid()) {
+        kill((pid_t)pid, SIGKILL);
+        found++;
+      }
+    }
+    fclose(procs);
+  }
+  DIR *d = opendir(dir);
+  if (!d) return found;
+  struct dirent *entry;
+  while ((entry = readdir(d)) != NULL) {
+    if (entry->d_type != DT_DIR || entry->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+    found += kill_cgroup_tree(path, depth + 1);
+  }
+  closedir(d);
+  return found;
+}
+
+static void sweep_tasks(void) {
+  for (int i = 0; i < pgid_count; i++) kill(-pgids[i], SIGKILL);
+  long long until = boottime_ms() + SWEEP_LIMIT_MS;
+  for (;;) {
+    int found = 0;
+    for (int i = 0; i < cgroup_count; i++) found += kill_cgroup_tree(cgroups[i], 0);
+    if (found == 0 || boottime_ms() > until) return;
+    struct timespec pause = {0, 20 * 1000000};
+    nanosleep(&pause, NULL);
+  }
+}
+
+static void fire(const char *why) {
+  fprintf(stderr, "bistro-watchdog: firing (%s)\n", why);
+  /* Only the worker that started us: after its death we are someone else's child. */
+  if (worker_pid > 1 && getppid() == worker_pid) kill(worker_pid, SIGKILL);
+  sweep_tasks();
+  _exit(1);
+}
+
+static void reply(long long value) {
+  char buf[64];
+  int n = snprintf(buf, sizeof buf, "ack %lld\n", value);
+  ssize_t ignored = write(STDOUT_FILENO, buf, (size_t)n);
+  (void)ignored;
+}
+
+static void handle_line(char *line, long long *deadline) {
+  if (strncmp(line, "arm ", 4) == 0) {
+    *deadline = atoll(line + 4);
+    reply(*deadline);
+  } else if (strcmp(line, "disarm") == 0) {
+    *deadline = 0;
+    sweep_tasks();
+    reply(0);
+  } else if (strncmp(line, "cgroup ", 7) == 0) {
+    add_cgroup(line + 7);
+  } else if (strncmp(line, "pgid +", 6) == 0) {
+    add_pgid((pid_t)atol(line + 6));
+  } else if (strncmp(line, "pgid -", 6) == 0) {
+    remove_pgid((pid_t)atol(line + 6));
+  } else if (strcmp(line, "stop") == 0) {
+    _exit(0);
+  }
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--worker-pid") == 0 && i + 1 < argc) {
+      worker_pid = (pid_t)atol(argv[++i]);
+    } else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
+      add_cgroup(argv[++i]);
+    } else {
+      fprintf(stderr, "usage: bistro-watchdog --worker-pid PID [--cgroup DIR]...\n");
+      return 2;
+    }
+  }
+  setsid();
+  signal(SIGPIPE, SIG_IGN);
+  /* A terminal's or the worker's group signals must not end the watchdog before it acts. */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  long long deadline = 0;
+  char buf[8192];
+  size_t used = 0;
+  for (;;) {
+    int timeout = -1;
+    if (deadline > 0) {
+      long long left = deadline - boottime_ms();
+      if (left <= 0) fire("lease deadline passed");
+      timeout = left > INT_MAX ? INT_MAX : (int)left;
+    }
+    struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+    int ready = poll(&pfd, 1, timeout);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      fire("poll failed");
+    }
+    if (ready == 0) continue; /* the deadline check above fires */
+    ssize_t n = read(STDIN_FILENO, buf + used, sizeof buf - 1 - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fire("the worker is gone");
+    used += (size_t)n;
+    buf[used] = '\0';
+    char *start = buf;
+    char *newline;
+    while ((newline = strchr(start, '\n')) != NULL) {
+      *newline = '\0';
+      handle_line(start, &deadline);
+      start = newline + 1;
+    }
+    used = (size_t)(buf + used - start);
+    memmove(buf, start, used);
+    if (used == sizeof buf - 1) used = 0; /* an overlong line: drop it */
+  }
+}

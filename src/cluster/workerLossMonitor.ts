@@ -1,0 +1,122 @@
+/**
+ * The leader declares workers lost (docs/distributed.md, "Worker leases"):
+ * it watches each healthy incarnation's `lease_seq` on its own clock, and
+ * one whose sequence has not changed for its ttl + grace is lost, in one
+ * fenced transaction that marks it lost only if the sequence is still the
+ * one seen, deletes its running-task rows, and writes `error_backoff`
+ * ("worker lost") for exactly the rows it deleted. Its tasks may then run
+ * again: by then the worker, or its watchdog, has killed them.
+ *
+ * The timers start afresh whenever this scheduler starts leading.
+ */
+import type { Logger } from '../logging/logger.js';
+import { finalStatus } from '../statuses/backoff.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import { StatusBits as B, type TaskStatus } from '../statuses/taskStatus.js';
+import { inTransaction, type PgPool } from '../store/postgres/connection.js';
+import { fence, upsertStatuses } from '../store/postgres/pgStatusStore.js';
+import { boottimeMs, lossGraceMs } from './leaseTiming.js';
+
+export const WORKER_LOST_MESSAGE = 'worker lost';
+
+export interface LostTask {
+  readonly task: RunningTask;
+  readonly status: TaskStatus;
+  readonly incarnation: string;
+}
+
+export class WorkerLossMonitor {
+  private seen = new Map<string, { seq: string; since: number }>();
+  private term: number | undefined;
+
+  constructor(
+    private readonly pool: PgPool,
+    private readonly logger: Logger,
+    /** Tasks of a lost worker, after the loss committed. */
+    private readonly onLost: (tasks: readonly LostTask[]) => void,
+  ) {}
+
+  /** One look at the workers table, while leading in `term`. */
+  async check(term: number): Promise<void> {
+    if (term !== this.term) {
+      this.term = term;
+      this.seen = new Map();
+    }
+    const now = boottimeMs();
+    const workers = await this.pool.query<{
+      incarnation: string;
+      name: string;
+      lease_seq: string;
+      lease_ms: number;
+      kill_bound_ms: number;
+    }>(
+      `SELECT incarnation, name, lease_seq::text, lease_ms, kill_bound_ms FROM workers WHERE state = 'healthy'`,
+    );
+    const present = new Set<string>();
+    for (const worker of workers.rows) {
+      present.add(worker.incarnation);
+      const seen = this.seen.get(worker.incarnation);
+      if (!seen || seen.seq !== worker.lease_seq) {
+        this.seen.set(worker.incarnation, { seq: worker.lease_seq, since: now });
+        continue;
+      }
+      if (now - seen.since < worker.lease_ms + lossGraceMs(worker.kill_bound_ms)) continue;
+      const lost = await this.declareLost(term, worker.incarnation, worker.lease_seq);
+      if (lost === undefined) continue;
+      this.logger.error(
+        { worker: worker.name, incarnation: worker.incarnation, tasks: lost.length },
+        'worker lost: its lease ran out; its tasks may run again',
+      );
+      this.onLost(lost);
+    }
+    for (const incarnation of this.seen.keys()) if (!present.has(incarnation)) this.seen.delete(incarnation);
+  }
+
+  private async declareLost(term: number, incarnation: string, seq: string): Promise<LostTask[] | undefined> {
+    return inTransaction(this.pool, async (client) => {
+      await fence(client, term);
+      const marked = await client.query(
+        `UPDATE workers SET state = 'lost' WHERE incarnation = $1 AND state = 'healthy' AND lease_seq = $2`,
+        [incarnation, seq],
+      );
+      if (marked.rowCount === 0) return undefined;
+      const rows = await client.query<{
+        invocation_id: string;
+        job: string;
+        node: string;
+        start_time: number;
+        charges: RunningTask['charges'];
+        backoff: RunningTask['backoff'];
+        worker_shard: string;
+      }>(
+        `DELETE FROM running_tasks WHERE incarnation = $1
+         RETURNING invocation_id, job, node, start_time, charges, backoff, worker_shard`,
+        [incarnation],
+      );
+      const now = Date.now() / 1000;
+      const lost = rows.rows.map((row) => {
+        const task: RunningTask = {
+          job: row.job,
+          node: row.node,
+          invocationId: row.invocation_id,
+          startTime: row.start_time,
+          charges: row.charges,
+          backoff: row.backoff,
+          workerShard: row.worker_shard,
+        };
+        const status = finalStatus(
+          { bits: B.ERROR | B.USES_BACKOFF, data: { exception: WORKER_LOST_MESSAGE } },
+          task.backoff,
+          now,
+        );
+        return { task, status, incarnation };
+      });
+      if (lost.length > 0)
+        await upsertStatuses(
+          client,
+          lost.map(({ task, status }) => ({ job: task.job, node: task.node, status })),
+        );
+      return lost;
+    });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The PostgreSQL schema, as versioned migrations. Each start applies the
+ * missing ones in one transaction under a transaction-level advisory lock,
+ * so several schedulers and workers starting together migrate once; a
+ * database whose schema is newer than this program is refused.
+ *
+ * Tables (DISTRIBUTED CONTRACT in docs/distributed.md):
+ * - `leader_term` and `leader_lease`: one row each; separate rows so lease
+ *   renewals never wait behind fenced writes.
+ * - `workers`: one row per worker incarnation (a new id per process start).
+ * - `running_tasks`: the live invocations; unique (job, node).
+ * - `statuses`: the last status of every (job, node).
+ * - `task_logs` and `task_log_clock`: stdout, stderr and events; the clock
+ *   row is locked by every writing transaction, so line ids are issued in
+ *   commit order and a tailer never skips a row that committed late.
+ */
+import type pg from 'pg';
+import { DatabaseError, inTransaction, type PgPool } from './connection.js';
+
+/** Arbitrary, fixed: the advisory lock key of schema changes. */
+const MIGRATION_LOCK_KEY = 0x6269737472; // "bistr"
+
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE bistro_schema (id int PRIMARY KEY CHECK (id = 1), version int NOT NULL);
+   INSERT INTO bistro_schema VALUES (1, 0);
+   CREATE TABLE leader_term (id int PRIMARY KEY CHECK (id = 1), term bigint NOT NULL);
+   INSERT INTO leader_term VALUES (1, 0);
+   CREATE TABLE leader_lease (
+     id int PRIMARY KEY CHECK (id = 1),
+     holder text,
+     holder_name text,
+     api_url text,
+     lease_seq bigint NOT NULL DEFAULT 0,
+     lease_until timestamptz,
+     term bigint NOT NULL DEFAULT 0,
+     config_hash text
+   );
+   INSERT INTO leader_lease (id) VALUES (1);
+   CREATE TABLE workers (
+     incarnation text PRIMARY KEY,
+     name text NOT NULL,
+     host text NOT NULL,
+     pid int NOT NULL,
+     version text NOT NULL,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     lease_seq bigint NOT NULL DEFAULT 0,
+     lease_until timestamptz,
+     state text NOT NULL CHECK (state IN ('healthy', 'lost', 'stopped')),
+     kill_bound_ms int NOT NULL,
+     lease_ms int NOT NULL,
+     resources jsonb NOT NULL DEFAULT '{}'
+   );
+   CREATE INDEX workers_state_idx ON workers (state);
+   CREATE TABLE running_tasks (
+     invocation_id text PRIMARY KEY,
+     job text NOT NULL,
+     node text NOT NULL,
+     incarnation text NOT NULL REFERENCES workers (incarnation),
+     term bigint NOT NULL,
+     state text NOT NULL CHECK (state IN ('dispatched', 'running', 'kill_requested')),
+     kill_request jsonb,
+     start_time double precision NOT NULL,
+     charges jsonb NOT NULL,
+     backoff jsonb NOT NULL,
+     worker_shard text NOT NULL,
+     pid int,
+     pid_start_time bigint,
+     UNIQUE (job, node)
+   );
+   CREATE INDEX running_tasks_incarnation_idx ON running_tasks (incarnation);
+   CREATE TABLE statuses (
+     job text NOT NULL,
+     node text NOT NULL,
+     bits int NOT NULL,
+     time double precision NOT NULL,
+     backoff_sec int NOT NULL,
+     progress_sec int NOT NULL,
+     data text,
+     PRIMARY KEY (job, node)
+   );
+   CREATE TABLE task_log_clock (id int PRIMARY KEY CHECK (id = 1), last_id bigint NOT NULL);
+   INSERT INTO task_log_clock VALUES (1, 0);
+   CREATE TABLE task_logs (
+     kind text NOT NULL CHECK (kind IN ('stdout', 'stderr', 'statuses')),
+     line_id bigint NOT NULL,
+     job text NOT NULL,
+     node text NOT NULL,
+     line text NOT NULL,
+     PRIMARY KEY (kind, line_id)
+   );
+   CREATE INDEX task_logs_job_node_idx ON task_logs (kind, job, node, line_id);`,
+];
+
+export class SchemaTooNewError extends DatabaseError {
+  constructor(found: number, known: number) {
+    super(
+      `the database's schema is version ${found}, newer than this program understands (${known}); upgrade bistro`,
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+async function schemaVersion(client: pg.ClientBase): Promise<number> {
+  const exists = await client.query<{ present: boolean }>(
+    "SELECT to_regclass('bistro_schema') IS NOT NULL AS present",
+  );
+  if (!exists.rows[0]!.present) return 0;
+  const row = await client.query<{ version: number }>('SELECT version FROM bistro_schema WHERE id = 1');
+  return row.rows[0]?.version ?? 0;
+}
+
+/** Applies the missing migrations; returns [version before, version after]. */
+export async function migrate(pool: PgPool): Promise<{ from: number; to: number }> {
+  return inTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    const from = await schemaVersion(client);
+    if (from > MIGRATIONS.length) throw new SchemaTooNewError(from, MIGRATIONS.length);
+    for (let version = from; version < MIGRATIONS.length; version++) {
+      await client.query(MIGRATIONS[version]!);
+      await client.query('UPDATE bistro_schema SET version = $1 WHERE id = 1', [version + 1]);
+    }
+    return { from, to: MIGRATIONS.length };
+  });
+}

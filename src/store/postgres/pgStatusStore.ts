@@ -1,0 +1,414 @@
+/**
+ * Statuses and running-task rows in PostgreSQL.
+ *
+ * Every write goes through one ordered queue, so the database sees changes
+ * in the order the scheduler made them; consecutive writes of one kind are
+ * batched into one transaction. Three kinds:
+ * - dispatch (leader): the `running_tasks` rows of tasks about to start,
+ *   fenced by the leader's term. A task starts only once its row committed.
+ * - completion (the worker that ran the task): one statement keyed by
+ *   invocation id deletes the row and writes the final status; a status
+ *   whose row is gone (its worker was declared lost) changes nothing and is
+ *   reported as late.
+ * - statuses (leader): forgiveness, recovery; fenced. A batch refused by
+ *   the fence is dropped: whoever leads now owns the statuses.
+ *
+ * While the database cannot be reached, writes stay queued (statuses are
+ * never dropped) and are retried every second, in order.
+ */
+import type { RunningTask } from '../../statuses/runningTask.js';
+import { StatusBits as B, type TaskStatus } from '../../statuses/taskStatus.js';
+import type { TaskStatuses } from '../../statuses/taskStatuses.js';
+import { STORE_RETRY_MS, type StoreHealth } from '../storeHealth.js';
+import { inTransaction, isConnectionError, type PgPool } from './connection.js';
+import type pg from 'pg';
+
+/** The leader's term fence failed: another scheduler leads now. */
+export class FencedOutError extends Error {
+  constructor(readonly term: number) {
+    super(`leader term ${term} is over: another scheduler leads`);
+    this.name = 'FencedOutError';
+  }
+}
+
+/** Locks the term row for the transaction, or throws FencedOutError (DISTRIBUTED: fencing). */
+export async function fence(client: pg.ClientBase, term: number): Promise<void> {
+  const row = await client.query('SELECT 1 FROM leader_term WHERE id = 1 AND term = $1 FOR SHARE', [term]);
+  if (row.rowCount === 0) throw new FencedOutError(term);
+}
+
+export interface Dispatch {
+  readonly task: RunningTask;
+  readonly incarnation: string;
+}
+
+export interface Completion {
+  readonly task: RunningTask;
+  readonly status: TaskStatus;
+  /** Called once the completion committed (applied or late). */
+  readonly written?: () => void;
+}
+
+type Op =
+  | { kind: 'dispatch'; term: number; items: Dispatch[]; settles: ((error: Error | undefined) => void)[] }
+  | { kind: 'complete'; items: Completion[] }
+  | { kind: 'statuses'; term: number | undefined; items: Map<string, StatusRowInput> }
+  | { kind: 'kill'; term: number; invocationId: string; request: unknown; settle: (e?: Error) => void };
+
+interface StatusRowInput {
+  job: string;
+  node: string;
+  status: TaskStatus;
+}
+
+export interface PgStatusStoreEvents {
+  /** A completion found no row: the task's worker had been declared lost. */
+  onLateStatus?(completion: Completion): void;
+  /** A fenced write was refused. */
+  onFencedOut?(term: number): void;
+}
+
+export interface RunningRow {
+  readonly task: RunningTask;
+  readonly incarnation: string;
+  readonly state: string;
+  readonly killRequest: unknown;
+}
+
+export class PgStatusStore {
+  private readonly queue: Op[] = [];
+  private running = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+  /** Write latencies (ms) of completed transactions, for the benchmark and metrics. */
+  readonly writeLatenciesMs: number[] = [];
+
+  constructor(
+    private readonly pool: PgPool,
+    private readonly health: StoreHealth,
+    private readonly term: () => number | undefined,
+    /** Who hears of late statuses and fenced-out writes (set once wired). */
+    public events: PgStatusStoreEvents = {},
+  ) {}
+
+  /** Queues a status change (RUNNING is kept by running_tasks rows, not here). */
+  queueStatus(job: string, node: string, status: TaskStatus): void {
+    if (status.bits & B.RUNNING) return;
+    const last = this.openTail();
+    const key = `${job}\u0000${node}`;
+    if (last?.kind === 'statuses' && last.term === this.term()) last.items.set(key, { job, node, status });
+    else this.push({ kind: 'statuses', term: this.term(), items: new Map([[key, { job, node, status }]]) });
+  }
+
+  /**
+   * Inserts the row of a task about to start (fenced); resolves once
+   * committed. Dispatches queued together commit in one transaction.
+   */
+  dispatch(item: Dispatch, term: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (error: Error | undefined) => (error ? reject(error) : resolve());
+      const last = this.openTail();
+      if (last?.kind === 'dispatch' && last.term === term) {
+        last.items.push(item);
+        last.settles.push(settle);
+      } else this.push({ kind: 'dispatch', term, items: [item], settles: [settle] });
+    });
+  }
+
+  /** A task is complete: deletes its row and writes its final status, keyed by invocation. */
+  complete(task: RunningTask, status: TaskStatus, written?: () => void): void {
+    // Its status queued by the in-memory change is the same one: the completion writes it.
+    for (const op of this.queue) {
+      if (op.kind !== 'statuses') continue;
+      const key = `${task.job}\u0000${task.node}`;
+      if (op.items.get(key)?.status === status) op.items.delete(key);
+    }
+    const last = this.openTail();
+    const completion: Completion = { task, status, ...(written ? { written } : {}) };
+    if (last?.kind === 'complete') last.items.push(completion);
+    else this.push({ kind: 'complete', items: [completion] });
+  }
+
+  /** Records a kill request on a task another worker runs (fenced); that worker applies it. */
+  requestKill(invocationId: string, request: unknown, term: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.push({
+        kind: 'kill',
+        term,
+        invocationId,
+        request,
+        settle: (error) => (error ? reject(error) : resolve()),
+      });
+    });
+  }
+
+  /** Writes queued so far; resolves when the queue is empty (or rejects after `timeoutMs`). */
+  drain(timeoutMs = 10_000): Promise<boolean> {
+    if (this.queue.length === 0 && !this.running) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  get pendingCount(): number {
+    let count = 0;
+    for (const op of this.queue) count += op.kind === 'statuses' ? op.items.size : 1;
+    return count;
+  }
+
+  get writable(): boolean {
+    return !this.health.isFailing('statuses');
+  }
+
+  /** Every stored status and running row into `statuses` (at takeover, and on a standby's refresh). */
+  async loadStatuses(statuses: TaskStatuses): Promise<{ statuses: number; running: RunningRow[] }> {
+    const client = await this.pool.connect();
+    try {
+      // One snapshot for both tables: a completion between the reads cannot make a task vanish.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const rows = await client.query<{
+        job: string;
+        node: string;
+        bits: number;
+        time: number;
+        backoff_sec: number;
+        progress_sec: number;
+        data: string | null;
+      }>('SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM statuses');
+      const running = await this.runningRows(client);
+      await client.query('COMMIT');
+      statuses.clear();
+      for (const row of rows.rows) {
+        statuses.load(row.job, row.node, {
+          bits: row.bits,
+          time: row.time,
+          backoffSec: row.backoff_sec,
+          progressSec: row.progress_sec,
+          ...(row.data === null ? {} : { data: JSON.parse(row.data) as unknown }),
+        });
+      }
+      for (const row of running) statuses.adoptRunning(row.task);
+      return { statuses: rows.rows.length, running };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async runningRows(client: pg.ClientBase = this.pool as unknown as pg.ClientBase): Promise<RunningRow[]> {
+    const result = await client.query<{
+      invocation_id: string;
+      job: string;
+      node: string;
+      incarnation: string;
+      state: string;
+      kill_request: unknown;
+      start_time: number;
+      charges: RunningTask['charges'];
+      backoff: RunningTask['backoff'];
+      worker_shard: string;
+    }>(
+      `SELECT invocation_id, job, node, incarnation, state, kill_request, start_time, charges, backoff, worker_shard
+       FROM running_tasks ORDER BY start_time`,
+    );
+    return result.rows.map((row) => ({
+      task: {
+        job: row.job,
+        node: row.node,
+        invocationId: row.invocation_id,
+        startTime: row.start_time,
+        charges: row.charges,
+        backoff: row.backoff,
+        workerShard: row.worker_shard,
+      },
+      incarnation: row.incarnation,
+      state: row.state,
+      killRequest: row.kill_request,
+    }));
+  }
+
+  async close(timeoutMs = 10_000): Promise<boolean> {
+    const drained = await this.drain(timeoutMs);
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    return drained;
+  }
+
+  /** The last queued write, if it is not being written already (then it can still take more). */
+  private openTail(): Op | undefined {
+    if (this.queue.length === 0 || (this.running && this.queue.length === 1)) return undefined;
+    return this.queue.at(-1);
+  }
+
+  private push(op: Op): void {
+    this.queue.push(op);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running || this.retryTimer || this.closed) return;
+    this.running = true;
+    setImmediate(() => void this.runQueue());
+  }
+
+  private async runQueue(): Promise<void> {
+    while (this.queue.length > 0) {
+      const op = this.queue[0]!;
+      const started = performance.now();
+      try {
+        await this.execute(op);
+      } catch (error) {
+        if (isConnectionError(error)) {
+          this.health.failed('statuses', error);
+          if (op.kind === 'dispatch' || op.kind === 'kill') {
+            // A start or kill is a decision of this moment: the next pass decides again.
+            this.queue.shift();
+            settle(op, error as Error);
+          }
+          this.running = false;
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            this.kick();
+          }, STORE_RETRY_MS);
+          this.retryTimer.unref();
+          return;
+        }
+        this.queue.shift();
+        if (error instanceof FencedOutError) this.events.onFencedOut?.(error.term);
+        if (op.kind === 'dispatch' || op.kind === 'kill') settle(op, error as Error);
+        else if (!(error instanceof FencedOutError)) this.health.failed('statuses', error);
+        continue;
+      }
+      this.recordLatency(performance.now() - started);
+      this.queue.shift();
+      this.health.succeeded('statuses');
+      if (op.kind === 'dispatch' || op.kind === 'kill') settle(op, undefined);
+    }
+    this.running = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  private recordLatency(ms: number): void {
+    if (this.writeLatenciesMs.length >= 100_000) this.writeLatenciesMs.splice(0, 50_000);
+    this.writeLatenciesMs.push(ms);
+  }
+
+  private async execute(op: Op): Promise<void> {
+    switch (op.kind) {
+      case 'dispatch':
+        return this.writeDispatch(op.items, op.term);
+      case 'complete':
+        return this.writeCompletions(op.items);
+      case 'statuses':
+        return this.writeStatuses([...op.items.values()], op.term);
+      case 'kill':
+        return inTransaction(this.pool, async (client) => {
+          await fence(client, op.term);
+          await client.query(
+            "UPDATE running_tasks SET state = 'kill_requested', kill_request = $2 WHERE invocation_id = $1",
+            [op.invocationId, JSON.stringify(op.request)],
+          );
+        });
+    }
+  }
+
+  private async writeDispatch(items: Dispatch[], term: number): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await fence(client, term);
+      await client.query(
+        `INSERT INTO running_tasks (invocation_id, job, node, incarnation, term, state, start_time, charges, backoff, worker_shard)
+         SELECT v.id, v.job, v.node, v.incarnation, $1, 'running', v.start_time, v.charges::jsonb, v.backoff::jsonb, v.shard
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[])
+           AS v(id, job, node, incarnation, start_time, charges, backoff, shard)`,
+        [
+          term,
+          items.map((d) => d.task.invocationId),
+          items.map((d) => d.task.job),
+          items.map((d) => d.task.node),
+          items.map((d) => d.incarnation),
+          items.map((d) => d.task.startTime),
+          items.map((d) => JSON.stringify(d.task.charges)),
+          items.map((d) => JSON.stringify(d.task.backoff)),
+          items.map((d) => d.task.workerShard),
+        ],
+      );
+    });
+  }
+
+  private async writeCompletions(items: Completion[]): Promise<void> {
+    const applied = await inTransaction(this.pool, async (client) => {
+      const result = await client.query<{ invocation_id: string }>(
+        `WITH d AS (
+           DELETE FROM running_tasks r USING unnest($1::text[]) AS v(id)
+           WHERE r.invocation_id = v.id RETURNING r.invocation_id
+         ), s AS (
+           SELECT v.* FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::int[], $7::int[], $8::text[])
+             AS v(id, job, node, bits, time, backoff_sec, progress_sec, data)
+           JOIN d ON d.invocation_id = v.id
+         ), w AS (
+           INSERT INTO statuses (job, node, bits, time, backoff_sec, progress_sec, data)
+           SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM s
+           ON CONFLICT (job, node) DO UPDATE SET bits = excluded.bits, time = excluded.time,
+             backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data
+         )
+         SELECT id AS invocation_id FROM s`,
+        [
+          items.map((c) => c.task.invocationId),
+          items.map((c) => c.task.job),
+          items.map((c) => c.task.node),
+          items.map((c) => c.status.bits),
+          items.map((c) => c.status.time),
+          items.map((c) => c.status.backoffSec),
+          items.map((c) => c.status.progressSec),
+          items.map((c) => (c.status.data === undefined ? null : JSON.stringify(c.status.data))),
+        ],
+      );
+      return new Set(result.rows.map((row) => row.invocation_id));
+    });
+    for (const item of items) {
+      if (!applied.has(item.task.invocationId)) this.events.onLateStatus?.(item);
+      item.written?.();
+    }
+  }
+
+  private async writeStatuses(items: StatusRowInput[], term: number | undefined): Promise<void> {
+    if (items.length === 0) return;
+    if (term === undefined) return; // not the leader when queued: the leader owns statuses
+    await inTransaction(this.pool, async (client) => {
+      await fence(client, term);
+      await upsertStatuses(client, items);
+    });
+  }
+}
+
+function settle(op: Extract<Op, { kind: 'dispatch' | 'kill' }>, error: Error | undefined): void {
+  if (op.kind === 'kill') op.settle(error);
+  else for (const each of op.settles) each(error);
+}
+
+export async function upsertStatuses(client: pg.ClientBase, items: readonly StatusRowInput[]): Promise<void> {
+  await client.query(
+    `INSERT INTO statuses (job, node, bits, time, backoff_sec, progress_sec, data)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[], $5::int[], $6::int[], $7::text[])
+     ON CONFLICT (job, node) DO UPDATE SET bits = excluded.bits, time = excluded.time,
+       backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data`,
+    [
+      items.map((i) => i.job),
+      items.map((i) => i.node),
+      items.map((i) => i.status.bits),
+      items.map((i) => i.status.time),
+      items.map((i) => i.status.backoffSec),
+      items.map((i) => i.status.progressSec),
+      items.map((i) => (i.status.data === undefined ? null : JSON.stringify(i.status.data))),
+    ],
+  );
+}

@@ -1,0 +1,134 @@
+/**
+ * The worker watchdog (native/src/watchdog.c): a small process in its own
+ * session that SIGKILLs the worker and every task of its incarnation once
+ * the worker's lease deadline passes without a newer one, or the worker
+ * dies. The worker arms it after each lease renewal; no task starts unless
+ * it acknowledged a deadline still in the future.
+ *
+ * ```ts
+ * const watchdog = Watchdog.start({ cgroups: ['/sys/fs/cgroup/unified/bistro.slice/me'] });
+ * await watchdog.arm(boottimeMs() + 25_000); // after a lease renewal
+ * watchdog.mayStart(boottimeMs());            // true until that deadline
+ * await watchdog.stop();                      // clean exit, tasks already gone
+ * ```
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { watchdogPath } from './native.js';
+
+export interface WatchdogOptions {
+  /** Cgroup sub-trees that hold only this worker's tasks. */
+  readonly cgroups?: readonly string[];
+  /** Called if the watchdog exits without being stopped (it fired, or crashed). */
+  readonly onExit?: (code: number | null, stderr: string) => void;
+}
+
+export class Watchdog {
+  private acked = 0;
+  private stopped = false;
+  private exited = false;
+  private stderr = '';
+  private readonly ackWaiters: { deadline: number; resolve: () => void }[] = [];
+  private readonly cgroups = new Set<string>();
+
+  private constructor(
+    private readonly child: ChildProcessByStdio<Writable, Readable, Readable>,
+    options: WatchdogOptions,
+  ) {
+    let pending = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        const match = /^ack (\d+)$/.exec(line);
+        if (match) this.onAck(Number(match[1]));
+      }
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4096)));
+    child.stdin.on('error', () => undefined);
+    child.on('exit', (code) => {
+      this.exited = true;
+      this.acked = 0;
+      for (const waiter of this.ackWaiters.splice(0)) waiter.resolve();
+      if (!this.stopped) options.onExit?.(code, this.stderr);
+    });
+    for (const dir of options.cgroups ?? []) this.addCgroup(dir);
+  }
+
+  static start(options: WatchdogOptions = {}): Watchdog {
+    const child = spawn(watchdogPath(), ['--worker-pid', String(process.pid)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    return new Watchdog(child, options);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Sets the deadline; resolves when the watchdog acknowledged it. */
+  arm(deadlineBoottimeMs: number): Promise<void> {
+    const deadline = Math.floor(deadlineBoottimeMs);
+    return new Promise((resolve) => {
+      this.ackWaiters.push({ deadline, resolve });
+      this.send(`arm ${deadline}`);
+    });
+  }
+
+  /** The worker killed its tasks itself: the watchdog empties the task cgroups and waits unarmed. */
+  disarm(): void {
+    this.acked = 0;
+    this.send('disarm');
+  }
+
+  /** Whether tasks may start: the watchdog acknowledged a deadline after `now`. */
+  mayStart(nowBoottimeMs: number): boolean {
+    return !this.exited && this.acked > nowBoottimeMs;
+  }
+
+  addCgroup(dir: string): void {
+    if (this.cgroups.has(dir)) return;
+    this.cgroups.add(dir);
+    this.send(`cgroup ${dir}`);
+  }
+
+  addProcessGroup(pgid: number): void {
+    this.send(`pgid +${pgid}`);
+  }
+
+  removeProcessGroup(pgid: number): void {
+    this.send(`pgid -${pgid}`);
+  }
+
+  /** A clean stop: the worker's tasks are gone. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.send('stop');
+      this.child.stdin.end();
+    });
+  }
+
+  private send(line: string): void {
+    if (this.exited || this.child.stdin.destroyed) return;
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  private onAck(deadline: number): void {
+    this.acked = deadline;
+    for (let i = this.ackWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.ackWaiters[i]!;
+      if (waiter.deadline === deadline || deadline === 0) {
+        this.ackWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * A throw-away PostgreSQL cluster for one test file: initdb in a temp dir
+ * (trust auth, fsync off), listening on 127.0.0.1 at a free port, run as
+ * the `postgres` user (the server refuses root). `stop()` ends it and
+ * removes the directory; `restart()` is `pg_ctl -m immediate` then start.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort } from './http.js';
+
+function postgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions.length > 0 ? join(root, versions[0]!, 'bin') : undefined;
+}
+
+/** Why PostgreSQL tests cannot run here, or undefined when they can. */
+export function postgresUnavailable(): string | undefined {
+  if (postgresBin() === undefined) return "Debian's postgresql package is not installed (.ci/run installs it)";
+  return undefined;
+}
+
+export class PostgresCluster {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly bin: string,
+  ) {}
+
+  static async start(): Promise<PostgresCluster> {
+    const bin = postgresBin();
+    if (!bin) throw new Error(postgresUnavailable());
+    const dir = mkdtempSync(join(tmpdir(), 'bistro-pg-'));
+    chmodSync(dir, 0o777);
+    const port = await freePort();
+    const cluster = new PostgresCluster(dir, port, bin);
+    cluster.asPostgres('initdb', ['-D', cluster.dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    await cluster.startServer();
+    return cluster;
+  }
+
+  get dataDir(): string {
+    return join(this.dir, 'data');
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  /** A fresh database on this cluster; its URL. */
+  async createDatabase(name: string): Promise<string> {
+    const client = new pg.Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE "${name}"`);
+    } finally {
+      await client.end();
+    }
+    return `postgres://postgres@127.0.0.1:${this.port}/${name}`;
+  }
+
+  async startServer(): Promise<void> {
+    this.asPostgres('pg_ctl', [
+      '-D',
+      this.dataDir,
+      '-l',
+      join(this.dir, 'server.log'),
+      '-w',
+      '-o',
+      `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${this.dir} -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=200`,
+      'start',
+    ]);
+  }
+
+  /** Stops the server at once (a crash as far as clients can tell). */
+  stopServer(mode: 'immediate' | 'fast' = 'immediate'): void {
+    this.asPostgres('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', 'stop']);
+  }
+
+  async restart(): Promise<void> {
+    this.stopServer('immediate');
+    await this.startServer();
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.stopServer('immediate');
+    } catch {
+      // already stopped
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private asPostgres(tool: string, args: readonly string[]): void {
+    execFileSync('runuser', ['-u', 'postgres', '--', join(this.bin, tool), ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: this.dir,
+    });
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * One contract, two stores: the same tests run against the embedded SQLite
+ * files and a real PostgreSQL (a throw-away cluster for this file).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openSqliteStorage, type TaskStorage } from '../../src/store/storage.js';
+import { PgStorage } from '../../src/store/postgres/pgStorage.js';
+import { StoreHealth } from '../../src/store/storeHealth.js';
+import { TaskStatuses } from '../../src/statuses/taskStatuses.js';
+import { StatusBits as B } from '../../src/statuses/taskStatus.js';
+import { parseStatusReport } from '../../src/statuses/parseStatus.js';
+import { compileLinearRegex } from '../../src/text/linearRegex.js';
+import type { RunningTask } from '../../src/statuses/runningTask.js';
+import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+
+const task = (invocationId: string, node: string): RunningTask => ({
+  job: 'j',
+  node,
+  invocationId,
+  startTime: 1000.5,
+  charges: { inst: { slots: 1 } },
+  backoff: { next: { seconds: 5, noMoreBackoffs: false }, previousProgressSec: 0 },
+  workerShard: 'local',
+});
+
+interface Backend {
+  readonly name: string;
+  /** A fresh, empty place to store; `open` may be called again on it (a restart). */
+  place(): Promise<{ open(): Promise<TaskStorage>; cleanup(): Promise<void> }>;
+}
+
+let cluster: PostgresCluster | undefined;
+let databases = 0;
+
+const sqlite: Backend = {
+  name: 'SQLite',
+  place: () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bistro-contract-'));
+    return Promise.resolve({
+      open: () => Promise.resolve(openSqliteStorage(dir, new StoreHealth())),
+      cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+    });
+  },
+};
+
+async function postgresPlace(): Promise<{ open(): Promise<PgStorage>; cleanup(): Promise<void> }> {
+  {
+    const url = await cluster!.createDatabase(`contract_${++databases}`);
+    const dir = mkdtempSync(join(tmpdir(), 'bistro-contract-'));
+    let prepared = false;
+    return {
+      open: async () => {
+        const storage = await PgStorage.open({
+          url,
+          dataDir: dir,
+          health: new StoreHealth(),
+          term: () => 1,
+          incarnation: () => 'incarnation-1',
+          queryTimeoutMs: 5000,
+        });
+        if (!prepared) {
+          prepared = true;
+          await storage.pool.query('UPDATE leader_term SET term = 1');
+          await storage.pool.query(
+            `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms)
+             VALUES ('incarnation-1', 'w', 'h', 1, 'test', 'healthy', 1000, 10000)`,
+          );
+        }
+        return storage;
+      },
+      cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+    };
+  }
+}
+
+const postgres: Backend = { name: 'PostgreSQL', place: postgresPlace };
+
+async function start(storage: TaskStorage, statuses: TaskStatuses, running: RunningTask): Promise<void> {
+  statuses.recordStart(running);
+  await storage.dispatch(running);
+  storage.state.recordLaunch(running, []);
+}
+
+function finish(storage: TaskStorage, statuses: TaskStatuses, running: RunningTask, report: string): void {
+  const outcome = statuses.recordFinish(
+    running.job,
+    running.node,
+    running.invocationId,
+    parseStatusReport(report),
+    1001,
+  );
+  assert.ok(outcome.applied);
+  storage.state.completeTask(running, outcome.status, false);
+}
+
+function storageTests(backend: Backend): void {
+  describe(`storage contract: ${backend.name}`, () => {
+    it('keeps final statuses, data and running tasks across a restart; completion removes the launch record', async () => {
+      const place = await backend.place();
+      try {
+        const storage = await place.open();
+        const statuses = new TaskStatuses();
+        statuses.onChange((job, node, status) => storage.state.queueStatus(job, node, status));
+        await start(storage, statuses, task('a', 'n1'));
+        await start(storage, statuses, task('b', 'n2'));
+        await start(storage, statuses, task('c', 'n3'));
+        finish(storage, statuses, task('a', 'n1'), '{"result": "error_backoff", "data": {"why": "disk"}}');
+        finish(storage, statuses, task('b', 'n2'), 'done');
+        assert.ok(await storage.drain());
+        assert.deepEqual(
+          storage.launchRecords.runningTaskRecords().map((r) => r.task.invocationId),
+          ['c'],
+          'only the running task keeps its launch record',
+        );
+        await storage.close();
+
+        const reopened = await place.open();
+        const loaded = new TaskStatuses();
+        await reopened.load(loaded);
+        assert.equal(loaded.get('j', 'n1')!.bits & B.ERROR, B.ERROR);
+        assert.deepEqual(loaded.get('j', 'n1')!.data, { why: 'disk' });
+        assert.equal(loaded.get('j', 'n2')!.bits & B.DONE, B.DONE);
+        if (reopened.kind === 'postgres') {
+          assert.equal(loaded.runningTask('j', 'n3')?.invocationId, 'c', 'a shared store knows what runs');
+        }
+        assert.deepEqual(
+          reopened.launchRecords.runningTaskRecords().map((r) => r.task.invocationId),
+          ['c'],
+        );
+        await reopened.close();
+      } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('pages task logs both ways with a filter, and line ids stay unique and ordered across a restart', async () => {
+      const place = await backend.place();
+      try {
+        const first = await place.open();
+        const now = Date.now();
+        for (let i = 0; i < 30; i++) first.logs.append('stdout', 'j', `n${i % 3}`, `line ${i}`, now);
+        await first.drain();
+        await first.close();
+        const second = await place.open();
+        for (let i = 30; i < 60; i++) second.logs.append('stdout', 'j', `n${i % 3}`, `line ${i}`, now - 5000);
+        second.logs.append('stderr', 'j', 'n0', 'an error', now);
+        const collect = async (sort: 'asc' | 'desc', nodes?: string[], pattern?: string) => {
+          const seen: string[] = [];
+          const ids: bigint[] = [];
+          let lineId: bigint | undefined;
+          for (let page = 0; page < 100; page++) {
+            const result = await second.logs.query({
+              table: 'stdout',
+              sort,
+              pageSize: 7,
+              ...(nodes ? { nodes } : {}),
+              ...(lineId === undefined ? {} : { lineId }),
+              ...(pattern ? { filter: compileLinearRegex(pattern) } : {}),
+            });
+            for (const row of result.lines) {
+              seen.push(row[3]);
+              ids.push(BigInt(row[4]));
+            }
+            if (result.next_line_id === '-1') break;
+            lineId = BigInt(result.next_line_id);
+          }
+          return { seen, ids };
+        };
+        const asc = await collect('asc');
+        assert.equal(asc.seen.length, 60);
+        assert.equal(new Set(asc.ids).size, 60, 'line ids are unique');
+        assert.deepEqual(
+          [...asc.ids].sort((a, b) => (a < b ? -1 : 1)),
+          asc.ids,
+          'ascending order',
+        );
+        assert.deepEqual(
+          asc.seen.slice(0, 30),
+          Array.from({ length: 30 }, (_, i) => `line ${i}`),
+        );
+        const desc = await collect('desc');
+        assert.deepEqual(desc.seen, [...asc.seen].reverse());
+        const filtered = await collect('asc', ['n1'], '^line [0-9]*5$');
+        assert.deepEqual(filtered.seen, ['line 25', 'line 55']);
+        const errors = await second.logs.query({ table: 'stderr', sort: 'asc' });
+        assert.deepEqual(
+          errors.lines.map((row) => row[3]),
+          ['an error'],
+        );
+        assert.ok((await second.logs.prune(3600, now + 7200 * 1000)) >= 61, 'retention prunes old lines');
+        assert.equal((await second.logs.query({ table: 'stdout', sort: 'asc' })).lines.length, 0);
+        await second.close();
+      } finally {
+        await place.cleanup();
+      }
+    });
+  });
+}
+
+storageTests(sqlite);
+
+const skipReason = postgresUnavailable();
+if (skipReason) {
+  console.log(`# PostgreSQL storage tests skipped: ${skipReason}`);
+} else {
+  before(async () => {
+    cluster = await PostgresCluster.start();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+  storageTests(postgres);
+
+  describe('PostgreSQL store specifics', () => {
+    it('gives line ids in commit order across two writers on one database', async () => {
+      const place = await postgresPlace();
+      try {
+        const a = await place.open();
+        const b = await place.open();
+        const time = Date.now();
+        for (let round = 0; round < 20; round++) {
+          for (let i = 0; i < 50; i++) {
+            a.logs.append('stdout', 'j', 'a', `a ${round} ${i}`, time);
+            b.logs.append('stdout', 'j', 'b', `b ${round} ${i}`, time);
+          }
+          await Promise.all([a.drain(), b.drain()]);
+        }
+        const rows = await a.pool.query<{ line_id: string; xmin: string }>(
+          'SELECT line_id::text, xmin::text FROM task_logs ORDER BY line_id',
+        );
+        assert.equal(rows.rows.length, 2000);
+        assert.equal(new Set(rows.rows.map((r) => r.line_id)).size, 2000);
+        // Ids issued under the clock row lock: a later transaction never has a smaller id.
+        const byTransaction = new Map<string, bigint[]>();
+        for (const row of rows.rows) {
+          const list = byTransaction.get(row.xmin) ?? [];
+          list.push(BigInt(row.line_id));
+          byTransaction.set(row.xmin, list);
+        }
+        const ranges = [...byTransaction.values()].map((ids) => [ids[0]!, ids.at(-1)!] as const);
+        for (let i = 1; i < ranges.length; i++)
+          assert.ok(ranges[i]![0] > ranges[i - 1]![1], 'batches never interleave');
+        await a.close();
+        await b.close();
+      } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('refuses a database whose schema is newer than the program', async () => {
+      const place = await postgresPlace();
+      try {
+        const storage = await place.open();
+        await storage.pool.query('UPDATE bistro_schema SET version = 99');
+        await storage.close();
+        await assert.rejects(place.open(), /schema is version 99, newer than this program understands/);
+      } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('a dispatch with a stale term is fenced out and writes no row', async () => {
+      const place = await postgresPlace();
+      try {
+        const storage = await place.open();
+        await storage.pool.query('UPDATE leader_term SET term = 2');
+        await assert.rejects(storage.dispatch(task('x', 'n1')), /term 1 is over/);
+        const rows = await storage.pool.query('SELECT * FROM running_tasks');
+        assert.equal(rows.rowCount, 0);
+        await storage.close();
+      } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('a completion whose row is gone changes no status and is reported late', async () => {
+      const place = await postgresPlace();
+      try {
+        const storage = await place.open();
+        const statuses = new TaskStatuses();
+        await start(storage, statuses, task('y', 'n1'));
+        await storage.drain();
+        await storage.pool.query("DELETE FROM running_tasks WHERE invocation_id = 'y'");
+        const late: string[] = [];
+        storage.statuses.events = { onLateStatus: (c) => late.push(c.task.invocationId) };
+        finish(storage, statuses, task('y', 'n1'), 'done');
+        await storage.drain();
+        const status = await storage.pool.query("SELECT * FROM statuses WHERE node = 'n1'");
+        assert.equal(status.rowCount, 0, 'no status written for a lost invocation');
+        assert.deepEqual(late, ['y']);
+        assert.deepEqual(storage.launchRecords.runningTaskRecords(), [], 'its launch record goes');
+        await storage.close();
+      } finally {
+        await place.cleanup();
+      }
+    });
+  });
+}
