@@ -7,6 +7,7 @@ import { registerClientCommands } from './commands/client.js';
 import { registerNodesCommand } from './commands/nodes.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerValidateCommand } from './commands/validate.js';
+import { registerDbCommand } from './commands/db.js';
 import { PACKAGE_VERSION } from '../logging/buildInfo.js';
 import { CliExit } from './output.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerNodesCommand(program);
   registerSchedulerCommand(program);
   registerClientCommands(program);
+  registerDbCommand(program);
   return program;
 }
 

@@ -143,7 +143,7 @@ export class WorkerLease {
     const sent = boottimeMs();
     const result = await client.query<{ lease_seq: string }>(
       `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, resources, lease_seq, lease_until)
-       VALUES ($1, $2, $3, $4, $5, 'healthy', $6, $7, $8, 1, now() + $7 * interval '1 millisecond')
+       VALUES ($1, $2, $3, $4, $5, 'healthy', $6, $7::int, $8, 1, now() + $7::int * interval '1 millisecond')
        RETURNING lease_seq::text`,
       [
         incarnation,

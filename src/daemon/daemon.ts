@@ -8,7 +8,6 @@
  * take more than about a fifth of the time.
  */
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { FileConfigLoader } from '../config/fileLoader.js';
 import type { Logger } from '../logging/logger.js';
@@ -22,8 +21,18 @@ export type { HttpOptions } from './apiServer.js';
 import { Scheduler, type PassResult } from '../scheduler/pass.js';
 import { seededRandom } from '../scheduler/random.js';
 import { TaskStatuses } from '../statuses/taskStatuses.js';
-import { StatusStore } from '../store/statusStore.js';
-import { TaskLogStore } from '../store/taskLogStore.js';
+import type { TaskStateStore } from '../store/statusStore.js';
+import type { TaskLogs } from '../store/taskLogStore.js';
+import { openSqliteStorage, type TaskStorage } from '../store/storage.js';
+import { Cluster } from './cluster.js';
+import {
+  DEFAULT_KILL_BOUND_SEC,
+  DEFAULT_LEADER_LEASE_SEC,
+  DEFAULT_WORKER_LEASE_SEC,
+} from '../cluster/leaseTiming.js';
+import { WORKER_LOST_MESSAGE } from '../cluster/workerLossMonitor.js';
+import { StatusBits as B } from '../statuses/taskStatus.js';
+import { registerClusterMetrics } from './clusterMetrics.js';
 import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import type { ApiContext } from '../server/apiContext.js';
 import { startApiServer } from './apiServer.js';
@@ -39,6 +48,10 @@ import type { DaemonOptions, StopReport } from './daemonOptions.js';
 export type { DaemonOptions, StopReport } from './daemonOptions.js';
 import { LaunchPlans } from '../runners/launchPlans.js';
 import type { LaunchPlan } from '../supervisor/launchPlan.js';
+import type { ContainmentChoice } from '../supervisor/containment/containmentFactory.js';
+import { DatabaseError } from '../store/postgres/connection.js';
+import type { Leadership } from '../server/apiContext.js';
+import { apiUrlOf, taskCgroupRoots } from './clusterAddresses.js';
 import { DEFAULT_STOP_GRACE_MS, stopAllTasks } from './shutdown.js';
 import { SchedulerMetrics } from '../server/metrics.js';
 import { registerStoreMetrics, reportingStoreHealth } from './storeReporting.js';
@@ -58,8 +71,11 @@ export class SchedulerDaemon {
   readonly errors = new ErrorRegistry();
   readonly scheduler = new Scheduler();
   readonly configLoader: FileConfigLoader;
-  readonly statusStore: StatusStore;
-  readonly logStore: TaskLogStore;
+  readonly storage: TaskStorage;
+  readonly statusStore: TaskStateStore;
+  readonly logStore: TaskLogs;
+  /** With --database: leadership, the worker lease and the shared store. */
+  readonly cluster: Cluster | undefined;
   private readonly storeHealth: StoreHealth;
   readonly runner: Runner;
   readonly nodes: NodeRefresher;
@@ -118,8 +134,23 @@ export class SchedulerDaemon {
       this.logStore.checkpoint();
       this.statusStore.checkpoint();
     });
-    this.statusStore = new StatusStore(join(options.dataDir, 'statuses.sqlite'), this.storeHealth);
-    this.logStore = new TaskLogStore(join(options.dataDir, 'task_logs.sqlite'), this.storeHealth);
+    const database = options.database;
+    this.cluster = database
+      ? new Cluster({
+          url: database.url,
+          dataDir: options.dataDir,
+          workerName: database.workerName ?? hostname(),
+          host: hostname(),
+          leaderLeaseMs: (database.leaderLeaseSec ?? DEFAULT_LEADER_LEASE_SEC) * 1000,
+          workerLeaseMs: (database.workerLeaseSec ?? DEFAULT_WORKER_LEASE_SEC) * 1000,
+          killBoundMs: (database.killBoundSec ?? DEFAULT_KILL_BOUND_SEC) * 1000,
+          logger: this.logger,
+          health: this.storeHealth,
+        })
+      : undefined;
+    this.storage = this.cluster?.storage ?? openSqliteStorage(options.dataDir, this.storeHealth);
+    this.statusStore = this.storage.state;
+    this.logStore = this.storage.logs;
     reserve.restore();
     this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
     this.nodes = new NodeRefresher(() => this.config.settings, {
@@ -152,6 +183,27 @@ export class SchedulerDaemon {
         this.metrics.taskCompleted(finished);
         this.pacer.taskCompleted();
       },
+      onProcessGroup: this.cluster && ((pgid, alive) => this.cluster!.processGroup(pgid, alive)),
+      shared: this.cluster && {
+        dispatch: (task) => this.cluster!.storage.dispatch(task),
+        killElsewhere: (task, request, reason) => {
+          const term = this.cluster!.term;
+          if (term === undefined)
+            return { ok: false, reason: 'unknown_task', message: 'not the leader: cannot send a kill' };
+          this.cluster!.storage.statuses.requestKill(task.invocationId, request, term).catch(
+            (error: unknown) =>
+              this.logger.warn(
+                { invocationId: task.invocationId, err: error },
+                'could not record a kill request',
+              ),
+          );
+          this.logger.info(
+            { job: task.job, node: task.node, invocationId: task.invocationId, reason },
+            'kill requested from the worker running the task',
+          );
+          return { ok: true, message: `Kill of ${task.invocationId} requested from the worker running it` };
+        },
+      },
     });
     this.runner = created.runner;
     this.priority = created.priority;
@@ -161,6 +213,7 @@ export class SchedulerDaemon {
       () => (this.runner instanceof LocalRunner ? this.runner.logBackpressureEvents : 0),
     );
     registerStoreMetrics(this.metrics.registry, this.storeHealth);
+    if (this.cluster) registerClusterMetrics(this.metrics.registry, this.cluster);
     this.pass = new PassApplier({
       config: () => this.config,
       nodes: this.nodes,
@@ -169,6 +222,8 @@ export class SchedulerDaemon {
       random: this.random,
       runner: () => this.runner,
       statusStore: this.statusStore,
+      leads: () => this.cluster?.leads ?? true,
+      mayStart: () => this.cluster?.mayStart() ?? true,
       metrics: () => this.metrics,
       errors: this.errors,
       logger: this.logger,
@@ -220,7 +275,19 @@ export class SchedulerDaemon {
       configFile: this.configLoader.file,
       allowCommand: this.options.http?.allowCommand ?? false,
       requestPass: () => this.requestPass(0),
+      leadership: () => this.leadership(),
     });
+  }
+
+  /** Role on a shared database; undefined for an embedded (SQLite) scheduler, which always leads. */
+  leadership(): Leadership | undefined {
+    if (!this.cluster) return undefined;
+    const leader = this.cluster.leader();
+    return {
+      leads: this.cluster.leads,
+      term: leader?.term,
+      leader: leader && { name: leader.name, apiUrl: leader.apiUrl },
+    };
   }
 
   /** The config in force (the last good one). */
@@ -230,8 +297,12 @@ export class SchedulerDaemon {
 
   /** Loads state, kills leftovers of a previous instance, then starts scheduling. */
   async start(): Promise<void> {
+    // A shared store's statuses are loaded by whoever leads (and reloaded by standbys).
+    if (this.cluster) await this.cluster.open();
     const loaded =
-      this.options.dryRun || this.options.benchmarkRun ? 0 : this.statusStore.loadStatuses(this.statuses);
+      this.options.dryRun || this.options.benchmarkRun || this.cluster
+        ? 0
+        : await this.storage.load(this.statuses);
     const settings = this.config.settings;
     this.logger.info(
       {
@@ -247,10 +318,12 @@ export class SchedulerDaemon {
     if (!settings.enabled)
       this.logger.warn('bistro_settings.enabled is false: no task will start until it is set to true');
     for (const warning of this.containment.warnings) this.logger.warn(warning);
+    let choices: ContainmentChoice[] = [];
     if (!(this.options.dryRun || this.options.benchmarkRun)) {
       const plans = this.logContainment(this.config);
-      const choices = [...new Map(plans.map((plan) => [plan.description, plan.containment])).values()];
+      choices = [...new Map(plans.map((plan) => [plan.description, plan.containment])).values()];
       const report = await recoverLeftovers(
+        this.storage.launchRecords,
         this.statusStore,
         this.statuses,
         this.logStore,
@@ -263,9 +336,60 @@ export class SchedulerDaemon {
       this.logger.warn({ path: warning.path.join('.') }, warning.message);
     await this.nodes.refresh();
     await this.startServer();
+    if (this.cluster) await this.startCluster(this.cluster, choices);
     this.configLoader.start(this.options.configUpdateMs ?? 10_000);
     this.pruner.start();
     if (!this.stopping) this.pacer.start();
+  }
+
+  private async startCluster(cluster: Cluster, choices: readonly ContainmentChoice[]): Promise<void> {
+    const runner = this.runner;
+    if (!(runner instanceof LocalRunner)) throw new DatabaseError('--database needs the local runner');
+    const uncontained = choices.find((choice) => choice.kind === 'none');
+    if (uncontained?.kind === 'none')
+      throw new DatabaseError(
+        `with --database, tasks must run in cgroups (the watchdog kills them by cgroup): ${uncontained.reason}`,
+      );
+    await cluster.start(
+      {
+        statuses: this.statuses,
+        onLead: () => this.requestPass(0),
+        killAllNow: (reason) => runner.killAllNow(reason),
+        reconcile: (rows, readAt) => runner.reconcile(rows, readAt),
+        onTasksLost: (tasks) => {
+          for (const { task } of tasks) {
+            this.statuses.recordFinish(
+              task.job,
+              task.node,
+              task.invocationId,
+              { bits: B.ERROR | B.USES_BACKOFF, data: { exception: WORKER_LOST_MESSAGE } },
+              Date.now() / 1000,
+            );
+            this.logStore.append(
+              'statuses',
+              task.job,
+              task.node,
+              JSON.stringify({ event: 'worker_lost', invocation_id: task.invocationId }),
+            );
+          }
+          this.requestPass(0);
+        },
+        onLateStatus: ({ task, status }) => {
+          this.logger.warn(
+            { job: task.job, node: task.node, invocationId: task.invocationId },
+            'late status dropped: the task had been declared lost',
+          );
+          this.logStore.append(
+            'statuses',
+            task.job,
+            task.node,
+            JSON.stringify({ event: 'late_status', invocation_id: task.invocationId, status }),
+          );
+        },
+      },
+      choices.flatMap(taskCgroupRoots),
+      this.server ? apiUrlOf(this.options.http!.address, this.server.port) : undefined,
+    );
   }
 
   private async startServer(): Promise<void> {
@@ -312,6 +436,8 @@ export class SchedulerDaemon {
     this.pruner.stop();
     this.configLoader.stop();
     this.nodes.stop();
+    // A standby takes over at once; our tasks stay rows of our worker until their statuses land.
+    await this.cluster?.stopLeading();
     this.logger.info({ running: this.statuses.runningCount }, 'stopping: killing every running task');
     const abandoned = await stopAllTasks(this.runner, this.config, {
       graceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
@@ -319,8 +445,8 @@ export class SchedulerDaemon {
       logger: this.logger,
     });
     await this.server?.close();
-    this.statusStore.close();
-    this.logStore.close();
+    if (this.cluster) await this.cluster.close(abandoned.length > 0);
+    else await this.storage.close();
     const kept = await this.containment.removeInstanceCgroups();
     if (kept.length > 0)
       this.logger.warn({ cgroups: kept }, "this instance's cgroup sub-tree is not empty; left in place");

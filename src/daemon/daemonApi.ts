@@ -27,6 +27,7 @@ export interface DaemonApiParts {
   readonly runner: Runner;
   readonly metrics: SchedulerMetrics;
   readonly logStore: TaskLogs;
+  readonly leadership: ApiContext['leadership'];
   readonly configFile: string;
   readonly allowCommand: boolean;
   /** A forgiven job's tasks may start: the daemon schedules a pass. */
@@ -55,6 +56,7 @@ export function daemonApi(parts: DaemonApiParts): ApiContext {
     },
     usage: (id) => runner.usage(id),
     queryLogs: (query) => parts.logStore.query(query),
+    leadership: parts.leadership,
     configWriter: new ConfigWriter(parts.configFile),
     allowCommand: parts.allowCommand,
   };

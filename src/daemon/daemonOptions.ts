@@ -29,6 +29,18 @@ export interface DaemonOptions {
   readonly identityLockDir?: string;
   /** Time beyond the largest kill_wait_ms before a stop SIGKILLs everything in reach. */
   readonly stopGraceMs?: number;
+  /** State in PostgreSQL instead of the data dir's SQLite files, with leadership and a worker lease. */
+  readonly database?: DatabaseOptions;
+}
+
+export interface DatabaseOptions {
+  readonly url: string;
+  /** This scheduler's name as a worker (default: the host name). */
+  readonly workerName?: string;
+  readonly leaderLeaseSec?: number;
+  readonly workerLeaseSec?: number;
+  /** From SIGKILL to an empty task cgroup, at most. */
+  readonly killBoundSec?: number;
 }
 
 /** What a stop left behind. */

@@ -9,7 +9,7 @@ import type { Runner } from '../runners/runner.js';
 import { ErrorKeys, type PassResult, type Scheduler } from '../scheduler/pass.js';
 import type { RandomSource } from '../scheduler/random.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import type { StatusStore } from '../store/statusStore.js';
+import type { TaskStateStore } from '../store/statusStore.js';
 import type { SchedulerMetrics } from '../server/metrics.js';
 import type { ErrorRegistry } from './errorRegistry.js';
 import type { NodeRefresher } from './nodeRefresher.js';
@@ -28,7 +28,11 @@ export interface PassDeps {
   readonly statuses: TaskStatuses;
   readonly random: RandomSource;
   readonly runner: () => Runner;
-  readonly statusStore: StatusStore;
+  readonly statusStore: TaskStateStore;
+  /** Whether this scheduler leads (a standby runs no pass). */
+  readonly leads: () => boolean;
+  /** Whether a task may start now (a shared store: a fresh worker lease). */
+  readonly mayStart: () => boolean;
   readonly metrics: () => SchedulerMetrics;
   readonly errors: ErrorRegistry;
   readonly logger: Logger;
@@ -48,6 +52,7 @@ export class PassApplier implements PacedPass {
   /** Runs one pass now and applies its decisions. */
   run(): PassResult | undefined {
     const { deps } = this;
+    if (!deps.leads()) return undefined;
     const started = performance.now();
     const config = deps.config();
     const nodes = deps.nodes.current(config.settings);
@@ -74,7 +79,7 @@ export class PassApplier implements PacedPass {
     metrics.passDuration.observe(this.decisionMs / 1000);
     for (const start of result.starts) {
       // No launch without a durable launch record: new tasks wait while statuses cannot be written.
-      if (!deps.statusStore.writable) break;
+      if (!deps.statusStore.writable || !deps.mayStart()) break;
       runner.start(start, now);
       metrics.taskStarted(start.job.name);
     }

@@ -17,8 +17,8 @@ import type { Logger } from '../logging/logger.js';
 import { finalStatus } from '../statuses/backoff.js';
 import { StatusBits as B } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import type { RunningTaskRecord, StatusStore } from '../store/statusStore.js';
-import type { TaskLogStore } from '../store/taskLogStore.js';
+import type { RunningTaskRecord, StatusStore, TaskStateStore } from '../store/statusStore.js';
+import type { TaskLogs } from '../store/taskLogStore.js';
 import { readPidsRecursive } from '../supervisor/containment/cgroupFs.js';
 import { findLeftoverCgroups, killLeftover } from '../supervisor/containment/leftovers.js';
 import type { ContainmentChoice } from '../supervisor/containment/containmentFactory.js';
@@ -36,13 +36,14 @@ export interface RecoveryReport {
 const KILL_WAIT_MS = 10_000;
 
 export async function recoverLeftovers(
-  store: StatusStore,
+  launchRecords: StatusStore,
+  store: TaskStateStore,
   statuses: TaskStatuses,
-  logStore: TaskLogStore,
+  logStore: TaskLogs,
   containmentChoices: readonly ContainmentChoice[],
   logger: Logger,
 ): Promise<RecoveryReport> {
-  const records = store.runningTaskRecords();
+  const records = launchRecords.runningTaskRecords();
   const killed: string[] = [];
   const problems: string[] = [];
   const problem = (message: string, fields: Record<string, unknown>) => {
@@ -90,8 +91,8 @@ export async function recoverLeftovers(
         status,
       }),
     );
-    store.flush();
-    store.removeLaunch(task.invocationId);
+    // With a shared store this is the task's completion, keyed by its invocation.
+    store.completeTask(task, status, false);
   }
   // Task cgroups of this instance nobody recorded (a crash between creating one and writing the record).
   for (const choice of containmentChoices) {

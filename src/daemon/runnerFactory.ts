@@ -11,8 +11,9 @@ import type { FinishedTask, Runner } from '../runners/runner.js';
 import { SimulatedRunner } from '../runners/simulatedRunner.js';
 import type { RandomSource } from '../scheduler/random.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import type { StatusStore } from '../store/statusStore.js';
-import type { TaskLogStore } from '../store/taskLogStore.js';
+import type { TaskStateStore } from '../store/statusStore.js';
+import type { TaskLogs } from '../store/taskLogStore.js';
+import type { LocalRunnerDeps } from '../runners/localRunner.js';
 import type { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { LaunchPlans } from '../runners/launchPlans.js';
@@ -28,14 +29,18 @@ export interface RunnerSetup {
   readonly instanceName: string;
   readonly priorityBoost?: number;
   readonly statuses: TaskStatuses;
-  readonly statusStore: StatusStore;
-  readonly logStore: TaskLogStore;
+  readonly statusStore: TaskStateStore;
+  readonly logStore: TaskLogs;
   readonly containment: ContainmentFactory;
   readonly plans: LaunchPlans;
   readonly random: RandomSource;
   readonly logger: Logger;
   readonly config: () => Config;
   readonly onComplete: (finished: FinishedTask) => void;
+  /** With a shared store: the start's durable row, and kills of tasks other workers run. */
+  readonly shared?: Pick<LocalRunnerDeps, 'dispatch' | 'killElsewhere'>;
+  /** A task's process group appears or ends (the worker watchdog tracks them). */
+  readonly onProcessGroup?: LocalRunnerDeps['onProcessGroup'];
 }
 
 export function createRunner(setup: RunnerSetup): { runner: Runner; priority: CpuPriority | undefined } {
@@ -71,6 +76,8 @@ export function createRunner(setup: RunnerSetup): { runner: Runner; priority: Cp
     config: setup.config,
     plans: setup.plans,
     onComplete: setup.onComplete,
+    ...setup.shared,
+    ...(setup.onProcessGroup ? { onProcessGroup: setup.onProcessGroup } : {}),
   });
   return { runner, priority };
 }

@@ -16,8 +16,9 @@ import type { TaskStart } from '../scheduler/pass.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import { StatusBits as B, statusLabel } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
-import type { StatusStore } from '../store/statusStore.js';
-import type { TaskLogStore } from '../store/taskLogStore.js';
+import type { TaskStateStore } from '../store/statusStore.js';
+import type { TaskLogs } from '../store/taskLogStore.js';
+import { finalStatus } from '../statuses/backoff.js';
 import type { LaunchPlan } from '../supervisor/launchPlan.js';
 import type { LaunchPlans } from './launchPlans.js';
 import { processStartTicks } from '../supervisor/procStat.js';
@@ -35,8 +36,8 @@ import { taskArgv, type TaskArgumentContext } from './taskArguments.js';
 export interface LocalRunnerDeps {
   readonly dataDir: string;
   readonly statuses: TaskStatuses;
-  readonly statusStore: StatusStore;
-  readonly logStore: TaskLogStore;
+  readonly statusStore: TaskStateStore;
+  readonly logStore: TaskLogs;
   readonly logger: Logger;
   readonly arguments: TaskArgumentContext;
   /** The config in force, read at each start. */
@@ -45,11 +46,22 @@ export interface LocalRunnerDeps {
   readonly plans: LaunchPlans;
   /** Called when a task completes (the daemon schedules an early pass). */
   readonly onComplete?: (finished: FinishedTask) => void;
+  /** With a shared store: makes the start durable where every scheduler sees it; the spawn waits for it. */
+  readonly dispatch?: (task: RunningTask) => Promise<void>;
+  /** With a shared store: asks the worker that runs a task this process does not to kill it. */
+  readonly killElsewhere?: (task: RunningTask, request: KillRequest, reason: string) => KillOutcome;
+  /** A task's process group appears (true) or ends (false): the worker watchdog tracks them. */
+  readonly onProcessGroup?: (pgid: number, alive: boolean) => void;
 }
+
+/** SIGKILL at once: lease loss and vanished rows never wait for a TERM. */
+const KILL_NOW: KillRequest = { method: 'kill', killWaitMs: 0 };
 
 export class LocalRunner implements Runner {
   readonly canKill = true;
   private readonly tasks = new Map<string, { task: RunningTask; handle: TaskHandle }>();
+  /** Process groups of running tasks, reported to the watchdog. */
+  private readonly processGroups = new Map<string, number>();
   /** Launches being set up: known to the spawn hooks before the handle exists. */
   private readonly launching = new Map<string, RunningTask>();
   private readonly unkillableIds = new Set<string>();
@@ -58,6 +70,10 @@ export class LocalRunner implements Runner {
   private readonly eventRows = new EventRows();
   /** Why each task was first asked to stop (api, orphan, shutdown, ...), for its finish line. */
   private readonly killReasons = new Map<string, string>();
+  /** Starts waiting for their shared record to commit; a kill meanwhile cancels the launch. */
+  private readonly dispatching = new Map<string, { task: RunningTask; cancelled?: string }>();
+  /** When each launched task's shared record was known committed (performance.now()). */
+  private readonly launchedAt = new Map<string, number>();
 
   constructor(
     private readonly supervisor: Supervisor,
@@ -81,8 +97,55 @@ export class LocalRunner implements Runner {
     const previous = deps.statuses.get(job.name, start.node);
     const task = runningTaskFor(start, now);
     deps.statuses.recordStart(task);
-    let argv: string[];
     const cwd = join(deps.dataDir, 'jobs', job.name);
+    if (deps.dispatch) {
+      this.dispatching.set(task.invocationId, { task });
+      deps.dispatch(task).then(
+        () => this.launchDispatched(task, start, previous, cwd),
+        (error: unknown) => {
+          this.dispatching.delete(task.invocationId);
+          deps.statuses.cancelStart(task, previous);
+          deps.logger.warn(
+            { job: task.job, node: task.node, invocationId: task.invocationId, err: error },
+            'task not started: its start could not be recorded',
+          );
+        },
+      );
+      return task;
+    }
+    this.launch(task, start, previous, cwd);
+    return task;
+  }
+
+  private launchDispatched(
+    task: RunningTask,
+    start: TaskStart,
+    previous: ReturnType<TaskStatuses['get']>,
+    cwd: string,
+  ): void {
+    const pending = this.dispatching.get(task.invocationId);
+    this.dispatching.delete(task.invocationId);
+    if (pending?.cancelled !== undefined) {
+      this.finishWithoutProcess(
+        task,
+        `Task was killed (${pending.cancelled}) before it started`,
+        B.INCOMPLETE,
+      );
+      return;
+    }
+    this.launch(task, start, previous, cwd);
+  }
+
+  private launch(
+    task: RunningTask,
+    start: TaskStart,
+    previous: ReturnType<TaskStatuses['get']>,
+    cwd: string,
+  ): void {
+    const { deps } = this;
+    const job = start.job;
+    let argv: string[];
+    this.launchedAt.set(task.invocationId, performance.now());
     try {
       argv = taskArgv(start, previous, deps.arguments);
       mkdirSync(cwd, { recursive: true });
@@ -91,7 +154,7 @@ export class LocalRunner implements Runner {
         task,
         `Failed to start task ${task.invocationId}: ${(error as Error).message}`,
       );
-      return task;
+      return;
     }
     let plan: LaunchPlan;
     try {
@@ -101,7 +164,7 @@ export class LocalRunner implements Runner {
         task,
         `Failed to start task ${task.invocationId}: ${(error as Error).message}`,
       );
-      return task;
+      return;
     }
     this.launching.set(task.invocationId, task);
     this.plans.set(task.invocationId, plan);
@@ -120,17 +183,16 @@ export class LocalRunner implements Runner {
       this.tasks.delete(task.invocationId);
       this.plans.delete(task.invocationId);
       this.unkillableIds.delete(task.invocationId);
+      this.launchedAt.delete(task.invocationId);
+      const pgid = this.processGroups.get(task.invocationId);
+      this.processGroups.delete(task.invocationId);
+      if (pgid !== undefined) deps.onProcessGroup?.(pgid, false);
       const report = taskStatusReport(result);
       this.recordFinalEvent(task, result, report);
-      const outcome = deps.statuses.recordFinish(
-        task.job,
-        task.node,
-        task.invocationId,
-        report,
-        Date.now() / 1000,
-      );
-      if (!outcome.applied)
-        deps.logger.warn({ job: task.job, node: task.node, reason: outcome.reason }, 'status ignored');
+      const now = Date.now() / 1000;
+      const outcome = deps.statuses.recordFinish(task.job, task.node, task.invocationId, report, now);
+      // A standby that reloaded its statuses no longer holds the task in memory; its store still gets the status.
+      const status = outcome.applied ? outcome.status : finalStatus(report, task.backoff, now);
       if (result.killedFromOutside) {
         deps.logger.warn(
           { job: task.job, node: task.node, invocationId: task.invocationId, signal: result.exitSignal },
@@ -138,8 +200,7 @@ export class LocalRunner implements Runner {
         );
       }
       // A task given up on keeps its record: the next start's recovery looks for it again.
-      if (result.abandonedPids !== undefined) deps.statusStore.flush();
-      else deps.statusStore.flushAndRemoveLaunch(task.invocationId);
+      deps.statusStore.completeTask(task, status, result.abandonedPids !== undefined);
       const finished: FinishedTask = {
         invocationId: task.invocationId,
         job: task.job,
@@ -164,10 +225,18 @@ export class LocalRunner implements Runner {
       );
       deps.onComplete?.(finished);
     });
-    return task;
   }
 
   kill(invocationId: string, request: KillRequest, reason: string): KillOutcome {
+    const pending = this.dispatching.get(invocationId);
+    if (pending) {
+      pending.cancelled ??= reason;
+      return { ok: true, message: `Task ${invocationId} will not start: killed while starting` };
+    }
+    if (this.deps.killElsewhere && !this.tasks.has(invocationId) && !this.launching.has(invocationId)) {
+      const task = [...this.deps.statuses.runningTasks()].find((t) => t.invocationId === invocationId);
+      if (task) return this.deps.killElsewhere(task, request, reason);
+    }
     const outcome = this.supervisor.kill(invocationId, request, reason);
     if (outcome.ok && !this.killReasons.has(invocationId)) this.killReasons.set(invocationId, reason);
     return outcome;
@@ -186,6 +255,32 @@ export class LocalRunner implements Runner {
     const running = [...this.tasks.values()];
     for (const { task } of running) this.kill(task.invocationId, requestFor(task), reason);
     await Promise.all(running.map(({ handle }) => handle.done));
+  }
+
+  /** Lease lost: SIGKILL every task of this process at once. */
+  killAllNow(reason: string): void {
+    for (const pending of this.dispatching.values()) pending.cancelled ??= reason;
+    for (const { task } of this.tasks.values()) this.kill(task.invocationId, KILL_NOW, reason);
+  }
+
+  /**
+   * The shared store's rows of this worker, read at `readAt` (performance.now()):
+   * a task launched before that read whose row is gone is killed at once (it
+   * was declared lost and may run elsewhere); a recorded kill request is applied.
+   */
+  reconcile(
+    rows: ReadonlyMap<string, { readonly killRequest: KillRequest | undefined }>,
+    readAt: number,
+  ): void {
+    for (const { task } of this.tasks.values()) {
+      const row = rows.get(task.invocationId);
+      const launched = this.launchedAt.get(task.invocationId) ?? Infinity;
+      if (!row) {
+        if (launched < readAt) this.kill(task.invocationId, KILL_NOW, 'row vanished');
+      } else if (row.killRequest && !this.killReasons.has(task.invocationId)) {
+        this.kill(task.invocationId, row.killRequest, 'leader');
+      }
+    }
   }
 
   killReachable(reason: string): void {
@@ -254,13 +349,14 @@ export class LocalRunner implements Runner {
       { job: task.job, node: task.node, invocationId, pid, worker: this.deps.arguments.hostname },
       'task started',
     );
+    const pgid = this.plans.get(invocationId)?.processGroupLeader === false ? undefined : pid;
+    if (pgid !== undefined && this.deps.onProcessGroup) {
+      this.processGroups.set(invocationId, pgid);
+      this.deps.onProcessGroup(pgid, true);
+    }
     const pidStartTime = processStartTicks(pid);
     if (pidStartTime === undefined) return;
-    this.deps.statusStore.recordProcess(invocationId, {
-      pid,
-      pidStartTime,
-      pgid: this.plans.get(invocationId)?.processGroupLeader === false ? undefined : pid,
-    });
+    this.deps.statusStore.recordProcess(invocationId, { pid, pidStartTime, pgid });
   }
 
   private onEvent(event: TaskEvent): void {
@@ -297,8 +393,8 @@ export class LocalRunner implements Runner {
     this.unkillableIds.add(invocationId);
   }
 
-  /** A start that failed before any process existed: error_backoff with the reason. */
-  private finishWithoutProcess(task: RunningTask, exception: string): void {
+  /** A start that failed before any process existed: error_backoff (or `bits`) with the reason. */
+  private finishWithoutProcess(task: RunningTask, exception: string, bits: number = B.ERROR): void {
     const { deps } = this;
     deps.logStore.append(
       'statuses',
@@ -310,12 +406,13 @@ export class LocalRunner implements Runner {
         this.deps.arguments.hostname,
       ),
     );
-    deps.statuses.recordFinish(
-      task.job,
-      task.node,
-      task.invocationId,
-      { bits: B.ERROR | B.USES_BACKOFF, data: { exception } },
-      Date.now() / 1000,
+    const report = { bits: bits | B.USES_BACKOFF, data: { exception } };
+    const now = Date.now() / 1000;
+    const outcome = deps.statuses.recordFinish(task.job, task.node, task.invocationId, report, now);
+    deps.statusStore.completeTask(
+      task,
+      outcome.applied ? outcome.status : finalStatus(report, task.backoff, now),
+      false,
     );
     deps.logger.warn({ job: task.job, node: task.node }, exception);
   }

@@ -10,6 +10,13 @@ import type { LogPage, LogQuery } from '../store/taskLogQueries.js';
 import type { TaskUsage } from '../supervisor/taskSpec.js';
 import type { RouteArgs, RouteName } from './routes.js';
 
+/** A scheduler's role on a shared database. */
+export interface Leadership {
+  readonly leads: boolean;
+  readonly term: number | undefined;
+  readonly leader: { readonly name: string | null; readonly apiUrl: string | null } | undefined;
+}
+
 export interface ApiContext {
   config(): Config;
   nodes(): NodeSet | undefined;
@@ -30,6 +37,8 @@ export interface ApiContext {
   /** Reads task logs (queued lines first written, so a query sees them). */
   queryLogs(query: LogQuery): LogPage | Promise<LogPage>;
   readonly configWriter: ConfigWriter;
+  /** Role on a shared database; undefined for an embedded scheduler (always the leader). */
+  leadership(): Leadership | undefined;
   /** Whether save_job may set or change a job's command. */
   readonly allowCommand: boolean;
 }

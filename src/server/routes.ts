@@ -41,6 +41,7 @@ const byJobs = z.object({ jobs: names });
 export const ROUTES = {
   errors: { mutating: false, args: none },
   refresh_time: { mutating: false, args: none },
+  leader: { mutating: false, args: none },
   jobs: { mutating: false, args: byJobs },
   sorted_node_names: { mutating: false, args: none },
   nodes: {

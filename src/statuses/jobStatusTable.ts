@@ -42,6 +42,14 @@ export class JobStatusTable {
     else this.data.set(nameId, status.data);
   }
 
+  /** Removes the status of `nameId`. */
+  clear(nameId: number): void {
+    if (nameId < 0 || nameId >= this.bits.length || this.bits[nameId] === 0) return;
+    this.bits[nameId] = 0;
+    this.data.delete(nameId);
+    this.count--;
+  }
+
   /** Ids that have a status, increasing. */
   *ids(): IterableIterator<number> {
     for (let id = 0; id < this.bits.length; id++) if (this.bits[id] !== 0) yield id;

@@ -93,6 +93,18 @@ export class TaskStatuses {
     this.update(task.job, task.node, Synthesized.running(task.startTime));
   }
 
+  /**
+   * A start that never happened (its shared record could not be written):
+   * forgets the task and puts `previous` back. Does not notify.
+   */
+  cancelStart(task: RunningTask, previous: TaskStatus | undefined): void {
+    const key = taskKey(task.job, task.node);
+    if (this.running.get(key)?.invocationId !== task.invocationId) return;
+    this.running.delete(key);
+    if (previous) this.load(task.job, task.node, previous);
+    else this.tableFor(task.job).clear(this.names.intern(task.node));
+  }
+
   /** Applies a finished task's report; ignored unless it names the running invocation. */
   recordFinish(
     job: string,

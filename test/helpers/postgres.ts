@@ -22,7 +22,8 @@ function postgresBin(): string | undefined {
 
 /** Why PostgreSQL tests cannot run here, or undefined when they can. */
 export function postgresUnavailable(): string | undefined {
-  if (postgresBin() === undefined) return "Debian's postgresql package is not installed (.ci/run installs it)";
+  if (postgresBin() === undefined)
+    return "Debian's postgresql package is not installed (.ci/run installs it)";
   return undefined;
 }
 

@@ -13,6 +13,12 @@ import { StoreError } from '../../store/database.js';
 import { ApiError } from '../../server/apiErrors.js';
 import { ApiListenError } from '../../server/apiServerHost.js';
 import { CliExit, printError } from '../output.js';
+import { DatabaseError, databaseUrlFrom } from '../../store/postgres/connection.js';
+import {
+  DEFAULT_KILL_BOUND_SEC,
+  DEFAULT_LEADER_LEASE_SEC,
+  DEFAULT_WORKER_LEASE_SEC,
+} from '../../cluster/leaseTiming.js';
 
 function isListenError(error: unknown): error is Error {
   const code = (error as NodeJS.ErrnoException).code;
@@ -48,6 +54,20 @@ interface SchedulerOptions {
   apiAllowedHosts?: string;
   instanceId?: string;
   stopGraceMs: string;
+  database?: string;
+  workerName?: string;
+  leaderLeaseSec: string;
+  workerLeaseSec: string;
+  killBoundSec: string;
+}
+
+function seconds(name: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) {
+    printError(`${name}: expected a positive number of seconds, received ${JSON.stringify(value)}`);
+    throw new CliExit(2);
+  }
+  return number;
 }
 
 function whole(name: string, value: string, min = 0): number {
@@ -105,8 +125,32 @@ export function registerSchedulerCommand(program: Command): void {
       'nice levels the scheduler runs above its tasks, if it may (needs CAP_SYS_NICE); 0 = none',
       String(DEFAULT_PRIORITY_BOOST),
     )
+    .option(
+      '--database <url>',
+      'keep state in PostgreSQL (postgres://...; default $BISTRO_DATABASE_URL; PG* variables fill in the rest): several schedulers share it, one leads',
+    )
+    .option(
+      '--worker-name <name>',
+      "with --database: this scheduler's name as the worker of its tasks (default: the host name)",
+    )
+    .option(
+      '--leader-lease-sec <seconds>',
+      'with --database: the leader lease',
+      String(DEFAULT_LEADER_LEASE_SEC),
+    )
+    .option(
+      '--worker-lease-sec <seconds>',
+      'with --database: the worker lease; tasks are killed when it cannot be renewed (keep it above twice the database failover time)',
+      String(DEFAULT_WORKER_LEASE_SEC),
+    )
+    .option(
+      '--kill-bound-sec <seconds>',
+      'with --database: the longest time from SIGKILL to an empty task cgroup',
+      String(DEFAULT_KILL_BOUND_SEC),
+    )
     .action(async (options: SchedulerOptions) => {
       const logger = createLogger();
+      const databaseUrl = databaseUrlFrom(options.database);
       let daemon: SchedulerDaemon | undefined;
       try {
         daemon = new SchedulerDaemon({
@@ -127,6 +171,17 @@ export function registerSchedulerCommand(program: Command): void {
           instanceId: options.instanceId,
           stopGraceMs: whole('--stop-grace-ms', options.stopGraceMs),
           logger,
+          ...(databaseUrl
+            ? {
+                database: {
+                  url: databaseUrl,
+                  workerName: options.workerName,
+                  leaderLeaseSec: seconds('--leader-lease-sec', options.leaderLeaseSec),
+                  workerLeaseSec: seconds('--worker-lease-sec', options.workerLeaseSec),
+                  killBoundSec: seconds('--kill-bound-sec', options.killBoundSec),
+                },
+              }
+            : {}),
           http: {
             port: whole('--http-port', options.httpPort),
             address: options.httpAddress,
@@ -147,6 +202,7 @@ export function registerSchedulerCommand(program: Command): void {
           error instanceof ConfigError ||
           error instanceof InstanceIdentityError ||
           error instanceof StoreError ||
+          error instanceof DatabaseError ||
           error instanceof ApiError ||
           isListenError(error)
         ) {

@@ -10,6 +10,7 @@ import { jobs } from './jobs.js';
 import { killTask } from './killTask.js';
 import { nodes } from './nodes.js';
 import { refreshTime } from './refreshTime.js';
+import { leader } from './leader.js';
 import { jobNodeRuntime, runningTasks } from './runningTasks.js';
 import { saveJob } from './saveJob.js';
 import { sortedNodeNames } from './sortedNodeNames.js';
@@ -18,6 +19,7 @@ import { taskLogs } from './taskLogs.js';
 export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   errors,
   refresh_time: refreshTime,
+  leader,
   jobs,
   sorted_node_names: sortedNodeNames,
   nodes,

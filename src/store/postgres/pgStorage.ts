@@ -46,15 +46,25 @@ export class PgStorage implements TaskStorage {
     this.logs = new PgTaskLogStore(pool, options.health);
   }
 
-  static async open(options: PgStorageOptions): Promise<PgStorage> {
-    const pool = openPool(options.url, { queryTimeoutMs: options.queryTimeoutMs, max: 6 });
+  /** Opens the local launch records; the database is not touched until migrate(). */
+  static create(options: PgStorageOptions): PgStorage {
+    return new PgStorage(openPool(options.url, { queryTimeoutMs: options.queryTimeoutMs, max: 6 }), options);
+  }
+
+  /** Brings the schema up to date (or refuses a newer one); closes everything on failure. */
+  async migrate(): Promise<void> {
     try {
-      await migrate(pool);
+      await migrate(this.pool);
     } catch (error) {
-      await pool.end().catch(() => undefined);
+      await this.close();
       throw error;
     }
-    return new PgStorage(pool, options);
+  }
+
+  static async open(options: PgStorageOptions): Promise<PgStorage> {
+    const storage = PgStorage.create(options);
+    await storage.migrate();
+    return storage;
   }
 
   async load(statuses: TaskStatuses): Promise<number> {

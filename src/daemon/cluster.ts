@@ -1,0 +1,226 @@
+/**
+ * A scheduler on PostgreSQL (--database): its state in the database, its
+ * leadership (one leader per database; the others stand by and answer
+ * reads from the database), and its own tasks under a worker lease with a
+ * watchdog, so that no task can outlive the lease it runs under.
+ *
+ * Losing leadership stops dispatching only: running tasks go on and report
+ * normally. Losing the worker lease SIGKILLs them, because the leader will
+ * declare them lost and may run them again.
+ */
+import type { Logger } from '../logging/logger.js';
+import { LeaderLease, type LeaderInfo } from '../cluster/leaderLease.js';
+import { boottimeMs, leaderMarginMs, leaseProblem, workerMarginMs } from '../cluster/leaseTiming.js';
+import { WorkerLease, type OwnRow } from '../cluster/workerLease.js';
+import { WorkerLossMonitor, type LostTask } from '../cluster/workerLossMonitor.js';
+import type { KillRequest } from '../config/killRequest.js';
+import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import { DatabaseError } from '../store/postgres/connection.js';
+import { PgStorage } from '../store/postgres/pgStorage.js';
+import type { Completion } from '../store/postgres/pgStatusStore.js';
+import type { StoreHealth } from '../store/storeHealth.js';
+import { Watchdog } from '../supervisor/watchdog.js';
+
+/** How often a standby reloads statuses and running tasks from the database. */
+const STANDBY_REFRESH_MS = 1000;
+
+export interface ClusterOptions {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly workerName: string;
+  readonly host: string;
+  readonly leaderLeaseMs: number;
+  readonly workerLeaseMs: number;
+  readonly killBoundMs: number;
+  readonly logger: Logger;
+  readonly health: StoreHealth;
+}
+
+/** What the cluster needs from the rest of the daemon. */
+export interface ClusterHooks {
+  readonly statuses: TaskStatuses;
+  /** Leading from now on: run a pass soon. */
+  readonly onLead: () => void;
+  /** The worker lease is lost: SIGKILL every task now. */
+  readonly killAllNow: (reason: string) => void;
+  /** This worker's rows, read at `readAt` (performance.now()). */
+  readonly reconcile: (
+    rows: ReadonlyMap<string, { readonly killRequest: KillRequest | undefined }>,
+    readAt: number,
+  ) => void;
+  /** Tasks of a lost worker, now error_backoff in the database. */
+  readonly onTasksLost: (tasks: readonly LostTask[]) => void;
+  /** A completion found its row gone. */
+  readonly onLateStatus: (completion: Completion) => void;
+}
+
+export class Cluster {
+  readonly storage: PgStorage;
+  private leaderLease: LeaderLease | undefined;
+  private workerLease: WorkerLease | undefined;
+  private watchdog: Watchdog | undefined;
+  private standbyTimer: NodeJS.Timeout | undefined;
+  private refreshing = false;
+  private stopped = false;
+
+  constructor(private readonly options: ClusterOptions) {
+    const problem =
+      leaseProblem('--leader-lease-sec', options.leaderLeaseMs, leaderMarginMs(options.leaderLeaseMs)) ??
+      leaseProblem(
+        '--worker-lease-sec',
+        options.workerLeaseMs,
+        workerMarginMs(options.workerLeaseMs, options.killBoundMs),
+      );
+    if (problem) throw new DatabaseError(problem);
+    this.storage = PgStorage.create({
+      url: options.url,
+      dataDir: options.dataDir,
+      health: options.health,
+      term: () => this.leaderLease?.term,
+      incarnation: () => this.workerLease?.incarnation,
+      queryTimeoutMs: Math.min(10_000, options.workerLeaseMs / 3),
+    });
+  }
+
+  /** Leading now (takeover committed, state loaded, lease fresh). */
+  get leads(): boolean {
+    return this.leaderLease?.leads ?? false;
+  }
+
+  get term(): number | undefined {
+    return this.leaderLease?.term;
+  }
+
+  get incarnation(): string | undefined {
+    return this.workerLease?.incarnation;
+  }
+
+  /** Whether a task may start now: leading, with a fresh worker lease the watchdog acknowledged. */
+  mayStart(): boolean {
+    return this.leads && (this.workerLease?.mayStart() ?? false);
+  }
+
+  /** A task's process group appears or ends: the watchdog kills the live ones when it fires. */
+  processGroup(pgid: number, alive: boolean): void {
+    if (alive) this.watchdog?.addProcessGroup(pgid);
+    else this.watchdog?.removeProcessGroup(pgid);
+  }
+
+  leader(): LeaderInfo | undefined {
+    return this.leaderLease?.leader();
+  }
+
+  /** Migrates the schema; a database that cannot be reached or is too new is an error here. */
+  async open(): Promise<void> {
+    try {
+      await this.storage.migrate();
+    } catch (error) {
+      if (error instanceof DatabaseError) throw error;
+      throw new DatabaseError(`cannot use the database: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * Starts the watchdog (over the task cgroup sub-trees) and registers this
+   * process as a worker; then leads or stands by.
+   */
+  async start(hooks: ClusterHooks, cgroupDirs: readonly string[], apiUrl: string | undefined): Promise<void> {
+    const { options } = this;
+    this.storage.statuses.events = {
+      onLateStatus: hooks.onLateStatus,
+      onFencedOut: (term) => this.leaderLease?.fencedOut(term),
+    };
+    this.watchdog = Watchdog.start({
+      cgroups: cgroupDirs,
+      onExit: (code, stderr) => {
+        if (this.stopped) return;
+        options.logger.error({ code, stderr }, 'the worker watchdog exited; no task starts from now on');
+        hooks.killAllNow('watchdog gone');
+      },
+    });
+    this.workerLease = new WorkerLease({
+      url: options.url,
+      name: options.workerName,
+      host: options.host,
+      ttlMs: options.workerLeaseMs,
+      killBoundMs: options.killBoundMs,
+      resources: {},
+      watchdog: this.watchdog,
+      logger: options.logger,
+      onLost: (reason) => hooks.killAllNow(`worker lease lost: ${reason}`),
+      onRows: (rows: readonly OwnRow[], sentAt: number) => {
+        hooks.reconcile(
+          new Map(
+            rows.map((row) => [
+              row.invocationId,
+              { killRequest: (row.killRequest ?? undefined) as KillRequest | undefined },
+            ]),
+          ),
+          // The renewal's send time on performance.now()'s clock.
+          performance.now() - (boottimeMs() - sentAt),
+        );
+      },
+    });
+    try {
+      await this.workerLease.start();
+    } catch (error) {
+      throw new DatabaseError(`cannot register the worker: ${(error as Error).message}`, { cause: error });
+    }
+    const loss = new WorkerLossMonitor(this.storage.pool, options.logger, hooks.onTasksLost);
+    this.leaderLease = new LeaderLease({
+      url: options.url,
+      ttlMs: options.leaderLeaseMs,
+      holderName: options.workerName,
+      ...(apiUrl ? { apiUrl } : {}),
+      logger: options.logger,
+      onLead: async () => {
+        // Our own completions first, then the state every scheduler wrote.
+        await this.storage.drain();
+        await this.storage.load(hooks.statuses);
+        hooks.onLead();
+      },
+      onStepDown: () => this.refreshStandby(hooks.statuses),
+      whileLeading: (term) => loss.check(term),
+    });
+    this.leaderLease.start();
+    this.scheduleStandbyRefresh(hooks.statuses);
+  }
+
+  private scheduleStandbyRefresh(statuses: TaskStatuses): void {
+    if (this.stopped) return;
+    this.standbyTimer = setTimeout(() => {
+      void this.refreshStandby(statuses).finally(() => this.scheduleStandbyRefresh(statuses));
+    }, STANDBY_REFRESH_MS);
+    this.standbyTimer.unref();
+  }
+
+  private async refreshStandby(statuses: TaskStatuses): Promise<void> {
+    if (this.leaderLease?.leads || this.refreshing || this.stopped) return;
+    this.refreshing = true;
+    try {
+      await this.storage.load(statuses);
+    } catch (error) {
+      this.options.logger.debug({ err: error }, 'standby: could not reload state');
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  /** Gives the leader lease up (a standby takes over at once). */
+  async stopLeading(): Promise<void> {
+    if (this.standbyTimer) clearTimeout(this.standbyTimer);
+    await this.leaderLease?.stop();
+  }
+
+  /** After the tasks are gone: writes what is queued, deregisters, stops the watchdog, closes. */
+  async close(hasLiveTasks: boolean): Promise<void> {
+    this.stopped = true;
+    if (this.standbyTimer) clearTimeout(this.standbyTimer);
+    await this.leaderLease?.stop();
+    const drained = await this.storage.drain(5000);
+    if (!drained) this.options.logger.error('could not write every status to the database before stopping');
+    await this.workerLease?.stop(hasLiveTasks);
+    if (!hasLiveTasks) await this.watchdog?.stop();
+    await this.storage.close();
+  }
+}

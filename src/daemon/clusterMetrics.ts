@@ -1,0 +1,30 @@
+/** Metrics of a scheduler on a shared database: its role and term. */
+import { Gauge, type Registry } from 'prom-client';
+import type { Cluster } from './cluster.js';
+
+export function registerClusterMetrics(registry: Registry, cluster: Cluster): void {
+  new Gauge({
+    name: 'bistro_leader',
+    help: '1 while this scheduler leads, 0 while it stands by',
+    registers: [registry],
+    collect() {
+      this.set(cluster.leads ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'bistro_leader_term',
+    help: 'The leader term this scheduler last saw (its own while it leads)',
+    registers: [registry],
+    collect() {
+      this.set(cluster.leader()?.term ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'bistro_worker_lease_fresh',
+    help: "1 while this scheduler's worker lease is fresh (its tasks may run)",
+    registers: [registry],
+    collect() {
+      this.set(cluster.incarnation !== undefined ? 1 : 0);
+    },
+  });
+}
