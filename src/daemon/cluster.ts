@@ -138,6 +138,7 @@ export class Cluster {
         hooks.killAllNow('watchdog gone');
       },
     });
+    options.logger.info({ pid: this.watchdog.pid, cgroups: cgroupDirs }, 'worker watchdog started');
     this.workerLease = new WorkerLease({
       url: options.url,
       name: options.workerName,

@@ -219,7 +219,7 @@ export class DaemonProcess {
   async cleanup(): Promise<{ pids: number[]; cgroups: string[] }> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGTERM');
-      const timeout = new Promise((resolve) => setTimeout(resolve, 20_000));
+      const timeout = new Promise((resolve) => setTimeout(resolve, 20_000).unref());
       if ((await Promise.race([this.exit.then(() => 'exited'), timeout])) !== 'exited')
         await this.stop('SIGKILL');
     }
@@ -234,9 +234,15 @@ export class DaemonProcess {
       }
     }
     for (const dir of [...leftoverE2eCgroups(), ...ownDefault]) {
+      // Another scheduler of the same test may remove its own meanwhile.
+      if (!existsSync(dir)) continue;
       writeFileSync(join(dir, 'cgroup.kill'), '1');
-      await waitFor(() => !/populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')));
-      rmdirSync(dir);
+      await waitFor(() => !existsSync(dir) || !/populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')));
+      try {
+        rmdirSync(dir);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
     // Instance sub-trees of schedulers this test SIGKILLed (empty once their tasks are gone).
     for (const dir of e2eInstanceCgroups()) {

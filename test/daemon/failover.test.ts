@@ -1,0 +1,308 @@
+/**
+ * Schedulers sharing one PostgreSQL (a throw-away cluster for this file):
+ * one leads, a standby takes over when the leader is SIGKILLed or paused,
+ * a paused leader steps down when it resumes, and a database restart loses
+ * nothing. Every task holds an flock on a per-node file while it runs, so
+ * two live copies of one (job, node) leave a violation behind.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { DaemonProcess } from '../helpers/daemon.js';
+import { call, freePort } from '../helpers/http.js';
+import { isAlive, sleep, waitFor } from '../helpers/processes.js';
+import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+
+const FLOCK_TASK = fileURLToPath(new URL('../fixtures/tasks/flock_task.sh', import.meta.url));
+const NODES = ['n1', 'n2', 'n3', 'n4'];
+
+let cluster: PostgresCluster | undefined;
+let databases = 0;
+
+interface Scheduler {
+  readonly daemon: DaemonProcess;
+  readonly port: number;
+}
+
+function writeConfig(daemon: DaemonProcess, lockDir: string, pidDir: string, sleepSec: number): void {
+  daemon.writeConfig(
+    {
+      nodes: {
+        levels: ['db'],
+        node_sources: [{ source: 'manual', prefs: Object.fromEntries(NODES.map((n) => [n, []])) }],
+      },
+      resources: {},
+    },
+    { j: { command: [FLOCK_TASK, lockDir, pidDir, String(sleepSec)], backoff: [1, 'repeat'], config: {} } },
+  );
+}
+
+async function startScheduler(
+  url: string,
+  name: string,
+  shared: { lockDir: string; pidDir: string; sleepSec: number },
+  leases: { leader: number; worker: number },
+): Promise<Scheduler> {
+  const daemon = new DaemonProcess();
+  writeConfig(daemon, shared.lockDir, shared.pidDir, shared.sleepSec);
+  const port = await freePort();
+  daemon.start([
+    '--database',
+    url,
+    '--worker-name',
+    name,
+    '--leader-lease-sec',
+    String(leases.leader),
+    '--worker-lease-sec',
+    String(leases.worker),
+    '--kill-bound-sec',
+    '0.5',
+    '--http-port',
+    String(port),
+  ]);
+  await daemon.withOutput(waitFor(() => /REST API listening/.test(daemon.output), 15_000, `${name} API`));
+  return { daemon, port };
+}
+
+async function role(port: number): Promise<{ role: string; leader: string | null } | undefined> {
+  try {
+    return (await call(port, 'leader')).data as { role: string; leader: string | null };
+  } catch {
+    return undefined;
+  }
+}
+
+function watchdogPid(daemon: DaemonProcess): number | undefined {
+  const match = /"pid":(\d+)[^\n]*worker watchdog started/.exec(daemon.output);
+  return match ? Number(match[1]) : undefined;
+}
+
+async function statuses(url: string): Promise<Map<string, number>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const rows = await client.query<{ node: string; bits: number }>('SELECT node, bits FROM statuses');
+    return new Map(rows.rows.map((row) => [row.node, row.bits]));
+  } finally {
+    await client.end();
+  }
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const DONE = 4;
+
+/** Where the tasks of every scheduler in a test record their locks, violations and pids. */
+class SharedTaskDir {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bistro-failover-'));
+  readonly lockDir = join(this.dir, 'locks');
+  readonly pidDir = join(this.dir, 'pids');
+
+  violations(): string[] {
+    return existsSync(this.lockDir) ? readdirSync(this.lockDir).filter((n) => n.startsWith('VIOLATION')) : [];
+  }
+
+  livePids(): number[] {
+    if (!existsSync(this.pidDir)) return [];
+    return readdirSync(this.pidDir)
+      .map((name) => Number(/-(\d+)$/.exec(name)?.[1]))
+      .filter((pid) => pid > 0 && isAlive(pid));
+  }
+
+  /** Kills what is left (a failing test's leftovers) by pid; returns those pids. */
+  cleanup(): number[] {
+    const left = this.livePids();
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+    return left;
+  }
+}
+
+const skipReason = postgresUnavailable();
+if (skipReason) {
+  console.log(`# failover tests skipped: ${skipReason}`);
+} else {
+  describe('schedulers on one PostgreSQL', () => {
+    before(async () => {
+      cluster = await PostgresCluster.start();
+    });
+    after(async () => {
+      await cluster?.stop();
+    });
+
+    it('a standby takes over a SIGKILLed leader within the lease, and no node ever runs twice at once', async () => {
+      const url = await cluster!.createDatabase(`failover_${++databases}`);
+      const tasks = new SharedTaskDir();
+      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 4 };
+      const leases = { leader: 2, worker: 3 };
+      let a: Scheduler | undefined;
+      let b: Scheduler | undefined;
+      try {
+        a = await startScheduler(url, 'a', shared, leases);
+        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
+        b = await startScheduler(url, 'b', shared, leases);
+        await waitFor(async () => (await role(b!.port))?.role === 'standby', 10_000, 'b stands by');
+        assert.equal((await role(b.port))?.leader, 'a');
+        const standbyKill = await call(b.port, 'kill_task', { job_id: 'j', node_id: 'n1' });
+        assert.match(standbyKill.error ?? '', /standby; the leader is a at http:\/\/127\.0\.0\.1:\d+/);
+        await a.daemon.withOutput(
+          waitFor(() => tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run'),
+        );
+        const aTasks = tasks.livePids();
+        const aWatchdog = watchdogPid(a.daemon);
+        assert.ok(aWatchdog !== undefined && isAlive(aWatchdog), 'a runs a watchdog');
+
+        const killedAt = performance.now();
+        a.daemon.child!.kill('SIGKILL');
+        await a.daemon.exit;
+        // The watchdog sees its worker gone and kills every task of it at once.
+        await waitFor(() => aTasks.every((pid) => !isAlive(pid)), 3000, "a's tasks die with it");
+        await b.daemon.withOutput(
+          waitFor(async () => (await role(b!.port))?.role === 'leader', 10_000, 'b leads'),
+        );
+        const failoverSec = (performance.now() - killedAt) / 1000;
+        assert.ok(failoverSec <= leases.leader + 1.5, `took over in ${failoverSec.toFixed(2)} s`);
+
+        // b declares a's worker lost (worker lease + grace) and runs its nodes again, once each.
+        await b.daemon.withOutput(
+          waitFor(
+            async () =>
+              [...(await statuses(url)).values()].filter((bits) => bits & DONE).length === NODES.length,
+            30_000,
+            'every node done',
+          ),
+        );
+        const lost = await query<{ name: string; state: string }>(
+          url,
+          'SELECT name, state FROM workers ORDER BY name',
+        );
+        assert.deepEqual(lost.find((w) => w.name === 'a')?.state, 'lost');
+        assert.match(b.daemon.output, /worker lost: its lease ran out/);
+        assert.deepEqual(tasks.violations(), []);
+        assert.ok(!isAlive(aWatchdog!), "a's watchdog fired and exited");
+      } finally {
+        for (const s of [b, a]) {
+          if (!s) continue;
+          await s.daemon.cleanup();
+        }
+        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+      }
+    });
+
+    it('a leader paused past its lease steps down when it resumes; its tasks go on and report', async () => {
+      const url = await cluster!.createDatabase(`failover_${++databases}`);
+      const tasks = new SharedTaskDir();
+      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 5 };
+      // A worker lease long enough that the pause does not cost the tasks; the leader lease short.
+      const leases = { leader: 2, worker: 10 };
+      let a: Scheduler | undefined;
+      let b: Scheduler | undefined;
+      try {
+        a = await startScheduler(url, 'a', shared, leases);
+        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
+        b = await startScheduler(url, 'b', shared, leases);
+        await waitFor(async () => (await role(b!.port))?.role === 'standby', 10_000, 'b stands by');
+        await waitFor(() => tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run');
+        const aTasks = tasks.livePids();
+        a.daemon.child!.kill('SIGSTOP');
+        await b.daemon.withOutput(
+          waitFor(async () => (await role(b!.port))?.role === 'leader', 10_000, 'b leads'),
+        );
+        await sleep(300);
+        a.daemon.child!.kill('SIGCONT');
+        await a.daemon.withOutput(
+          waitFor(() => /standing by: no longer the leader/.test(a!.daemon.output), 5000, 'a steps down'),
+        );
+        assert.equal((await role(a.port))?.role, 'standby');
+        assert.equal((await role(a.port))?.leader, 'b', 'a standby names the leader');
+        const refused = await call(a.port, 'forgive_jobs', { jobs: ['j'] });
+        assert.match(refused.error ?? '', /standby; the leader is b/);
+        assert.ok(aTasks.every(isAlive), "losing leadership does not touch a's tasks");
+        // a's tasks report normally; b saw them as running and starts none of them again.
+        await waitFor(
+          async () =>
+            [...(await statuses(url)).values()].filter((bits) => bits & DONE).length === NODES.length,
+          20_000,
+          'every node done',
+        );
+        const starts = (b.daemon.output.match(/"msg":"task started"/g) ?? []).length;
+        assert.equal(starts, 0, 'the new leader started no second copy');
+        assert.deepEqual(tasks.violations(), []);
+      } finally {
+        if (a?.daemon.child) a.daemon.child.kill('SIGCONT');
+        for (const s of [b, a]) if (s) await s.daemon.cleanup();
+        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+      }
+    });
+
+    it('a PostgreSQL restart mid-run loses nothing: every invocation gets exactly one final status', async () => {
+      const url = await cluster!.createDatabase(`failover_${++databases}`);
+      const tasks = new SharedTaskDir();
+      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 1.5 };
+      let a: Scheduler | undefined;
+      try {
+        a = await startScheduler(url, 'a', shared, { leader: 5, worker: 20 });
+        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
+        await waitFor(() => tasks.livePids().length >= NODES.length, 10_000, 'tasks run');
+        // Down while the tasks finish: their statuses and output wait in the scheduler.
+        cluster!.stopServer('immediate');
+        await sleep(2500);
+        await cluster!.startServer();
+        await a.daemon.withOutput(
+          waitFor(
+            async () => {
+              try {
+                return (
+                  [...(await statuses(url)).values()].filter((bits) => bits & DONE).length === NODES.length
+                );
+              } catch {
+                return false;
+              }
+            },
+            30_000,
+            'every node done',
+          ),
+        );
+        const finals = new Map<string, number>();
+        const countFinals = async () => {
+          finals.clear();
+          const events = await query<{ line: string }>(
+            url,
+            "SELECT line FROM task_logs WHERE kind = 'statuses'",
+          );
+          for (const { line } of events) {
+            const event = JSON.parse(line) as { event?: string; invocation_id?: string };
+            if (event.event === 'got_status')
+              finals.set(event.invocation_id!, (finals.get(event.invocation_id!) ?? 0) + 1);
+          }
+          return finals.size >= NODES.length;
+        };
+        // Task events are written a little after the statuses (and retried while the database was away).
+        await a.daemon.withOutput(waitFor(countFinals, 10_000, 'the final events'));
+        assert.ok(finals.size >= NODES.length, `final statuses of ${finals.size} invocations`);
+        assert.ok(
+          [...finals.values()].every((count) => count === 1),
+          'one final status per invocation',
+        );
+        assert.doesNotMatch(a.daemon.output, /late status dropped|worker lease lost/);
+        assert.match(a.daemon.output, /statuses cannot be written/, 'the outage was seen and reported');
+        assert.deepEqual(tasks.violations(), []);
+      } finally {
+        if (a) await a.daemon.cleanup();
+        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+      }
+    });
+  });
+}
