@@ -9,6 +9,7 @@ import { runContainmentBench } from './containment.js';
 import { runE2eBench } from './e2e.js';
 import { runSupervisorBench } from './supervisor.js';
 import { runUiBench } from './ui.js';
+import { runPostgresBench } from './postgres.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
@@ -17,6 +18,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   e2e: runE2eBench,
   api: runApiBench,
   ui: runUiBench,
+  postgres: runPostgresBench,
 };
 
 const requested = process.argv.slice(2);

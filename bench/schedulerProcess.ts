@@ -9,6 +9,8 @@ const BISTRO = fileURLToPath(new URL('../bin/bistro.js', import.meta.url));
 export interface SchedulerProcess {
   readonly child: ChildProcess;
   readonly dataDir: string;
+  /** Its log so far (only with `captureOutput`). */
+  output(): string;
   /** SIGTERM, then wait for the exit. */
   stop(): Promise<void>;
 }
@@ -18,21 +20,24 @@ export function startScheduler(
   dir: string,
   config: Record<string, unknown>,
   extraArgs: readonly string[] = [],
+  options: { captureOutput?: boolean; dataDir?: string } = {},
 ): SchedulerProcess {
   const configFile = join(dir, 'config.json');
-  const dataDir = join(dir, 'data');
+  const dataDir = options.dataDir ?? join(dir, 'data');
   writeFileSync(configFile, JSON.stringify(config));
   const child = spawn(
     process.execPath,
     [BISTRO, 'scheduler', '--config', configFile, '--data-dir', dataDir, ...extraArgs],
-    {
-      stdio: 'ignore',
-    },
+    { stdio: options.captureOutput ? ['ignore', 'pipe', 'pipe'] : 'ignore' },
   );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
     dataDir,
+    output: () => output,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

@@ -16,6 +16,9 @@ import type { Logger } from '../logging/logger.js';
 import { openClient, type ConnectionOptions } from '../store/postgres/connection.js';
 import { boottimeMs, leaderMarginMs, renewIntervalMs } from './leaseTiming.js';
 
+/** How often a standby reads the lease row. */
+const STANDBY_POLL_MS = 200;
+
 export interface LeaderInfo {
   readonly name: string | null;
   readonly apiUrl: string | null;
@@ -104,7 +107,9 @@ export class LeaderLease {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.intervalMs);
+    // A standby looks often: it takes over no later than ttl + one look after the last renewal.
+    const delay = this.leadingTerm !== undefined ? this.intervalMs : Math.min(this.intervalMs, STANDBY_POLL_MS);
+    this.timer = setTimeout(() => void this.tick(), delay);
   }
 
   private async tick(): Promise<void> {

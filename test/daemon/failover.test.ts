@@ -304,5 +304,54 @@ if (skipReason) {
         assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
       }
     });
+
+    it('a database out of reach past the worker lease margin: the tasks are SIGKILLed before the lease ends', async () => {
+      const url = await cluster!.createDatabase(`failover_${++databases}`);
+      const tasks = new SharedTaskDir();
+      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 30 };
+      const leases = { leader: 2, worker: 3 };
+      let a: Scheduler | undefined;
+      try {
+        a = await startScheduler(url, 'a', shared, leases);
+        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
+        await waitFor(() => tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run');
+        const running = tasks.livePids();
+        const stoppedAt = performance.now();
+        cluster!.stopServer('immediate');
+        await a.daemon.withOutput(
+          waitFor(
+            () => running.every((pid) => !isAlive(pid)),
+            leases.worker * 1000,
+            'tasks killed within the lease',
+          ),
+        );
+        const killedAfterSec = (performance.now() - stoppedAt) / 1000;
+        assert.ok(
+          killedAfterSec < leases.worker,
+          `killed ${killedAfterSec.toFixed(2)} s after the outage began`,
+        );
+        assert.match(a.daemon.output, /worker lease lost: killing every task/);
+        await cluster!.startServer();
+        // Back: a new incarnation registers, and the old one is declared lost by whoever leads.
+        await a.daemon.withOutput(
+          waitFor(
+            async () => {
+              try {
+                const workers = await query<{ state: string }>(url, 'SELECT state FROM workers');
+                return workers.length === 2 && workers.some((w) => w.state === 'lost');
+              } catch {
+                return false;
+              }
+            },
+            20_000,
+            'a new incarnation, the old one lost',
+          ),
+        );
+        assert.deepEqual(tasks.violations(), []);
+      } finally {
+        if (a) await a.daemon.cleanup();
+        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+      }
+    });
   });
 }
