@@ -108,7 +108,8 @@ export class LeaderLease {
   private schedule(): void {
     if (this.stopped) return;
     // A standby looks often: it takes over no later than ttl + one look after the last renewal.
-    const delay = this.leadingTerm !== undefined ? this.intervalMs : Math.min(this.intervalMs, STANDBY_POLL_MS);
+    const delay =
+      this.leadingTerm !== undefined ? this.intervalMs : Math.min(this.intervalMs, STANDBY_POLL_MS);
     this.timer = setTimeout(() => void this.tick(), delay);
   }
 

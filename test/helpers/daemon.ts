@@ -237,7 +237,9 @@ export class DaemonProcess {
       // Another scheduler of the same test may remove its own meanwhile.
       if (!existsSync(dir)) continue;
       writeFileSync(join(dir, 'cgroup.kill'), '1');
-      await waitFor(() => !existsSync(dir) || !/populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')));
+      await waitFor(
+        () => !existsSync(dir) || !/populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'utf8')),
+      );
       try {
         rmdirSync(dir);
       } catch (error) {
