@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { startScheduler } from './schedulerProcess.js';
+import { startScheduler, trivialJobConfig } from './schedulerProcess.js';
 import { printFigures, printMachine, round, type Figure } from './harness.js';
 
 const TASKS = 5000;
@@ -80,22 +80,7 @@ function gnuParallel(binary: string): number {
 async function daemon(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bistro-e2e-'));
   const started = performance.now();
-  const scheduler = startScheduler(dir, {
-    bistro_settings: {
-      enabled: true,
-      nodes: {
-        levels: ['shard'],
-        node_sources: [
-          {
-            source: 'range_label',
-            prefs: { parent_level: 'instance', start: 1, end: TASKS, format: 's{i}' },
-          },
-        ],
-      },
-      resources: { instance: { concurrency: { limit: CONCURRENCY, default: 1 } } },
-    },
-    'bistro_job->trivial': { owner: 'bench', command: ['/bin/sh', '-c', SCRIPT, 'task'] },
-  });
+  const scheduler = startScheduler(dir, trivialJobConfig(TASKS, CONCURRENCY, SCRIPT));
   const dataDir = scheduler.dataDir;
   const db = () =>
     existsSync(join(dataDir, 'statuses.sqlite'))

@@ -13,12 +13,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { PostgresCluster } from '../test/helpers/postgres.js';
+import { leadWithWorker, PostgresCluster } from '../test/helpers/postgres.js';
 import { PgStorage } from '../src/store/postgres/pgStorage.js';
 import { StoreHealth } from '../src/store/storeHealth.js';
 import type { RunningTask } from '../src/statuses/runningTask.js';
 import { StatusBits as B } from '../src/statuses/taskStatus.js';
-import { startScheduler, type SchedulerProcess } from './schedulerProcess.js';
+import { startScheduler, trivialJobConfig, type SchedulerProcess } from './schedulerProcess.js';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
@@ -30,22 +30,7 @@ const LEADER_LEASE_SEC = 5;
 const WRITES = 1000;
 
 function throughputConfig(): Record<string, unknown> {
-  return {
-    bistro_settings: {
-      enabled: true,
-      nodes: {
-        levels: ['shard'],
-        node_sources: [
-          {
-            source: 'range_label',
-            prefs: { parent_level: 'instance', start: 1, end: TASKS, format: 's{i}' },
-          },
-        ],
-      },
-      resources: { instance: { concurrency: { limit: CONCURRENCY, default: 1 } } },
-    },
-    'bistro_job->trivial': { owner: 'bench', command: ['/bin/sh', '-c', SCRIPT, 'task'] },
-  };
+  return trivialJobConfig(TASKS, CONCURRENCY, SCRIPT);
 }
 
 async function waitDone(count: () => Promise<number>, started: number): Promise<void> {
@@ -102,24 +87,27 @@ async function postgresRun(url: string): Promise<number> {
   return rate;
 }
 
+/**
+ * Leader SIGKILL -> first task started by the standby. The leader runs long
+ * tasks (their rows stay reserved until its worker lease runs out); the
+ * standby's config has one more job, which only a leader starts, so its
+ * first start measures the takeover itself: lease expiry, the term bump,
+ * loading state and the first pass.
+ */
 async function failover(url: string): Promise<number> {
-  const config = {
-    bistro_settings: {
-      enabled: true,
-      working_wait: 0.1,
-      nodes: {
-        levels: ['shard'],
-        node_sources: [
-          {
-            source: 'range_label',
-            prefs: { parent_level: 'instance', start: 1, end: 100000, format: 's{i}' },
-          },
-        ],
-      },
-      resources: { instance: { concurrency: { limit: 4, default: 1 } } },
+  const settings = {
+    enabled: true,
+    working_wait: 0.1,
+    nodes: {
+      levels: ['shard'],
+      node_sources: [
+        { source: 'range_label', prefs: { parent_level: 'instance', start: 1, end: 4, format: 's{i}' } },
+      ],
     },
-    'bistro_job->slow': { owner: 'bench', command: ['/bin/sh', '-c', 'sleep 0.3; echo done > "$2"', 'task'] },
+    resources: { instance: { concurrency: { limit: 16, default: 1 } } },
   };
+  const long = { owner: 'bench', command: ['/bin/sh', '-c', 'sleep 600; echo done > "$2"', 'task'] };
+  const fresh = { owner: 'bench', command: ['/bin/sh', '-c', 'echo done > "$2"', 'task'] };
   const flags = [
     '--http-port',
     '0',
@@ -136,15 +124,26 @@ async function failover(url: string): Promise<number> {
     mkdtempSync(join(tmpdir(), 'bistro-bench-pg-')),
     mkdtempSync(join(tmpdir(), 'bistro-bench-pg-')),
   ];
-  const leader = startScheduler(dirs[0]!, config, [...flags, '--worker-name', 'first'], {
-    captureOutput: true,
-  });
+  const leader = startScheduler(
+    dirs[0]!,
+    { bistro_settings: settings, 'bistro_job->long': long },
+    [...flags, '--worker-name', 'first'],
+    {
+      captureOutput: true,
+    },
+  );
   let standby: SchedulerProcess | undefined;
   try {
-    await until(() => /"msg":"task started"/.test(leader.output()), 'the leader starts tasks');
-    standby = startScheduler(dirs[1]!, config, [...flags, '--worker-name', 'second'], {
-      captureOutput: true,
-    });
+    await until(
+      () => (leader.output().match(/"msg":"task started"/g) ?? []).length >= 4,
+      'the leader starts tasks',
+    );
+    standby = startScheduler(
+      dirs[1]!,
+      { bistro_settings: settings, 'bistro_job->long': long, 'bistro_job->fresh': fresh },
+      [...flags, '--worker-name', 'second'],
+      { captureOutput: true },
+    );
     await until(() => /worker registered/.test(standby!.output()), 'the standby registers');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const killedAt = Date.now();
@@ -183,11 +182,7 @@ async function statusWriteLatency(url: string): Promise<number[]> {
     queryTimeoutMs: 5000,
   });
   try {
-    await storage.pool.query('UPDATE leader_term SET term = 1');
-    await storage.pool.query(
-      `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms)
-       VALUES ('bench', 'bench', 'bench', 1, 'bench', 'healthy', 1000, 10000)`,
-    );
+    await leadWithWorker(storage.pool, 'bench');
     const latencies: number[] = [];
     for (let i = 0; i < WRITES; i++) {
       const task: RunningTask = {

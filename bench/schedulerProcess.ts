@@ -15,6 +15,30 @@ export interface SchedulerProcess {
   stop(): Promise<void>;
 }
 
+/** One job of `tasks` nodes running `script` (sh -c; $2 is the status pipe), `concurrency` at a time. */
+export function trivialJobConfig(
+  tasks: number,
+  concurrency: number,
+  script: string,
+): Record<string, unknown> {
+  return {
+    bistro_settings: {
+      enabled: true,
+      nodes: {
+        levels: ['shard'],
+        node_sources: [
+          {
+            source: 'range_label',
+            prefs: { parent_level: 'instance', start: 1, end: tasks, format: 's{i}' },
+          },
+        ],
+      },
+      resources: { instance: { concurrency: { limit: concurrency, default: 1 } } },
+    },
+    'bistro_job->trivial': { owner: 'bench', command: ['/bin/sh', '-c', script, 'task'] },
+  };
+}
+
 /** Writes `config` to `dir/config.json` and starts the scheduler on it (data in `dir/data`). */
 export function startScheduler(
   dir: string,

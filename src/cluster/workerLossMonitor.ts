@@ -14,7 +14,13 @@ import { finalStatus } from '../statuses/backoff.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import { StatusBits as B, type TaskStatus } from '../statuses/taskStatus.js';
 import { inTransaction, type PgPool } from '../store/postgres/connection.js';
-import { fence, upsertStatuses } from '../store/postgres/pgStatusStore.js';
+import {
+  fence,
+  RUNNING_TASK_COLUMNS,
+  runningTaskFromRow,
+  upsertStatuses,
+  type RunningTaskColumns,
+} from '../store/postgres/pgStatusStore.js';
 import { boottimeMs, lossGraceMs } from './leaseTiming.js';
 
 export const WORKER_LOST_MESSAGE = 'worker lost';
@@ -80,30 +86,13 @@ export class WorkerLossMonitor {
         [incarnation, seq],
       );
       if (marked.rowCount === 0) return undefined;
-      const rows = await client.query<{
-        invocation_id: string;
-        job: string;
-        node: string;
-        start_time: number;
-        charges: RunningTask['charges'];
-        backoff: RunningTask['backoff'];
-        worker_shard: string;
-      }>(
-        `DELETE FROM running_tasks WHERE incarnation = $1
-         RETURNING invocation_id, job, node, start_time, charges, backoff, worker_shard`,
+      const rows = await client.query<RunningTaskColumns>(
+        `DELETE FROM running_tasks WHERE incarnation = $1 RETURNING ${RUNNING_TASK_COLUMNS}`,
         [incarnation],
       );
       const now = Date.now() / 1000;
       const lost = rows.rows.map((row) => {
-        const task: RunningTask = {
-          job: row.job,
-          node: row.node,
-          invocationId: row.invocation_id,
-          startTime: row.start_time,
-          charges: row.charges,
-          backoff: row.backoff,
-          workerShard: row.worker_shard,
-        };
+        const task = runningTaskFromRow(row);
         const status = finalStatus(
           { bits: B.ERROR | B.USES_BACKOFF, data: { exception: WORKER_LOST_MESSAGE } },
           task.backoff,

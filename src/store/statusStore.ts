@@ -57,7 +57,8 @@ export interface RunningTaskRecord {
   readonly cgroupPaths: readonly string[];
 }
 
-interface StatusRow {
+/** A stored status row, as both stores keep it. */
+export interface StatusRow {
   job: string;
   node: string;
   bits: number;
@@ -65,6 +66,16 @@ interface StatusRow {
   backoff_sec: number;
   progress_sec: number;
   data: string | null;
+}
+
+export function statusFromRow(row: StatusRow): TaskStatus {
+  return {
+    bits: row.bits,
+    time: row.time,
+    backoffSec: row.backoff_sec,
+    progressSec: row.progress_sec,
+    ...(row.data === null ? {} : { data: JSON.parse(row.data) as unknown }),
+  };
 }
 
 interface RunningRow {
@@ -226,14 +237,7 @@ export class StatusStore implements TaskStateStore {
   loadStatuses(statuses: TaskStatuses): number {
     let count = 0;
     for (const row of this.statements.allStatuses.iterate() as IterableIterator<StatusRow>) {
-      const status: TaskStatus = {
-        bits: row.bits,
-        time: row.time,
-        backoffSec: row.backoff_sec,
-        progressSec: row.progress_sec,
-        ...(row.data === null ? {} : { data: JSON.parse(row.data) as unknown }),
-      };
-      statuses.load(row.job, row.node, status);
+      statuses.load(row.job, row.node, statusFromRow(row));
       count++;
     }
     return count;

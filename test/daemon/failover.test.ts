@@ -68,6 +68,13 @@ async function startScheduler(
   return { daemon, port };
 }
 
+/** Waits until the scheduler on `port` has `wanted` role. */
+async function waitRole(scheduler: Scheduler, wanted: 'leader' | 'standby', what: string): Promise<void> {
+  await scheduler.daemon.withOutput(
+    waitFor(async () => (await role(scheduler.port))?.role === wanted, 10_000, what),
+  );
+}
+
 async function role(port: number): Promise<{ role: string; leader: string | null } | undefined> {
   try {
     return (await call(port, 'leader')).data as { role: string; leader: string | null };
@@ -130,6 +137,46 @@ class SharedTaskDir {
   }
 }
 
+/** The schedulers of one test on one database, their shared task dir, and their cleanup. */
+class FailoverScene {
+  readonly tasks = new SharedTaskDir();
+  private readonly started: Scheduler[] = [];
+
+  constructor(
+    readonly url: string,
+    private readonly sleepSec: number,
+    private readonly leases: { leader: number; worker: number },
+  ) {}
+
+  async start(name: string): Promise<Scheduler> {
+    const shared = { lockDir: this.tasks.lockDir, pidDir: this.tasks.pidDir, sleepSec: this.sleepSec };
+    const scheduler = await startScheduler(this.url, name, shared, this.leases);
+    this.started.push(scheduler);
+    return scheduler;
+  }
+
+  /** `a` leading, `b` standing by, and a's tasks running (main process and child each). */
+  async leaderAndStandby(): Promise<[Scheduler, Scheduler]> {
+    const a = await this.start('a');
+    await waitRole(a, 'leader', 'a leads');
+    const b = await this.start('b');
+    await waitRole(b, 'standby', 'b stands by');
+    await a.daemon.withOutput(
+      waitFor(() => this.tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run'),
+    );
+    return [a, b];
+  }
+
+  /** Resumes and stops every scheduler (standbys first), then kills what tasks left; returns their pids. */
+  async cleanup(): Promise<number[]> {
+    for (const scheduler of [...this.started].reverse()) {
+      scheduler.daemon.child?.kill('SIGCONT');
+      await scheduler.daemon.cleanup();
+    }
+    return this.tasks.cleanup();
+  }
+}
+
 const skipReason = postgresUnavailable();
 if (skipReason) {
   console.log(`# failover tests skipped: ${skipReason}`);
@@ -144,22 +191,14 @@ if (skipReason) {
 
     it('a standby takes over a SIGKILLed leader within the lease, and no node ever runs twice at once', async () => {
       const url = await cluster!.createDatabase(`failover_${++databases}`);
-      const tasks = new SharedTaskDir();
-      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 4 };
       const leases = { leader: 2, worker: 3 };
-      let a: Scheduler | undefined;
-      let b: Scheduler | undefined;
+      const scene = new FailoverScene(url, 4, leases);
+      const { tasks } = scene;
       try {
-        a = await startScheduler(url, 'a', shared, leases);
-        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
-        b = await startScheduler(url, 'b', shared, leases);
-        await waitFor(async () => (await role(b!.port))?.role === 'standby', 10_000, 'b stands by');
+        const [a, b] = await scene.leaderAndStandby();
         assert.equal((await role(b.port))?.leader, 'a');
         const standbyKill = await call(b.port, 'kill_task', { job_id: 'j', node_id: 'n1' });
         assert.match(standbyKill.error ?? '', /standby; the leader is a at http:\/\/127\.0\.0\.1:\d+/);
-        await a.daemon.withOutput(
-          waitFor(() => tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run'),
-        );
         const aTasks = tasks.livePids();
         const aWatchdog = watchdogPid(a.daemon);
         assert.ok(aWatchdog !== undefined && isAlive(aWatchdog), 'a runs a watchdog');
@@ -169,9 +208,7 @@ if (skipReason) {
         await a.daemon.exit;
         // The watchdog sees its worker gone and kills every task of it at once.
         await waitFor(() => aTasks.every((pid) => !isAlive(pid)), 3000, "a's tasks die with it");
-        await b.daemon.withOutput(
-          waitFor(async () => (await role(b!.port))?.role === 'leader', 10_000, 'b leads'),
-        );
+        await waitRole(b, 'leader', 'b leads');
         const failoverSec = (performance.now() - killedAt) / 1000;
         assert.ok(failoverSec <= leases.leader + 1.5, `took over in ${failoverSec.toFixed(2)} s`);
 
@@ -193,33 +230,20 @@ if (skipReason) {
         assert.deepEqual(tasks.violations(), []);
         assert.ok(!isAlive(aWatchdog!), "a's watchdog fired and exited");
       } finally {
-        for (const s of [b, a]) {
-          if (!s) continue;
-          await s.daemon.cleanup();
-        }
-        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+        assert.deepEqual(await scene.cleanup(), [], 'no task process leaked');
       }
     });
 
     it('a leader paused past its lease steps down when it resumes; its tasks go on and report', async () => {
       const url = await cluster!.createDatabase(`failover_${++databases}`);
-      const tasks = new SharedTaskDir();
-      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 5 };
       // A worker lease long enough that the pause does not cost the tasks; the leader lease short.
-      const leases = { leader: 2, worker: 10 };
-      let a: Scheduler | undefined;
-      let b: Scheduler | undefined;
+      const scene = new FailoverScene(url, 5, { leader: 2, worker: 10 });
+      const { tasks } = scene;
       try {
-        a = await startScheduler(url, 'a', shared, leases);
-        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
-        b = await startScheduler(url, 'b', shared, leases);
-        await waitFor(async () => (await role(b!.port))?.role === 'standby', 10_000, 'b stands by');
-        await waitFor(() => tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run');
+        const [a, b] = await scene.leaderAndStandby();
         const aTasks = tasks.livePids();
         a.daemon.child!.kill('SIGSTOP');
-        await b.daemon.withOutput(
-          waitFor(async () => (await role(b!.port))?.role === 'leader', 10_000, 'b leads'),
-        );
+        await waitRole(b, 'leader', 'b leads');
         await sleep(300);
         a.daemon.child!.kill('SIGCONT');
         await a.daemon.withOutput(
@@ -241,20 +265,17 @@ if (skipReason) {
         assert.equal(starts, 0, 'the new leader started no second copy');
         assert.deepEqual(tasks.violations(), []);
       } finally {
-        if (a?.daemon.child) a.daemon.child.kill('SIGCONT');
-        for (const s of [b, a]) if (s) await s.daemon.cleanup();
-        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+        assert.deepEqual(await scene.cleanup(), [], 'no task process leaked');
       }
     });
 
     it('a PostgreSQL restart mid-run loses nothing: every invocation gets exactly one final status', async () => {
       const url = await cluster!.createDatabase(`failover_${++databases}`);
-      const tasks = new SharedTaskDir();
-      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 1.5 };
-      let a: Scheduler | undefined;
+      const scene = new FailoverScene(url, 1.5, { leader: 5, worker: 20 });
+      const { tasks } = scene;
       try {
-        a = await startScheduler(url, 'a', shared, { leader: 5, worker: 20 });
-        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
+        const a = await scene.start('a');
+        await waitRole(a, 'leader', 'a leads');
         await waitFor(() => tasks.livePids().length >= NODES.length, 10_000, 'tasks run');
         // Down while the tasks finish: their statuses and output wait in the scheduler.
         cluster!.stopServer('immediate');
@@ -300,20 +321,18 @@ if (skipReason) {
         assert.match(a.daemon.output, /statuses cannot be written/, 'the outage was seen and reported');
         assert.deepEqual(tasks.violations(), []);
       } finally {
-        if (a) await a.daemon.cleanup();
-        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+        assert.deepEqual(await scene.cleanup(), [], 'no task process leaked');
       }
     });
 
     it('a database out of reach past the worker lease margin: the tasks are SIGKILLed before the lease ends', async () => {
       const url = await cluster!.createDatabase(`failover_${++databases}`);
-      const tasks = new SharedTaskDir();
-      const shared = { lockDir: tasks.lockDir, pidDir: tasks.pidDir, sleepSec: 30 };
       const leases = { leader: 2, worker: 3 };
-      let a: Scheduler | undefined;
+      const scene = new FailoverScene(url, 30, leases);
+      const { tasks } = scene;
       try {
-        a = await startScheduler(url, 'a', shared, leases);
-        await waitFor(async () => (await role(a!.port))?.role === 'leader', 10_000, 'a leads');
+        const a = await scene.start('a');
+        await waitRole(a, 'leader', 'a leads');
         await waitFor(() => tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run');
         const running = tasks.livePids();
         const stoppedAt = performance.now();
@@ -349,8 +368,7 @@ if (skipReason) {
         );
         assert.deepEqual(tasks.violations(), []);
       } finally {
-        if (a) await a.daemon.cleanup();
-        assert.deepEqual(tasks.cleanup(), [], 'no task process leaked');
+        assert.deepEqual(await scene.cleanup(), [], 'no task process leaked');
       }
     });
   });

@@ -27,6 +27,16 @@ export function postgresUnavailable(): string | undefined {
   return undefined;
 }
 
+/** Makes term 1 current and registers a healthy worker `incarnation`: what a leader with a worker lease has. */
+export async function leadWithWorker(pool: pg.Pool, incarnation: string): Promise<void> {
+  await pool.query('UPDATE leader_term SET term = 1');
+  await pool.query(
+    `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms)
+     VALUES ($1, 'test', 'test', 1, 'test', 'healthy', 1000, 10000)`,
+    [incarnation],
+  );
+}
+
 export class PostgresCluster {
   private constructor(
     readonly dir: string,

@@ -8,16 +8,7 @@ import { StatusStore } from '../../src/store/statusStore.js';
 import { parseStatusReport } from '../../src/statuses/parseStatus.js';
 import { TaskStatuses } from '../../src/statuses/taskStatuses.js';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
-
-const task = (invocationId: string, node = 'n1') => ({
-  job: 'j',
-  node,
-  invocationId,
-  startTime: 1000.5,
-  charges: { inst: { slots: 1 } },
-  backoff: { next: { seconds: 5, noMoreBackoffs: false }, previousProgressSec: 0 },
-  workerShard: 'local',
-});
+import { runningTask as task } from '../helpers/runningTask.js';
 
 describe('StatusStore', () => {
   let dir: string;

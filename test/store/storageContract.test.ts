@@ -15,17 +15,8 @@ import { StatusBits as B } from '../../src/statuses/taskStatus.js';
 import { parseStatusReport } from '../../src/statuses/parseStatus.js';
 import { compileLinearRegex } from '../../src/text/linearRegex.js';
 import type { RunningTask } from '../../src/statuses/runningTask.js';
-import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
-
-const task = (invocationId: string, node: string): RunningTask => ({
-  job: 'j',
-  node,
-  invocationId,
-  startTime: 1000.5,
-  charges: { inst: { slots: 1 } },
-  backoff: { next: { seconds: 5, noMoreBackoffs: false }, previousProgressSec: 0 },
-  workerShard: 'local',
-});
+import { leadWithWorker, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+import { runningTask as task } from '../helpers/runningTask.js';
 
 interface Backend {
   readonly name: string;
@@ -64,11 +55,7 @@ async function postgresPlace(): Promise<{ open(): Promise<PgStorage>; cleanup():
         });
         if (!prepared) {
           prepared = true;
-          await storage.pool.query('UPDATE leader_term SET term = 1');
-          await storage.pool.query(
-            `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms)
-             VALUES ('incarnation-1', 'w', 'h', 1, 'test', 'healthy', 1000, 10000)`,
-          );
+          await leadWithWorker(storage.pool, 'incarnation-1');
         }
         return storage;
       },

@@ -19,6 +19,7 @@
 import type { RunningTask } from '../../statuses/runningTask.js';
 import { StatusBits as B, type TaskStatus } from '../../statuses/taskStatus.js';
 import type { TaskStatuses } from '../../statuses/taskStatuses.js';
+import { statusFromRow, type StatusRow } from '../statusStore.js';
 import { STORE_RETRY_MS, type StoreHealth } from '../storeHealth.js';
 import { inTransaction, isConnectionError, type PgPool } from './connection.js';
 import type pg from 'pg';
@@ -119,10 +120,15 @@ export class PgStatusStore {
   /** A task is complete: deletes its row and writes its final status, keyed by invocation. */
   complete(task: RunningTask, status: TaskStatus, written?: () => void): void {
     // Its status queued by the in-memory change is the same one: the completion writes it.
-    for (const op of this.queue) {
-      if (op.kind !== 'statuses') continue;
-      const key = `${task.job}\u0000${task.node}`;
-      if (op.items.get(key)?.status === status) op.items.delete(key);
+    const key = `${task.job}\u0000${task.node}`;
+    const first = this.running ? 1 : 0;
+    for (let i = this.queue.length - 1; i >= first; i--) {
+      const op = this.queue[i]!;
+      if (op.kind !== 'statuses' || op.items.get(key)?.status !== status) continue;
+      op.items.delete(key);
+      // An emptied batch must not sit between two completions: they batch together.
+      if (op.items.size === 0) this.queue.splice(i, 1);
+      break;
     }
     const last = this.openTail();
     const completion: Completion = { task, status, ...(written ? { written } : {}) };
@@ -171,27 +177,13 @@ export class PgStatusStore {
     try {
       // One snapshot for both tables: a completion between the reads cannot make a task vanish.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const rows = await client.query<{
-        job: string;
-        node: string;
-        bits: number;
-        time: number;
-        backoff_sec: number;
-        progress_sec: number;
-        data: string | null;
-      }>('SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM statuses');
+      const rows = await client.query<StatusRow>(
+        'SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM statuses',
+      );
       const running = await this.runningRows(client);
       await client.query('COMMIT');
       statuses.clear();
-      for (const row of rows.rows) {
-        statuses.load(row.job, row.node, {
-          bits: row.bits,
-          time: row.time,
-          backoffSec: row.backoff_sec,
-          progressSec: row.progress_sec,
-          ...(row.data === null ? {} : { data: JSON.parse(row.data) as unknown }),
-        });
-      }
+      for (const row of rows.rows) statuses.load(row.job, row.node, statusFromRow(row));
       for (const row of running) statuses.adoptRunning(row.task);
       return { statuses: rows.rows.length, running };
     } catch (error) {
@@ -203,31 +195,13 @@ export class PgStatusStore {
   }
 
   async runningRows(client: pg.ClientBase = this.pool as unknown as pg.ClientBase): Promise<RunningRow[]> {
-    const result = await client.query<{
-      invocation_id: string;
-      job: string;
-      node: string;
-      incarnation: string;
-      state: string;
-      kill_request: unknown;
-      start_time: number;
-      charges: RunningTask['charges'];
-      backoff: RunningTask['backoff'];
-      worker_shard: string;
-    }>(
-      `SELECT invocation_id, job, node, incarnation, state, kill_request, start_time, charges, backoff, worker_shard
-       FROM running_tasks ORDER BY start_time`,
+    const result = await client.query<
+      RunningTaskColumns & { incarnation: string; state: string; kill_request: unknown }
+    >(
+      `SELECT ${RUNNING_TASK_COLUMNS}, incarnation, state, kill_request FROM running_tasks ORDER BY start_time`,
     );
     return result.rows.map((row) => ({
-      task: {
-        job: row.job,
-        node: row.node,
-        invocationId: row.invocation_id,
-        startTime: row.start_time,
-        charges: row.charges,
-        backoff: row.backoff,
-        workerShard: row.worker_shard,
-      },
+      task: runningTaskFromRow(row),
       incarnation: row.incarnation,
       state: row.state,
       killRequest: row.kill_request,
@@ -321,32 +295,37 @@ export class PgStatusStore {
     }
   }
 
+  /**
+   * One statement, so one round trip: its first step locks the term row
+   * (the fence), and no row is inserted unless that found the term.
+   */
   private async writeDispatch(items: Dispatch[], term: number): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      await fence(client, term);
-      await client.query(
-        `INSERT INTO running_tasks (invocation_id, job, node, incarnation, term, state, start_time, charges, backoff, worker_shard)
-         SELECT v.id, v.job, v.node, v.incarnation, $1, 'running', v.start_time, v.charges::jsonb, v.backoff::jsonb, v.shard
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[])
-           AS v(id, job, node, incarnation, start_time, charges, backoff, shard)`,
-        [
-          term,
-          items.map((d) => d.task.invocationId),
-          items.map((d) => d.task.job),
-          items.map((d) => d.task.node),
-          items.map((d) => d.incarnation),
-          items.map((d) => d.task.startTime),
-          items.map((d) => JSON.stringify(d.task.charges)),
-          items.map((d) => JSON.stringify(d.task.backoff)),
-          items.map((d) => d.task.workerShard),
-        ],
-      );
-    });
+    const result = await this.pool.query(
+      `WITH fence AS (SELECT 1 FROM leader_term WHERE id = 1 AND term = $1 FOR SHARE)
+       INSERT INTO running_tasks (invocation_id, job, node, incarnation, term, state, start_time, charges, backoff, worker_shard)
+       SELECT v.id, v.job, v.node, v.incarnation, $1, 'running', v.start_time, v.charges::jsonb, v.backoff::jsonb, v.shard
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[])
+         AS v(id, job, node, incarnation, start_time, charges, backoff, shard)
+       WHERE EXISTS (SELECT 1 FROM fence)`,
+      [
+        term,
+        items.map((d) => d.task.invocationId),
+        items.map((d) => d.task.job),
+        items.map((d) => d.task.node),
+        items.map((d) => d.incarnation),
+        items.map((d) => d.task.startTime),
+        items.map((d) => JSON.stringify(d.task.charges)),
+        items.map((d) => JSON.stringify(d.task.backoff)),
+        items.map((d) => d.task.workerShard),
+      ],
+    );
+    if (result.rowCount !== items.length) throw new FencedOutError(term);
   }
 
+  /** One statement (atomic on its own): delete the rows, upsert the statuses of the rows deleted. */
   private async writeCompletions(items: Completion[]): Promise<void> {
-    const applied = await inTransaction(this.pool, async (client) => {
-      const result = await client.query<{ invocation_id: string }>(
+    const applied = await (async () => {
+      const result = await this.pool.query<{ invocation_id: string }>(
         `WITH d AS (
            DELETE FROM running_tasks r USING unnest($1::text[]) AS v(id)
            WHERE r.invocation_id = v.id RETURNING r.invocation_id
@@ -373,7 +352,7 @@ export class PgStatusStore {
         ],
       );
       return new Set(result.rows.map((row) => row.invocation_id));
-    });
+    })();
     for (const item of items) {
       if (!applied.has(item.task.invocationId)) this.events.onLateStatus?.(item);
       item.written?.();
@@ -393,6 +372,31 @@ export class PgStatusStore {
 function settle(op: Extract<Op, { kind: 'dispatch' | 'kill' }>, error: Error | undefined): void {
   if (op.kind === 'kill') op.settle(error);
   else for (const each of op.settles) each(error);
+}
+
+/** The columns of a `running_tasks` row that make its RunningTask. */
+export const RUNNING_TASK_COLUMNS = 'invocation_id, job, node, start_time, charges, backoff, worker_shard';
+
+export interface RunningTaskColumns {
+  invocation_id: string;
+  job: string;
+  node: string;
+  start_time: number;
+  charges: RunningTask['charges'];
+  backoff: RunningTask['backoff'];
+  worker_shard: string;
+}
+
+export function runningTaskFromRow(row: RunningTaskColumns): RunningTask {
+  return {
+    job: row.job,
+    node: row.node,
+    invocationId: row.invocation_id,
+    startTime: row.start_time,
+    charges: row.charges,
+    backoff: row.backoff,
+    workerShard: row.worker_shard,
+  };
 }
 
 export async function upsertStatuses(client: pg.ClientBase, items: readonly StatusRowInput[]): Promise<void> {
