@@ -32,8 +32,13 @@ export interface LeaderLeaseOptions {
   readonly holderName: string;
   readonly apiUrl?: string;
   readonly logger: Logger;
-  /** Runs after a takeover committed; the lease counts as ready once it resolves. */
-  readonly onLead: (term: number) => Promise<void>;
+  /** The hash of the config this scheduler runs, recorded in the lease row while it leads. */
+  readonly configHash: () => string;
+  /**
+   * Runs after a takeover committed, with the config hash the previous
+   * leader recorded; the lease counts as ready once it resolves.
+   */
+  readonly onLead: (term: number, previousConfigHash: string | null) => Promise<void>;
   /** Runs when leadership ends (the lease expired, was taken, or a fence failed). */
   readonly onStepDown: (reason: string) => void;
   /** Runs at each tick while leading and ready (declaring workers lost). */
@@ -151,9 +156,10 @@ export class LeaderLease {
   private async renew(client: pg.Client): Promise<void> {
     const sent = boottimeMs();
     const result = await client.query(
-      `UPDATE leader_lease SET lease_seq = lease_seq + 1, lease_until = now() + $3 * interval '1 millisecond'
+      `UPDATE leader_lease SET lease_seq = lease_seq + 1, lease_until = now() + $3 * interval '1 millisecond',
+         config_hash = $4
        WHERE id = 1 AND holder = $1 AND term = $2 RETURNING lease_seq`,
-      [this.holder, this.leadingTerm, this.options.ttlMs],
+      [this.holder, this.leadingTerm, this.options.ttlMs, this.options.configHash()],
     );
     if (result.rowCount === 0) {
       this.stepDown('another scheduler took the leader lease');
@@ -183,12 +189,16 @@ export class LeaderLease {
   private async takeOver(client: pg.Client, holder: string | null, seq: string): Promise<void> {
     const sent = boottimeMs();
     let term: number | undefined;
+    let previousConfigHash: string | null;
     await client.query('BEGIN');
     try {
-      const current = await client.query<{ holder: string | null; lease_seq: string }>(
-        'SELECT holder, lease_seq::text FROM leader_lease WHERE id = 1 FOR UPDATE',
-      );
+      const current = await client.query<{
+        holder: string | null;
+        lease_seq: string;
+        config_hash: string | null;
+      }>('SELECT holder, lease_seq::text, config_hash FROM leader_lease WHERE id = 1 FOR UPDATE');
       const row = current.rows[0]!;
+      previousConfigHash = row.config_hash;
       if (row.holder === holder && row.lease_seq === seq) {
         const bumped = await client.query<{ term: string }>(
           'UPDATE leader_term SET term = term + 1 WHERE id = 1 RETURNING term::text',
@@ -196,8 +206,15 @@ export class LeaderLease {
         term = Number(bumped.rows[0]!.term);
         await client.query(
           `UPDATE leader_lease SET holder = $1, holder_name = $2, api_url = $3, lease_seq = lease_seq + 1,
-             lease_until = now() + $4 * interval '1 millisecond', term = $5 WHERE id = 1`,
-          [this.holder, this.options.holderName, this.options.apiUrl ?? null, this.options.ttlMs, term],
+             lease_until = now() + $4 * interval '1 millisecond', term = $5, config_hash = $6 WHERE id = 1`,
+          [
+            this.holder,
+            this.options.holderName,
+            this.options.apiUrl ?? null,
+            this.options.ttlMs,
+            term,
+            this.options.configHash(),
+          ],
         );
       }
       await client.query('COMMIT');
@@ -214,7 +231,7 @@ export class LeaderLease {
       'leading: took the leader lease',
     );
     try {
-      await this.options.onLead(term);
+      await this.options.onLead(term, previousConfigHash);
       if (this.leadingTerm === term) this.ready = true;
     } catch (error) {
       this.options.logger.error({ err: error }, 'could not load state as the new leader; stepping down');

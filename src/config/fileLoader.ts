@@ -22,6 +22,8 @@ export interface ConfigState {
   readonly error: ConfigError | undefined;
   /** Increments whenever a new good config is accepted. */
   readonly generation: number;
+  /** sha256 of the text of the config in force. */
+  readonly hash: string;
 }
 
 export interface FileConfigLoaderOptions extends SettingsOptions {
@@ -45,7 +47,7 @@ export class FileConfigLoader {
     const read = this.read();
     if (read instanceof ConfigError) throw read;
     this.fingerprint = read.fingerprint;
-    this.state = { config: read.config, error: undefined, generation: 1 };
+    this.state = { config: read.config, error: undefined, generation: 1, hash: hashOf(read.fingerprint) };
   }
 
   current(): ConfigState {
@@ -65,7 +67,12 @@ export class FileConfigLoader {
     }
     if (read.fingerprint === this.fingerprint && this.state.error === undefined) return false;
     this.fingerprint = read.fingerprint;
-    this.state = { config: read.config, error: undefined, generation: this.state.generation + 1 };
+    this.state = {
+      config: read.config,
+      error: undefined,
+      generation: this.state.generation + 1,
+      hash: hashOf(read.fingerprint),
+    };
     this.options.onChange?.(this.state);
     return true;
   }
@@ -111,4 +118,9 @@ export class FileConfigLoader {
       throw error;
     }
   }
+}
+
+/** The content hash out of a fingerprint (`mtime:size:sha256`). */
+function hashOf(fingerprint: string): string {
+  return fingerprint.slice(fingerprint.lastIndexOf(':') + 1);
 }

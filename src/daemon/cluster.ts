@@ -39,8 +39,14 @@ export interface ClusterOptions {
 /** What the cluster needs from the rest of the daemon. */
 export interface ClusterHooks {
   readonly statuses: TaskStatuses;
-  /** Leading from now on: run a pass soon. */
-  readonly onLead: () => void;
+  /** The hash of the config in force (the leader records it; see onLead). */
+  readonly configHash: () => string;
+  /**
+   * Leading from now on: run a pass soon. `inherited` are the invocations
+   * running when a leader with another config handed over (not this
+   * process's): no orphan kill may judge them by this config.
+   */
+  readonly onLead: (inherited: ReadonlySet<string>) => void;
   /** The worker lease is lost: SIGKILL every task now. */
   readonly killAllNow: (reason: string) => void;
   /** This worker's rows, read at `readAt` (performance.now()). */
@@ -174,11 +180,26 @@ export class Cluster {
       holderName: options.workerName,
       ...(apiUrl ? { apiUrl } : {}),
       logger: options.logger,
-      onLead: async () => {
+      configHash: hooks.configHash,
+      onLead: async (_term, previousConfigHash) => {
         // Our own completions first, then the state every scheduler wrote.
         await this.storage.drain();
         await this.storage.load(hooks.statuses);
-        hooks.onLead();
+        const differs = previousConfigHash !== null && previousConfigHash !== hooks.configHash();
+        const ours = this.workerLease?.incarnation;
+        const inherited = differs
+          ? new Set(
+              this.storage.lastRunning
+                .filter((row) => row.incarnation !== ours)
+                .map((row) => row.task.invocationId),
+            )
+          : new Set<string>();
+        if (inherited.size > 0)
+          options.logger.warn(
+            { tasks: inherited.size },
+            'the previous leader ran another config: its running tasks are not killed as orphans under this one',
+          );
+        hooks.onLead(inherited);
       },
       onStepDown: () => this.refreshStandby(hooks.statuses),
       whileLeading: (term) => loss.check(term),

@@ -95,6 +95,8 @@ export class SchedulerDaemon {
   private readonly pruner: LogPruner;
   private readonly histograms: HistogramCache;
   private server: ApiServerHost | undefined;
+  /** Tasks a leader with another config handed over: never orphan-killed by this one. */
+  private inheritedUnderOtherConfig: ReadonlySet<string> = new Set();
   readonly metrics: SchedulerMetrics;
 
   constructor(private readonly options: DaemonOptions) {
@@ -223,6 +225,7 @@ export class SchedulerDaemon {
       runner: () => this.runner,
       statusStore: this.statusStore,
       leads: () => this.cluster?.leads ?? true,
+      spareFromOrphanKill: (invocationId) => this.inheritedUnderOtherConfig.has(invocationId),
       mayStart: () => this.cluster?.mayStart() ?? true,
       metrics: () => this.metrics,
       errors: this.errors,
@@ -353,7 +356,11 @@ export class SchedulerDaemon {
     await cluster.start(
       {
         statuses: this.statuses,
-        onLead: () => this.requestPass(0),
+        configHash: () => this.configLoader.current().hash,
+        onLead: (inherited) => {
+          this.inheritedUnderOtherConfig = inherited;
+          this.requestPass(0);
+        },
         killAllNow: (reason) => runner.killAllNow(reason),
         reconcile: (rows, readAt) => runner.reconcile(rows, readAt),
         onTasksLost: (tasks) => {

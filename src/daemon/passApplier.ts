@@ -33,6 +33,8 @@ export interface PassDeps {
   readonly leads: () => boolean;
   /** Whether a task may start now (a shared store: a fresh worker lease). */
   readonly mayStart: () => boolean;
+  /** Tasks started under another leader's config: this config cannot call them orphans. */
+  readonly spareFromOrphanKill?: (invocationId: string) => boolean;
   readonly metrics: () => SchedulerMetrics;
   readonly errors: ErrorRegistry;
   readonly logger: Logger;
@@ -84,6 +86,7 @@ export class PassApplier implements PacedPass {
       metrics.taskStarted(start.job.name);
     }
     for (const kill of result.kills) {
+      if (kill.reason === 'orphan' && deps.spareFromOrphanKill?.(kill.invocationId)) continue;
       const outcome = runner.kill(kill.invocationId, kill.request, kill.reason);
       if (outcome.ok) metrics.killSent(kill.invocationId, kill.request.method, kill.reason);
       const { job, node, reason, detail } = kill;

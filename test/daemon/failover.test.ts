@@ -16,6 +16,7 @@ import { DaemonProcess } from '../helpers/daemon.js';
 import { call, freePort } from '../helpers/http.js';
 import { isAlive, sleep, waitFor } from '../helpers/processes.js';
 import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+import { runBistro } from '../helpers/cli.js';
 
 const FLOCK_TASK = fileURLToPath(new URL('../fixtures/tasks/flock_task.sh', import.meta.url));
 const NODES = ['n1', 'n2', 'n3', 'n4'];
@@ -28,7 +29,14 @@ interface Scheduler {
   readonly port: number;
 }
 
-function writeConfig(daemon: DaemonProcess, lockDir: string, pidDir: string, sleepSec: number): void {
+/** Job `jobName` (default `j`) of the flock task on every node; orphans are killed at once. */
+function writeConfig(
+  daemon: DaemonProcess,
+  lockDir: string,
+  pidDir: string,
+  sleepSec: number,
+  jobName = 'j',
+): void {
   daemon.writeConfig(
     {
       nodes: {
@@ -36,8 +44,15 @@ function writeConfig(daemon: DaemonProcess, lockDir: string, pidDir: string, sle
         node_sources: [{ source: 'manual', prefs: Object.fromEntries(NODES.map((n) => [n, []])) }],
       },
       resources: {},
+      kill_orphan_tasks_after_sec: 0,
     },
-    { j: { command: [FLOCK_TASK, lockDir, pidDir, String(sleepSec)], backoff: [1, 'repeat'], config: {} } },
+    {
+      [jobName]: {
+        command: [FLOCK_TASK, lockDir, pidDir, String(sleepSec)],
+        backoff: [1, 'repeat'],
+        config: {},
+      },
+    },
   );
 }
 
@@ -46,9 +61,10 @@ async function startScheduler(
   name: string,
   shared: { lockDir: string; pidDir: string; sleepSec: number },
   leases: { leader: number; worker: number },
+  jobName?: string,
 ): Promise<Scheduler> {
   const daemon = new DaemonProcess();
-  writeConfig(daemon, shared.lockDir, shared.pidDir, shared.sleepSec);
+  writeConfig(daemon, shared.lockDir, shared.pidDir, shared.sleepSec, jobName);
   const port = await freePort();
   daemon.start([
     '--database',
@@ -148,18 +164,18 @@ class FailoverScene {
     private readonly leases: { leader: number; worker: number },
   ) {}
 
-  async start(name: string): Promise<Scheduler> {
+  async start(name: string, jobName?: string): Promise<Scheduler> {
     const shared = { lockDir: this.tasks.lockDir, pidDir: this.tasks.pidDir, sleepSec: this.sleepSec };
-    const scheduler = await startScheduler(this.url, name, shared, this.leases);
+    const scheduler = await startScheduler(this.url, name, shared, this.leases, jobName);
     this.started.push(scheduler);
     return scheduler;
   }
 
-  /** `a` leading, `b` standing by, and a's tasks running (main process and child each). */
-  async leaderAndStandby(): Promise<[Scheduler, Scheduler]> {
+  /** `a` leading, `b` (running `standbyJob`, default the same job) standing by, a's tasks running. */
+  async leaderAndStandby(standbyJob?: string): Promise<[Scheduler, Scheduler]> {
     const a = await this.start('a');
     await waitRole(a, 'leader', 'a leads');
-    const b = await this.start('b');
+    const b = await this.start('b', standbyJob);
     await waitRole(b, 'standby', 'b stands by');
     await a.daemon.withOutput(
       waitFor(() => this.tasks.livePids().length >= NODES.length * 2, 10_000, 'tasks run'),
@@ -251,6 +267,8 @@ if (skipReason) {
         );
         assert.equal((await role(a.port))?.role, 'standby');
         assert.equal((await role(a.port))?.leader, 'b', 'a standby names the leader');
+        const cli = runBistro(['leader', '--url', `http://127.0.0.1:${a.port}`]);
+        assert.match(cli.stdout, /^standby, term \d+; the leader is b \(http:\/\/127\.0\.0\.1:\d+\)/);
         const refused = await call(a.port, 'forgive_jobs', { jobs: ['j'] });
         assert.match(refused.error ?? '', /standby; the leader is b/);
         assert.ok(aTasks.every(isAlive), "losing leadership does not touch a's tasks");
@@ -370,6 +388,62 @@ if (skipReason) {
       } finally {
         assert.deepEqual(await scene.cleanup(), [], 'no task process leaked');
       }
+    });
+
+    it('a new leader with another config does not kill the tasks of the previous one as orphans', async () => {
+      const url = await cluster!.createDatabase(`failover_${++databases}`);
+      const scene = new FailoverScene(url, 4, { leader: 2, worker: 10 });
+      const { tasks } = scene;
+      try {
+        // b's config has no job j: to it, a's tasks would be orphans.
+        const [a, b] = await scene.leaderAndStandby('other');
+        const aTasks = tasks.livePids();
+        a.daemon.child!.kill('SIGSTOP');
+        await waitRole(b, 'leader', 'b leads');
+        a.daemon.child!.kill('SIGCONT');
+        await b.daemon.withOutput(
+          waitFor(() => /not killed as orphans under this one/.test(b.daemon.output), 5000, 'b spares them'),
+        );
+        await a.daemon.withOutput(
+          waitFor(
+            async () => {
+              const done = await query<{ node: string }>(
+                url,
+                "SELECT node FROM statuses WHERE job = 'j' AND bits & 4 = 4",
+              );
+              return done.length === NODES.length;
+            },
+            20_000,
+            "a's tasks finish normally",
+          ),
+        );
+        assert.ok(aTasks.length >= NODES.length);
+        assert.doesNotMatch(b.daemon.output, /killing task/);
+      } finally {
+        assert.deepEqual(await scene.cleanup(), [], 'no task process leaked');
+      }
+    });
+
+    it('bistro db migrate applies the schema once; a runner other than local is refused', async () => {
+      const url = await cluster!.createDatabase(`failover_${++databases}`);
+      const first = runBistro(['db', 'migrate', '--database', url]);
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stdout, /schema migrated from version 0 to \d+/);
+      const again = runBistro(['db', 'migrate', '--database', url]);
+      assert.match(again.stdout, /schema is up to date/);
+      const remote = runBistro([
+        'scheduler',
+        '--config',
+        'x',
+        '--data-dir',
+        'y',
+        '--database',
+        url,
+        '--runner',
+        'remote',
+      ]);
+      assert.equal(remote.status, 2);
+      assert.match(remote.stderr, /--runner: "remote" is not available/);
     });
   });
 }

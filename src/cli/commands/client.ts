@@ -243,4 +243,24 @@ export function registerClientCommands(program: Command): void {
     else for (const [key, message] of entries) printLine(`${key}: ${message}`);
     if (entries.length > 0) throw new CliExit(1);
   });
+
+  client(
+    program
+      .command('leader')
+      .description("this scheduler's role: embedded, leader or standby (with the term and who leads)"),
+  ).action(async (options: ClientOptions) => {
+    const data = (await query(options, 'leader')) as {
+      role: string;
+      term: number | null;
+      leader: string | null;
+      leader_api_url: string | null;
+    };
+    if (options.json) return printJson(data);
+    if (data.role === 'embedded')
+      return printLine('embedded: this scheduler keeps its state in its data dir and leads');
+    const who = data.leader
+      ? `${data.leader}${data.leader_api_url ? ` (${data.leader_api_url})` : ''}`
+      : 'nobody';
+    printLine(`${data.role}, term ${data.term ?? '-'}; the leader is ${who}`);
+  });
 }

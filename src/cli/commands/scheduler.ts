@@ -55,6 +55,7 @@ interface SchedulerOptions {
   instanceId?: string;
   stopGraceMs: string;
   database?: string;
+  runner: string;
   workerName?: string;
   leaderLeaseSec: string;
   workerLeaseSec: string;
@@ -144,6 +145,11 @@ export function registerSchedulerCommand(program: Command): void {
       String(DEFAULT_WORKER_LEASE_SEC),
     )
     .option(
+      '--runner <runner>',
+      'who runs the tasks: "local" (this process, the default); "remote" (workers on other hosts) is not available yet',
+      'local',
+    )
+    .option(
       '--kill-bound-sec <seconds>',
       'with --database: the longest time from SIGKILL to an empty task cgroup',
       String(DEFAULT_KILL_BOUND_SEC),
@@ -151,6 +157,12 @@ export function registerSchedulerCommand(program: Command): void {
     .action(async (options: SchedulerOptions) => {
       const logger = createLogger();
       const databaseUrl = databaseUrlFrom(options.database);
+      if (options.runner !== 'local') {
+        printError(
+          `--runner: "${options.runner}" is not available; this version runs tasks with the local runner ("local")`,
+        );
+        throw new CliExit(2);
+      }
       let daemon: SchedulerDaemon | undefined;
       try {
         daemon = new SchedulerDaemon({
