@@ -15,7 +15,7 @@ export async function runQuery(query: ValidatedQuery, context: ApiContext): Prom
     const leader = role.leader?.name
       ? `the leader is ${role.leader.name}${role.leader.apiUrl ? ` at ${role.leader.apiUrl}` : ''}`
       : 'no scheduler leads at the moment';
-    return { error: `${query.handler}: this scheduler is a standby; ${leader}`, status: 409 };
+    return { error: `this scheduler is a standby; ${leader}`, status: 409 };
   }
   try {
     return { data: await handler(query.args as never, context) };
