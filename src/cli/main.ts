@@ -8,6 +8,7 @@ import { registerNodesCommand } from './commands/nodes.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { registerDbCommand } from './commands/db.js';
+import { registerHistoryCommand } from './commands/history.js';
 import { PACKAGE_VERSION } from '../logging/buildInfo.js';
 import { CliExit } from './output.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerNodesCommand(program);
   registerSchedulerCommand(program);
   registerClientCommands(program);
+  registerHistoryCommand(program);
   registerDbCommand(program);
   return program;
 }

@@ -92,6 +92,10 @@ export const ROUTES = {
     args: z.object({ job_id: requiredName, job: z.record(z.string(), z.unknown()) }),
   },
   delete_job: { mutating: true, args: z.object({ job_id: requiredName }) },
+  task_history: {
+    mutating: false,
+    args: z.object({ job_id: requiredName, node_id: requiredName, limit: int(1, 1000).optional() }),
+  },
 } as const satisfies Record<string, { readonly mutating: boolean; readonly args: z.ZodType }>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -7,7 +7,7 @@ import { bitsFromCode, statusLabel, StatusBits as B } from '../../statuses/taskS
 import { DEFAULT_URL, query, type ClientOptions } from '../apiClient.js';
 import { CliExit, formatTable, printError, printJson, printLine } from '../output.js';
 
-function client(command: Command): Command {
+export function client(command: Command): Command {
   return command
     .option(
       '--url <url>',
@@ -22,7 +22,7 @@ function client(command: Command): Command {
     .option('--json', 'print JSON');
 }
 
-function age(seconds: number): string {
+export function age(seconds: number): string {
   if (seconds < 60) return `${Math.floor(seconds)}s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${Math.floor(seconds % 60)}s`;
   return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;

@@ -15,6 +15,7 @@ import { jobNodeRuntime, runningTasks } from './runningTasks.js';
 import { saveJob } from './saveJob.js';
 import { sortedNodeNames } from './sortedNodeNames.js';
 import { taskLogs } from './taskLogs.js';
+import { taskHistoryHandler } from './taskHistory.js';
 
 export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   errors,
@@ -27,6 +28,7 @@ export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   job_node_runtime: jobNodeRuntime,
   histogram,
   task_logs: taskLogs,
+  task_history: taskHistoryHandler,
   forgive_jobs: forgiveJobs,
   kill_task: killTask,
   save_job: saveJob,
