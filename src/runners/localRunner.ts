@@ -14,6 +14,7 @@ import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import type { TaskStart } from '../scheduler/pass.js';
 import type { RunningTask } from '../statuses/runningTask.js';
+import type { TaskStatus } from '../statuses/taskStatus.js';
 import { StatusBits as B, statusLabel } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { TaskStateStore } from '../store/statusStore.js';
@@ -188,11 +189,11 @@ export class LocalRunner implements Runner {
       this.processGroups.delete(task.invocationId);
       if (pgid !== undefined) deps.onProcessGroup?.(pgid, false);
       const report = taskStatusReport(result);
-      this.recordFinalEvent(task, result, report);
       const now = Date.now() / 1000;
       const outcome = deps.statuses.recordFinish(task.job, task.node, task.invocationId, report, now);
       // A standby that reloaded its statuses no longer holds the task in memory; its store still gets the status.
       const status = outcome.applied ? outcome.status : finalStatus(report, task.backoff, now);
+      this.recordFinalEvent(task, result, report, status);
       if (result.killedFromOutside) {
         deps.logger.warn(
           { job: task.job, node: task.node, invocationId: task.invocationId, signal: result.exitSignal },
@@ -371,10 +372,22 @@ export class LocalRunner implements Runner {
   }
 
   /** The last event of a run: the status it got, or why it failed to start. */
-  private recordFinalEvent(task: RunningTask, result: TaskResult, report: StatusReport): void {
+  private recordFinalEvent(
+    task: RunningTask,
+    result: TaskResult,
+    report: StatusReport,
+    final: TaskStatus,
+  ): void {
+    // `status` is what the task reported (or what its end says); `final_status`, what it became after backoff.
+    const finalStatus = statusLabel(final.bits);
     const fields = result.launchFailure
-      ? { event: 'task_failed_to_start', status: report }
-      : { event: 'got_status', status: report, raw_status: result.statusLine ?? null };
+      ? { event: 'task_failed_to_start', status: report, final_status: finalStatus }
+      : {
+          event: 'got_status',
+          status: report,
+          final_status: finalStatus,
+          raw_status: result.statusLine ?? null,
+        };
     const row = this.eventRows.row(task, fields, this.deps.arguments.hostname);
     this.deps.logStore.append('statuses', task.job, task.node, row);
     if (result.launchFailure)

@@ -118,7 +118,8 @@ function apply(attempt: Building, row: EventRow, time: number): void {
     case 'worker_lost': {
       attempt.end = time;
       const status = row['status'] as { bits?: unknown; data?: { exception?: unknown } } | undefined;
-      if (typeof status?.bits === 'number') attempt.status = statusLabel(status.bits);
+      if (typeof row['final_status'] === 'string') attempt.status = row['final_status'];
+      else if (typeof status?.bits === 'number') attempt.status = statusLabel(status.bits);
       if (row.event === 'worker_lost') attempt.status = 'error_backoff';
       const exception = status?.data?.exception ?? row['message'];
       if (typeof exception === 'string') attempt.message = exception;

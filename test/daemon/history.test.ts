@@ -36,6 +36,7 @@ it('records every attempt of a task and renders its events as text', async () =>
         backoff: [1, 'repeat'],
       },
       sleeper: { config: { sleep_sec: 1000 } },
+      once: { command: ['/bin/sh', '-c', 'exit 7', 'task'], backoff: ['fail'] },
     },
   );
   daemon.start(['--http-port', String(port)]);
@@ -82,6 +83,25 @@ it('records every attempt of a task and renders its events as text', async () =>
     runBistro(['history', 'sleeper', 'd1', '--url', url]).stdout,
     /incomplete_backoff\s+SIGTERM\s+api/,
   );
+  await waitFor(async () => (await history('once'))[0]?.status === 'failed', 10_000, 'once failed');
+  const failed = runBistro(['status', 'once', '--status', 'failed', '--url', url]);
+  assert.equal(failed.status, 0, failed.stderr);
+  assert.match(
+    failed.stdout,
+    /NODE\s+STATUS\s+SINCE\s+EXIT\s+MESSAGE\n\s*d1\s+failed\s+\S+\s+7\s+Failed to read a status \(exited with status 7\)/,
+  );
+  assert.match(
+    runBistro(['status', 'once', '--status', 'done', '--url', url]).stdout,
+    /no node of once is done/,
+  );
+  const json = JSON.parse(runBistro(['status', 'once', '--json', '--url', url]).stdout) as {
+    nodes: { node: string; status: string; exit_code?: number }[];
+  };
+  assert.deepEqual(
+    json.nodes.map((n) => [n.node, n.status, n.exit_code]),
+    [['d1', 'failed', 7]],
+  );
+  assert.equal(runBistro(['status', 'nosuch', '--url', url]).status, 1, 'an unknown job exits 1');
   const unknownJob = runBistro(['history', 'nosuch', 'd1', '--url', url]);
   assert.equal(unknownJob.status, 1);
   assert.match(unknownJob.stderr, /Unknown job nosuch/);

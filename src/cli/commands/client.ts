@@ -66,6 +66,41 @@ function namedHistograms(
   );
 }
 
+interface NodeStatusPage {
+  total: number;
+  nodes: { node: string; status: string; time?: number; message?: string; exit_code?: number }[];
+  partial?: boolean;
+}
+
+/** `status JOB [--status S]`: every node of the job (paged from the server), its status and last message. */
+async function listJobNodes(options: ClientOptions, job: string, status: string | undefined): Promise<void> {
+  const nodes: NodeStatusPage['nodes'] = [];
+  const limit = 1000;
+  for (let offset = 0; ; offset += limit) {
+    const page = (await query(options, 'job_node_statuses', {
+      job,
+      ...(status ? { status } : {}),
+      offset,
+      limit,
+    })) as NodeStatusPage;
+    nodes.push(...page.nodes);
+    if (page.nodes.length < limit || nodes.length >= page.total) break;
+  }
+  if (options.json) return printJson({ job, nodes });
+  if (nodes.length === 0) {
+    printLine(status ? `no node of ${job} is ${status}` : `${job} has no nodes`);
+    return;
+  }
+  const rows = nodes.map((n) => [
+    n.node,
+    n.status,
+    n.time === undefined ? '-' : new Date(n.time * 1000).toISOString(),
+    n.exit_code === undefined ? '' : String(n.exit_code),
+    n.message ?? '',
+  ]);
+  printLine(formatTable(['NODE', 'STATUS', 'SINCE', 'EXIT', 'MESSAGE'], rows));
+}
+
 export function registerClientCommands(program: Command): void {
   client(
     program.command('jobs').description('list jobs: enabled, owner, priority, level, config errors'),
@@ -112,33 +147,43 @@ export function registerClientCommands(program: Command): void {
   client(
     program
       .command('status')
-      .description('task status histogram per job')
-      .option('--job <job...>', 'only these jobs'),
-  ).action(async (options: ClientOptions & { job?: string[] }) => {
-    await requireKnownJobs(options, options.job);
-    const [data, jobs] = await Promise.all([
-      query(options, 'histogram', { jobs: options.job ?? [] }) as Promise<{
-        histograms: Record<string, Record<string, Record<string, number>>>;
-      }>,
-      query(options, 'jobs', { jobs: options.job ?? [] }) as Promise<
-        Record<string, { level_for_tasks: string }>
-      >,
-    ]);
-    if (options.json) return printJson({ histograms: namedHistograms(data.histograms) });
-    const rows: string[][] = [];
-    for (const [job, levels] of Object.entries(data.histograms)) {
-      const level = jobs[job]?.level_for_tasks ?? Object.keys(levels).at(-1)!;
-      const counts = levels[level] ?? {};
-      const total = Object.values(counts).reduce((a, b) => a + b, 0);
-      const parts = Object.entries(counts)
-        .map(([code, count]) => `${codeLabel(code)} ${count}`)
-        .sort();
-      rows.push([job, level, String(total), parts.join(', ')]);
-    }
-    printLine(
-      rows.length === 0 ? 'no job histograms yet' : formatTable(['JOB', 'LEVEL', 'NODES', 'STATUSES'], rows),
-    );
-  });
+      .description("task status histogram per job; with JOB, the job's nodes and their statuses")
+      .argument('[job]', "list this job's nodes, with each one's status and last message")
+      .option('--job <job...>', 'only these jobs')
+      .option(
+        '--status <status>',
+        'with JOB: only nodes with this status (done, failed, backoff, error, running, unstarted...)',
+      ),
+  ).action(
+    async (jobName: string | undefined, options: ClientOptions & { job?: string[]; status?: string }) => {
+      if (jobName !== undefined) return listJobNodes(options, jobName, options.status);
+      await requireKnownJobs(options, options.job);
+      const [data, jobs] = await Promise.all([
+        query(options, 'histogram', { jobs: options.job ?? [] }) as Promise<{
+          histograms: Record<string, Record<string, Record<string, number>>>;
+        }>,
+        query(options, 'jobs', { jobs: options.job ?? [] }) as Promise<
+          Record<string, { level_for_tasks: string }>
+        >,
+      ]);
+      if (options.json) return printJson({ histograms: namedHistograms(data.histograms) });
+      const rows: string[][] = [];
+      for (const [job, levels] of Object.entries(data.histograms)) {
+        const level = jobs[job]?.level_for_tasks ?? Object.keys(levels).at(-1)!;
+        const counts = levels[level] ?? {};
+        const total = Object.values(counts).reduce((a, b) => a + b, 0);
+        const parts = Object.entries(counts)
+          .map(([code, count]) => `${codeLabel(code)} ${count}`)
+          .sort();
+        rows.push([job, level, String(total), parts.join(', ')]);
+      }
+      printLine(
+        rows.length === 0
+          ? 'no job histograms yet'
+          : formatTable(['JOB', 'LEVEL', 'NODES', 'STATUSES'], rows),
+      );
+    },
+  );
 
   client(
     program

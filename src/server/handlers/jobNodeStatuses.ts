@@ -31,7 +31,14 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
   const table = context.statuses.table(name);
   const now = Date.now() / 1000;
   const atLevel = nodes.atLevel(job.levelForTasks);
-  const page: { node: string; status: string; code: string; time?: number }[] = [];
+  const page: {
+    node: string;
+    status: string;
+    code: string;
+    time?: number;
+    message?: string;
+    exit_code?: number;
+  }[] = [];
   let total = 0;
   let k = 0;
   for (; k < atLevel.length; k++) {
@@ -51,12 +58,24 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
         status: label,
         code: statusCode(bits),
         ...(status ? { time: status.time } : {}),
+        ...lastWords(status?.data),
       });
     }
     total++;
   }
   return k < atLevel.length ? { total, nodes: page, partial: true, scanned: k } : { total, nodes: page };
 };
+
+/** What a status's data says about how the task ended: its message and exit code, if any. */
+function lastWords(data: unknown): { message?: string; exit_code?: number } {
+  if (data === null || typeof data !== 'object') return {};
+  const fields = data as Record<string, unknown>;
+  const message = fields['exception'] ?? fields['message'];
+  return {
+    ...(typeof message === 'string' ? { message } : {}),
+    ...(typeof fields['exit_code'] === 'number' ? { exit_code: fields['exit_code'] } : {}),
+  };
+}
 
 /** The UI's status categories: done, running, backoff, failed, incomplete, unstarted, avoided, disabled. */
 export function labelOf(bits: number): string {
