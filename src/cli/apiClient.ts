@@ -8,6 +8,8 @@ export interface ClientOptions {
   url: string;
   tokenFile?: string;
   json?: boolean;
+  /** Times in UTC instead of local time. */
+  utc?: boolean;
 }
 
 /** Sends one query; returns its `data`, or prints the error and exits 1. */

@@ -88,8 +88,11 @@ it('records every attempt of a task and renders its events as text', async () =>
   assert.equal(failed.status, 0, failed.stderr);
   assert.match(
     failed.stdout,
-    /NODE\s+STATUS\s+SINCE\s+EXIT\s+MESSAGE\n\s*d1\s+failed\s+\S+\s+7\s+Failed to read a status \(exited with status 7\)/,
+    /NODE\s+STATUS\s+SINCE\s+EXIT\s+MESSAGE\n\s*d1\s+failed\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d\s+7\s+Failed to read a status \(exited with status 7\)/,
+    'local time, the exit code and the message',
   );
+  const utc = runBistro(['status', 'once', '--url', url, '--utc']);
+  assert.match(utc.stdout, /d1\s+failed\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s/, '--utc: ISO 8601');
   assert.match(
     runBistro(['status', 'once', '--status', 'done', '--url', url]).stdout,
     /no node of once is done/,

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { bitsFromCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
 import { DEFAULT_URL, query, type ClientOptions } from '../apiClient.js';
-import { CliExit, formatTable, printError, printJson, printLine } from '../output.js';
+import { CliExit, formatTable, formatTime, printError, printJson, printLine } from '../output.js';
 
 export function client(command: Command): Command {
   return command
@@ -19,7 +19,8 @@ export function client(command: Command): Command {
       'file holding the bearer token (or $BISTRO_TOKEN_FILE)',
       process.env['BISTRO_TOKEN_FILE'],
     )
-    .option('--json', 'print JSON');
+    .option('--json', 'print JSON')
+    .option('--utc', 'print times in UTC (ISO 8601) instead of local time');
 }
 
 export function age(seconds: number): string {
@@ -94,7 +95,7 @@ async function listJobNodes(options: ClientOptions, job: string, status: string 
   const rows = nodes.map((n) => [
     n.node,
     n.status,
-    n.time === undefined ? '-' : new Date(n.time * 1000).toISOString(),
+    n.time === undefined ? '-' : formatTime(n.time, options.utc),
     n.exit_code === undefined ? '' : String(n.exit_code),
     n.message ?? '',
   ]);
@@ -132,7 +133,7 @@ export function registerClientCommands(program: Command): void {
       Object.entries(nodes).map(([node, task]) => [
         job,
         node,
-        new Date(task.start_time * 1000).toISOString(),
+        formatTime(task.start_time, options.utc),
         age(now - task.start_time),
         task.invocation_id ?? '',
       ]),
@@ -218,7 +219,7 @@ export function registerClientCommands(program: Command): void {
           if (options.json) printLine(JSON.stringify({ job, node, time, line: text }));
           else
             process.stdout.write(
-              `${new Date(time * 1000).toISOString()} ${job} ${node} ${text.endsWith('\n') ? text : `${text}\n`}`,
+              `${formatTime(time, options.utc)} ${job} ${node} ${text.endsWith('\n') ? text : `${text}\n`}`,
             );
         }
       };

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { TaskAttempt } from '../../server/taskHistory.js';
 import { query, type ClientOptions } from '../apiClient.js';
-import { CliExit, formatTable, printJson, printLine } from '../output.js';
+import { CliExit, formatTable, formatTime, printJson, printLine } from '../output.js';
 import { age, client } from './client.js';
 
 interface HistoryOptions extends ClientOptions {
@@ -39,7 +39,7 @@ export function registerHistoryCommand(program: Command): void {
       throw new CliExit(1);
     }
     const rows = data.attempts.map((a) => [
-      new Date(a.start * 1000).toISOString(),
+      formatTime(a.start, options.utc),
       a.duration_sec === null ? 'running' : age(a.duration_sec),
       a.worker ?? '-',
       a.status ?? 'running',
