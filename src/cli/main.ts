@@ -9,6 +9,7 @@ import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { registerDbCommand } from './commands/db.js';
 import { registerHistoryCommand } from './commands/history.js';
+import { registerCompletionCommand } from './commands/completion.js';
 import { PACKAGE_VERSION } from '../logging/buildInfo.js';
 import { CliExit } from './output.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerClientCommands(program);
   registerHistoryCommand(program);
   registerDbCommand(program);
+  registerCompletionCommand(program);
   return program;
 }
 
