@@ -9,6 +9,7 @@ import type { NodeSet } from '../nodes/nodeSet.js';
 import type { Runner } from '../runners/runner.js';
 import { UnknownTaskError } from '../runners/taskControl.js';
 import type { Scheduler } from '../scheduler/pass.js';
+import { NotRunningReasons } from '../scheduler/notRunningReasons.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { TaskLogs } from '../store/taskLogStore.js';
 import type { ApiContext } from '../server/apiContext.js';
@@ -41,6 +42,12 @@ export function daemonApi(parts: DaemonApiParts): ApiContext {
     nodes: parts.nodes,
     nodeIndex: (nodes) => scheduler.nodeIndex(nodes, parts.config(), statuses),
     eligibility: scheduler.eligibility,
+    notRunning: (job) => {
+      const snapshot = scheduler.lastSnapshot;
+      const nodes = parts.nodes();
+      if (!snapshot || !nodes || snapshot.index.nodes !== nodes) return undefined;
+      return new NotRunningReasons(snapshot, job, statuses, scheduler.eligibility);
+    },
     statuses,
     errors: () => parts.errors.snapshot(),
     histograms: () => parts.histograms.get(),

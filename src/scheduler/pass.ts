@@ -27,6 +27,7 @@ import { NodeIndex } from './nodeIndex.js';
 import { runPolicy, type JobCandidates } from './policies.js';
 import { shuffleInPlace, type RandomSource } from './random.js';
 import { ResourceLedger, type LedgerCharge } from './resourceLedger.js';
+import type { PassSnapshot } from './notRunningReasons.js';
 
 export interface PassInput {
   readonly config: Config;
@@ -76,6 +77,8 @@ export class Scheduler {
   private index: NodeIndex | undefined;
   /** Eligibility masks per (job, node set); the monitor and the API read them too. */
   readonly eligibility = new EligibilityCache();
+  /** What the last pass saw, for working out why a task did not start (notRunningReasons.ts). */
+  lastSnapshot: PassSnapshot | undefined;
   private orphanDeadlines: Deadlines = new Map();
   private overcommitDeadlines: Deadlines = new Map();
 
@@ -97,6 +100,8 @@ export class Scheduler {
     const settings = config.settings;
     const running = [...statuses.runningTasks()];
     if (!settings.enabled) {
+      const index = this.nodeIndex(input.nodes, config, statuses);
+      this.lastSnapshot = { config, index, ledger: new ResourceLedger(index), now };
       this.orphanDeadlines = new Map();
       this.overcommitDeadlines = new Map();
       return this.result(
@@ -136,6 +141,7 @@ export class Scheduler {
     }
 
     const starts = this.startTasks(input, index, ledger);
+    this.lastSnapshot = { config, index, ledger, now };
     const errors: Record<string, string[]> = {};
     if (problems.length > 0) errors[ErrorKeys.resources] = problems;
     return this.result(starts, kills, errors, running.length > 0 || starts.length > 0);

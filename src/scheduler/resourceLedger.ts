@@ -123,6 +123,27 @@ export class ResourceLedger {
     return true;
   }
 
+  /** The first resource on the path from `node` up that lacks room for `needs`, or undefined. */
+  shortage(
+    node: number,
+    needs: Int32Array,
+  ): { resource: string; node: string; needed: number; available: number } | undefined {
+    const { nodes, budgetOf, budgetBase, levelResources, resources } = this.index;
+    for (let at = node; at >= 0; at = nodes.parents[at]!) {
+      const budget = budgetOf[at]!;
+      if (budget < 0) continue;
+      const base = budgetBase[budget]!;
+      const list = levelResources[nodes.levels[at]!]!;
+      for (let k = 0; k < list.length; k++) {
+        const needed = needs[list[k]!]!;
+        const available = this.available[base + k]!;
+        if (needed > available)
+          return { resource: resources[list[k]!]!.name, node: nodes.names[at]!, needed, available };
+      }
+    }
+    return undefined;
+  }
+
   /** The charges a task started on `node` holds: every path node whose level has resources. */
   chargesFor(node: number, needs: Int32Array): Record<string, Record<string, number>> {
     const { nodes, budgetOf, levelResources, resources } = this.index;

@@ -3,6 +3,8 @@ import type { Config } from '../config/config.js';
 import type { ConfigWriter } from '../config/configWriter.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
 import type { EligibilityCache } from '../scheduler/eligibility.js';
+import type { NotRunningReasons } from '../scheduler/notRunningReasons.js';
+import type { Job } from '../config/job.js';
 import type { NodeIndex } from '../scheduler/nodeIndex.js';
 import type { JobHistogram } from '../scheduler/histogram.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
@@ -22,6 +24,8 @@ export interface ApiContext {
   nodes(): NodeSet | undefined;
   /** The scheduler's index of a node set (interned names, path flags). */
   nodeIndex(nodes: NodeSet): NodeIndex;
+  /** Why the job's tasks did not start in the last pass; undefined before a pass over the current nodes. */
+  notRunning(job: Job): NotRunningReasons | undefined;
   /** The scheduler's cached eligibility masks. */
   readonly eligibility: EligibilityCache;
   readonly statuses: TaskStatuses;

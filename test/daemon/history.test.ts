@@ -88,7 +88,7 @@ it('records every attempt of a task and renders its events as text', async () =>
   assert.equal(failed.status, 0, failed.stderr);
   assert.match(
     failed.stdout,
-    /NODE\s+STATUS\s+SINCE\s+EXIT\s+MESSAGE\n\s*d1\s+failed\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d\s+7\s+Failed to read a status \(exited with status 7\)/,
+    /NODE\s+STATUS\s+SINCE\s+EXIT\s+MESSAGE\s+WHY NOT RUNNING\n\s*d1\s+failed\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d\s+7\s+Failed to read a status \(exited with status 7\)\s+failed permanently/,
     'local time, the exit code and the message',
   );
   const utc = runBistro(['status', 'once', '--url', url, '--utc']);

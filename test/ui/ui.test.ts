@@ -92,6 +92,16 @@ describe('web UI', { skip: missing }, () => {
       () => document.querySelector('[data-testid="node-count"]')?.textContent === '3 nodes',
     );
     assert.equal(await page.locator('.grid .row').count(), 3);
+    // The task killed above backs off: its row says so, and until when.
+    await page.goto(`http://127.0.0.1:${port}/#/job/long`);
+    await page.waitForFunction(
+      () =>
+        Array.prototype.some.call(document.querySelectorAll('.grid .row .reason'), (el: Element) =>
+          (el.textContent ?? '').startsWith('backing off until'),
+        ),
+      undefined,
+      { timeout: 10_000 },
+    );
   });
 
   it('shows a broken config in a banner', async () => {

@@ -69,7 +69,14 @@ function namedHistograms(
 
 interface NodeStatusPage {
   total: number;
-  nodes: { node: string; status: string; time?: number; message?: string; exit_code?: number }[];
+  nodes: {
+    node: string;
+    status: string;
+    time?: number;
+    message?: string;
+    exit_code?: number;
+    reason?: string;
+  }[];
   partial?: boolean;
 }
 
@@ -98,8 +105,9 @@ async function listJobNodes(options: ClientOptions, job: string, status: string 
     n.time === undefined ? '-' : formatTime(n.time, options.utc),
     n.exit_code === undefined ? '' : String(n.exit_code),
     n.message ?? '',
+    n.reason ?? '',
   ]);
-  printLine(formatTable(['NODE', 'STATUS', 'SINCE', 'EXIT', 'MESSAGE'], rows));
+  printLine(formatTable(['NODE', 'STATUS', 'SINCE', 'EXIT', 'MESSAGE', 'WHY NOT RUNNING'], rows));
 }
 
 export function registerClientCommands(program: Command): void {

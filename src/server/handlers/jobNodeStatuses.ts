@@ -38,7 +38,9 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
     time?: number;
     message?: string;
     exit_code?: number;
+    reason?: string;
   }[] = [];
+  const reasons = context.notRunning(job);
   let total = 0;
   let k = 0;
   for (; k < atLevel.length; k++) {
@@ -59,12 +61,17 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
         code: statusCode(bits),
         ...(status ? { time: status.time } : {}),
         ...lastWords(status?.data),
+        ...reasonOf(reasons?.reason(atLevel[k]!, mask[k]!)),
       });
     }
     total++;
   }
   return k < atLevel.length ? { total, nodes: page, partial: true, scanned: k } : { total, nodes: page };
 };
+
+function reasonOf(reason: string | undefined): { reason?: string } {
+  return reason === undefined ? {} : { reason };
+}
 
 /** What a status's data says about how the task ended: its message and exit code, if any. */
 function lastWords(data: unknown): { message?: string; exit_code?: number } {

@@ -16,6 +16,9 @@ interface NodeRow {
   status: string;
   code: string;
   time?: number;
+  message?: string;
+  exit_code?: number;
+  reason?: string;
 }
 
 export function JobDetailView({ job, tick }: { job: string; tick: number }) {
@@ -93,6 +96,7 @@ export function JobDetailView({ job, tick }: { job: string; tick: number }) {
             <span style="width:16rem">${row?.node ?? '…'}</span>
             ${row ? html`<span class=${`badge s-${row.status}`}>${row.status}</span>` : null}
             <span>${row?.time ? new Date(row.time * 1000).toLocaleString() : ''}</span>
+            <span class="reason" title=${row?.message ?? ''}>${row?.reason ?? row?.message ?? ''}</span>
           </div>`,
       )}
     </div>
