@@ -74,7 +74,17 @@ describe('web UI', { skip: missing }, () => {
     await page.goto(`http://127.0.0.1:${port}/#/running`);
     await page.waitForSelector('button[data-kill="long/d1"]');
     await page.screenshot({ path: join(ARTIFACTS, 'running.png') });
+    assert.match((await page.textContent('[data-testid="running-count"]')) ?? '', /^\d+ running$/);
+    await page.fill('[data-testid="running-filter"]', 'd1');
+    assert.deepEqual(
+      await page.locator('tr[data-task]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task'))),
+      ['long/d1'],
+    );
     await page.click('button[data-kill="long/d1"]');
+    // A kill asks first: nothing is sent until it is confirmed.
+    await page.waitForSelector('[data-testid="kill-confirm"]');
+    assert.ok(isAlive(victim.pid), 'not killed before the confirmation');
+    await page.click('button[data-confirm-kill="long/d1"]');
     await page.waitForSelector('[data-testid="kill-message"]');
     await waitFor(() => !isAlive(victim.pid), 10_000, 'the task process to be gone');
   });
