@@ -92,6 +92,10 @@ export const ROUTES = {
     args: z.object({ job_id: requiredName, job: z.record(z.string(), z.unknown()) }),
   },
   delete_job: { mutating: true, args: z.object({ job_id: requiredName }) },
+  job_grid: {
+    mutating: false,
+    args: z.object({ job: requiredName, group_level: z.string().min(1).max(256).optional() }),
+  },
   task_history: {
     mutating: false,
     args: z.object({ job_id: requiredName, node_id: requiredName, limit: int(1, 1000).optional() }),

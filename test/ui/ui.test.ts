@@ -104,6 +104,21 @@ describe('web UI', { skip: missing }, () => {
     assert.equal(await page.locator('.grid .row').count(), 3);
     // The task killed above backs off: its row says so, and until when.
     await page.goto(`http://127.0.0.1:${port}/#/job/long`);
+    // The grid: one cell per node, grouped by host; hover names a cell, a click opens its panel.
+    await page.waitForSelector('canvas[data-testid="node-grid"][data-rendered="3"]');
+    assert.equal(await page.getAttribute('canvas[data-testid="node-grid"]', 'data-drawn'), '3');
+    await page.hover('canvas[data-testid="node-grid"]', { position: { x: 144, y: 4 } });
+    await page.waitForSelector('[data-testid="grid-tip"]');
+    assert.match((await page.textContent('[data-testid="grid-tip"]')) ?? '', /^\s*d1: backoff\s*$/);
+    await page.click('canvas[data-testid="node-grid"]', { position: { x: 144, y: 4 } });
+    await page.waitForSelector('[data-testid="node-reason"]');
+    assert.match(
+      (await page.textContent('[data-testid="node-reason"]')) ?? '',
+      /Why not running: backing off until/,
+    );
+    assert.match((await page.textContent('[data-testid="node-panel"]')) ?? '', /killed \(api\)/);
+    assert.match((await page.textContent('[data-testid="grid-legend"]')) ?? '', /done.*running.*backoff/);
+    await page.screenshot({ path: join(ARTIFACTS, 'job-grid.png') });
     await page.waitForFunction(
       () =>
         Array.prototype.some.call(document.querySelectorAll('.grid .row .reason'), (el: Element) =>

@@ -16,6 +16,7 @@ import { saveJob } from './saveJob.js';
 import { sortedNodeNames } from './sortedNodeNames.js';
 import { taskLogs } from './taskLogs.js';
 import { taskHistoryHandler } from './taskHistory.js';
+import { jobGrid } from './jobGrid.js';
 
 export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   errors,
@@ -29,6 +30,7 @@ export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   histogram,
   task_logs: taskLogs,
   task_history: taskHistoryHandler,
+  job_grid: jobGrid,
   forgive_jobs: forgiveJobs,
   kill_task: killTask,
   save_job: saveJob,

@@ -7,6 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { query } from '../api.js';
 import { html } from '../html.js';
 import { CATEGORIES } from '../status.js';
+import { NodeGrid } from './nodeGrid.js';
 
 const ROW = 26;
 const PAGE = 200;
@@ -65,6 +66,7 @@ export function JobDetailView({ job, tick }: { job: string; tick: number }) {
 
   return html`<div>
     <h2>${job}</h2>
+    <${NodeGrid} job=${job} tick=${tick} />
     <div class="filters">
       <label
         >Status
