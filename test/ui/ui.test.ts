@@ -61,6 +61,10 @@ describe('web UI', { skip: missing }, () => {
     await page.waitForSelector('[data-ready="yes"]');
     await page.waitForSelector('tr[data-job="quick"] .progress[data-done="3"]', { timeout: 20_000 });
     assert.equal(await page.locator('tr[data-job]').count(), 2);
+    assert.match(
+      (await page.textContent('tr[data-job="quick"] [data-testid="status-counts"]')) ?? '',
+      /3 done/,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'jobs.png') });
   });
 
@@ -96,7 +100,26 @@ describe('web UI', { skip: missing }, () => {
       undefined,
       { timeout: 10_000 },
     );
+    // Interleaved by default: output and events in order, each tagged with its invocation.
+    await page.waitForSelector('[data-stream="statuses"]');
+    const lines = await page
+      .locator('[data-testid="log"] span')
+      .evaluateAll((spans) =>
+        spans.map((span) => [span.getAttribute('data-stream'), span.textContent ?? '']),
+      );
+    const running = lines.findIndex(([stream, text]) => stream === 'statuses' && / running: /.test(text!));
+    const output = lines.findIndex(
+      ([stream, text]) => stream === 'stdout' && text!.includes('working on d2'),
+    );
+    const got = lines.findIndex(([stream, text]) => stream === 'statuses' && / got_status: /.test(text!));
+    assert.ok(running >= 0 && running < output && output < got, `in order: ${JSON.stringify(lines)}`);
+    const invocation = /\[([^\]]+)\]/.exec(lines[running]![1]!)?.[1];
+    assert.ok(invocation && lines[output]![1]!.includes(`[${invocation}]`), 'output carries its invocation');
     await page.screenshot({ path: join(ARTIFACTS, 'logs.png') });
+    await page.click('input[data-mode="stdout"]');
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid="log"] [data-stream="statuses"]').length === 0,
+    );
     await page.goto(`http://127.0.0.1:${port}/#/job/quick`);
     await page.waitForFunction(
       () => document.querySelector('[data-testid="node-count"]')?.textContent === '3 nodes',
@@ -136,6 +159,21 @@ describe('web UI', { skip: missing }, () => {
     const text = await page.textContent('[data-testid="config-error"]');
     assert.match(text ?? '', /invalid JSON/);
     await page.screenshot({ path: join(ARTIFACTS, 'config-error.png') });
+    daemon.writeConfig(settings, jobs);
+  });
+
+  it("shows an invalid job's errors as readable lines", async () => {
+    daemon.writeConfig(settings, { ...jobs, broken: { priority: 'high' } });
+    await page.goto(`http://127.0.0.1:${port}/#/jobs`);
+    await page.waitForSelector('tr[data-job="broken"] [data-testid="job-errors"]', { timeout: 10_000 });
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('tr[data-job="broken"] [data-testid="job-errors"]')?.textContent ?? '') !==
+        '',
+    );
+    const text = (await page.textContent('tr[data-job="broken"] [data-testid="job-errors"]')) ?? '';
+    assert.match(text, /^priority: /m);
+    assert.doesNotMatch(text, /key_errors|\{/);
     daemon.writeConfig(settings, jobs);
   });
 });

@@ -10,6 +10,22 @@ export interface JobSummary {
   errors?: unknown;
 }
 
+/** Bistro's error record as readable lines: "resources.slots: expected a number, received ..." */
+export function errorLines(record: unknown, path = ''): string[] {
+  if (record === null || typeof record !== 'object') return [];
+  const { key_errors, nested, error } = record as {
+    key_errors?: Record<string, string>;
+    nested?: Record<string, unknown>;
+    error?: string;
+  };
+  const join = (key: string) => (path === '' ? key : `${path}.${key}`);
+  return [
+    ...(error ? [path === '' ? error : `${path}: ${error}`] : []),
+    ...Object.entries(key_errors ?? {}).map(([key, message]) => `${join(key)}: ${message}`),
+    ...Object.entries(nested ?? {}).flatMap(([key, inner]) => errorLines(inner, join(key))),
+  ];
+}
+
 export function Progress({ counts }: { counts: Record<string, number> }) {
   const summary = summarize(counts);
   const total = Object.values(summary).reduce((a, b) => a + b, 0);
@@ -43,6 +59,7 @@ export function JobsView(props: {
           <th>Job</th>
           <th>Progress</th>
           <th>Done</th>
+          <th>Statuses</th>
           <th>Owner</th>
           <th>Priority</th>
           <th>Enabled</th>
@@ -59,10 +76,20 @@ export function JobsView(props: {
             <td><a href=${`#/job/${encodeURIComponent(name)}`}>${name}</a></td>
             <td><${Progress} counts=${counts} /></td>
             <td>${summary.done} / ${total}</td>
+            <td class="counts" data-testid="status-counts">
+              ${Object.entries(summary)
+                .filter(([, count]) => count > 0)
+                .map(
+                  ([category, count]) =>
+                    html`<span class=${`count s-${category}`}>${count} ${category}</span>`,
+                )}
+            </td>
             <td>${job.owner}</td>
             <td>${job.priority}</td>
             <td>${String(job.enabled)}</td>
-            <td class="errors">${job.errors ? JSON.stringify(job.errors) : ''}</td>
+            <td class="errors" data-testid="job-errors">
+              ${job.errors ? errorLines(job.errors).join('\n') : ''}
+            </td>
           </tr>`;
         })}
       </tbody>
