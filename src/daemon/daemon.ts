@@ -403,6 +403,13 @@ export class SchedulerDaemon {
     const http = this.options.http;
     if (!http || http.port === 0) return;
     this.server = await startApiServer(http, this.apiContext(), this.metrics, this.logger);
+    // Where to look, for whoever just started it.
+    const ui = `${apiUrlOf(http.address, this.server.port)}/`;
+    const state = this.cluster ? 'the database' : this.options.dataDir;
+    this.logger.info(
+      { ui, dataDir: this.options.dataDir },
+      `web UI at ${ui}; statuses and task logs in ${state}`,
+    );
   }
 
   /** Runs one pass now and applies its decisions. */

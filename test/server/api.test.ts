@@ -300,6 +300,9 @@ describe('CLI client', () => {
       assert.equal(unknown.status, 1, `${command} --job nosuch`);
       assert.match(unknown.stderr, /unknown job: nosuch/);
     }
+    const unknownNode = runBistro(['logs', ...url(), '--node', 'nosuch']);
+    assert.equal(unknownNode.status, 1, 'logs --node nosuch');
+    assert.match(unknownNode.stderr, /unknown node: nosuch/);
     const named = JSON.parse(runBistro(['status', ...url(), '--job', 'finisher', '--json']).stdout) as {
       histograms: Record<string, Record<string, Record<string, number>>>;
     };

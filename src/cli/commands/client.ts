@@ -50,6 +50,22 @@ async function requireKnownJobs(
   throw new CliExit(1);
 }
 
+/** Exits 1 naming the nodes in `wanted` that the scheduler's node set does not have. */
+async function requireKnownNodes(
+  options: ClientOptions,
+  wanted: readonly string[] | undefined,
+): Promise<void> {
+  if (!wanted || wanted.length === 0) return;
+  const { results } = (await query(options, 'nodes', { nodes: wanted, fields: ['disabled'] })) as {
+    results: Record<string, Record<string, unknown>>;
+  };
+  const known = new Set(Object.values(results).flatMap((byName) => Object.keys(byName)));
+  const unknown = wanted.filter((node) => !known.has(node));
+  if (unknown.length === 0) return;
+  printError(`unknown node${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+  throw new CliExit(1);
+}
+
 /** Histogram codes as status names: {"job": {"level": {"done": 3, "error_backoff+avoided": 1}}}. */
 function namedHistograms(
   histograms: Record<string, Record<string, Record<string, number>>>,
@@ -233,7 +249,10 @@ export function registerClientCommands(program: Command): void {
       };
       const recent = (await query(options, 'task_logs', { ...base, sort: 'desc' })) as Page;
       // A deleted job's logs are still readable; a name with neither a job nor logs is a mistake.
-      if (recent.lines.length === 0) await requireKnownJobs(options, options.job);
+      if (recent.lines.length === 0) {
+        await requireKnownJobs(options, options.job);
+        await requireKnownNodes(options, options.node);
+      }
       const lines = recent.lines.slice(0, Number(options.limit)).reverse();
       show(lines);
       if (!options.follow) return;
