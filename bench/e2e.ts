@@ -36,6 +36,27 @@ async function rawSpawn(): Promise<number> {
   return TASKS / ((performance.now() - started) / 1000);
 }
 
+/**
+ * The C floor: `xargs -P<concurrency>` running the same command, each
+ * writing its status line to a file of its own, nothing else.
+ */
+function xargsRate(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bistro-xargs-'));
+  const inputs = join(dir, 'inputs');
+  writeFileSync(inputs, Array.from({ length: TASKS }, (_, i) => join(dir, `s${i}`)).join('\n'));
+  const started = performance.now();
+  execFileSync(
+    'xargs',
+    ['-a', inputs, `-P${CONCURRENCY}`, '-n1', '/bin/sh', '-c', 'echo done > "$1"', 'task'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const rate = TASKS / ((performance.now() - started) / 1000);
+  rmSync(dir, { recursive: true, force: true });
+  return rate;
+}
+
 function ensureParallel(): string | undefined {
   const which = () => spawnSync('sh', ['-c', 'command -v parallel'], { encoding: 'utf8' }).stdout.trim();
   if (!which()) {
@@ -108,8 +129,9 @@ export async function runE2eBench(): Promise<void> {
   const ours = await daemon();
   const raw = await rawSpawn();
   const gnu = parallel ? gnuParallel(parallel) : NaN;
+  const xargs = xargsRate();
   console.log(
-    `${TASKS} trivial tasks, concurrency ${CONCURRENCY}: scheduler ${round(ours)}/s, raw spawn ${round(raw)}/s, GNU parallel ${round(gnu)}/s`,
+    `${TASKS} trivial tasks, concurrency ${CONCURRENCY}: scheduler ${round(ours)}/s, raw spawn ${round(raw)}/s, GNU parallel ${round(gnu)}/s, xargs -P${CONCURRENCY} ${round(xargs)}/s`,
   );
   const context = { tasks: TASKS, concurrency: CONCURRENCY };
   const figures: Figure[] = [
@@ -118,6 +140,8 @@ export async function runE2eBench(): Promise<void> {
     { metric: 'gnu_parallel_tasks_per_sec', value: round(gnu), unit: 'tasks/s', ...context },
     { metric: 'ratio_vs_spawn', value: round(ours / raw, 3), unit: 'ratio', ...context },
     { metric: 'ratio_vs_gnu_parallel', value: round(ours / gnu, 3), unit: 'ratio', ...context },
+    { metric: 'xargs_tasks_per_sec', value: round(xargs), unit: 'tasks/s', ...context },
+    { metric: 'ratio_vs_xargs', value: round(ours / xargs, 3), unit: 'ratio', target: 0.8, ...context },
   ];
   printFigures('e2e', figures);
 }

@@ -7,7 +7,7 @@
  *     sleeping tasks, vs a bare Node process holding 1000 children with pipes;
  *   - log ingestion lines/s vs reading the same output from a raw spawn.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,16 @@ async function rawSpawnRate(runs: number, argv: readonly string[] = ['/bin/true'
   return runs / ((performance.now() - started) / 1000);
 }
 
+/** The C floor for one task at a time: `xargs -P1 -n1 /bin/true` over `runs` items. */
+function xargsRate(runs: number): number {
+  const started = performance.now();
+  execFileSync('xargs', ['-P1', '-n1', '/bin/true'], {
+    input: Array.from({ length: runs }, (_, i) => String(i)).join('\n'),
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  return runs / ((performance.now() - started) / 1000);
+}
+
 async function supervisedRate(supervisor: Supervisor, runs: number): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < runs; i++) {
@@ -53,7 +63,9 @@ async function turnover(supervisor: Supervisor): Promise<Figure[]> {
   const raw: number[] = [];
   const ours: number[] = [];
   const wrapped: number[] = [];
+  const xargs: number[] = [];
   for (let round_ = 0; round_ < 3; round_++) {
+    xargs.push(xargsRate(150));
     raw.push(await rawSpawnRate(150));
     ours.push(await supervisedRate(supervisor, 150));
     // Any exec wrapper pays a second exec: the floor for a launcher.
@@ -62,14 +74,17 @@ async function turnover(supervisor: Supervisor): Promise<Figure[]> {
   const rawRate = percentile(raw, 50);
   const ourRate = percentile(ours, 50);
   const wrapperRate = percentile(wrapped, 50);
+  const floorRate = percentile(xargs, 50);
   console.log(
-    `turnover: supervised ${round(ourRate)}/s, raw spawn ${round(rawRate)}/s, sh -c 'exec ...' wrapper ${round(wrapperRate)}/s`,
+    `turnover: supervised ${round(ourRate)}/s, raw spawn ${round(rawRate)}/s, sh -c 'exec ...' wrapper ${round(wrapperRate)}/s, xargs -P1 ${round(floorRate)}/s`,
   );
   return [
     { metric: 'turnover_tasks_per_sec', value: round(ourRate), unit: 'tasks/s' },
     { metric: 'turnover_spawn_per_sec', value: round(rawRate), unit: 'tasks/s' },
     { metric: 'turnover_ratio_vs_spawn', value: round(ourRate / rawRate, 3), unit: 'ratio' },
     { metric: 'turnover_wrapper_ratio_vs_spawn', value: round(wrapperRate / rawRate, 3), unit: 'ratio' },
+    { metric: 'turnover_xargs_per_sec', value: round(floorRate), unit: 'tasks/s' },
+    { metric: 'turnover_ratio_vs_xargs', value: round(ourRate / floorRate, 3), unit: 'ratio' },
   ];
 }
 
