@@ -10,6 +10,7 @@ import { runE2eBench } from './e2e.js';
 import { runSupervisorBench } from './supervisor.js';
 import { runUiBench } from './ui.js';
 import { runPostgresBench } from './postgres.js';
+import { runLaunchStepsBench } from './launchSteps.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   api: runApiBench,
   ui: runUiBench,
   postgres: runPostgresBench,
+  steps: runLaunchStepsBench,
 };
 
 const requested = process.argv.slice(2);
