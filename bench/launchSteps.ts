@@ -131,7 +131,8 @@ async function supervised(runs: number, inCgroup: boolean): Promise<number> {
     ...DEFAULT_TASK_SUBPROCESS,
     cgroups: inCgroup ? { ...DEFAULT_CGROUP_OPTIONS, version: 'v2', slice: SLICE } : DEFAULT_CGROUP_OPTIONS,
   };
-  const supervisor = new Supervisor({ containment: new ContainmentFactory() });
+  // As the scheduler does: the environment converted once, not per task.
+  const supervisor = new Supervisor({ containment: new ContainmentFactory(), env: { ...process.env } });
   let counter = 0;
   const one = async () => {
     const result = await supervisor.start({
