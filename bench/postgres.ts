@@ -158,6 +158,14 @@ async function failover(url: string): Promise<number> {
   } finally {
     await standby?.stop();
     await leader.stop();
+    // The SIGKILLed leader left its task cgroups and identity lock: its own restart recovery
+    // clears them (scheduling off, so it starts nothing), and a clean stop removes the rest.
+    const recovery = startScheduler(dirs[0]!, { bistro_settings: { ...settings, enabled: false } }, flags, {
+      captureOutput: true,
+    });
+    await until(() => /worker registered/.test(recovery.output()), 'the old leader recovers', 60_000).finally(
+      () => recovery.stop(),
+    );
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
 }

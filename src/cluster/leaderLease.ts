@@ -50,7 +50,8 @@ export class LeaderLease {
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private ticking = false;
+  /** The tick in progress, if any (stop waits for it). */
+  private ticking: Promise<void> | undefined;
   /** Leading in this term (after the takeover committed), else undefined. */
   private leadingTerm: number | undefined;
   private ready = false;
@@ -83,7 +84,7 @@ export class LeaderLease {
   }
 
   start(): void {
-    void this.tick();
+    this.run();
   }
 
   /** A fenced write was refused: another scheduler leads. */
@@ -95,7 +96,7 @@ export class LeaderLease {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    while (this.ticking) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.ticking;
     const wasLeading = this.leadingTerm !== undefined;
     if (wasLeading) this.stepDown('stopping');
     if (this.client) {
@@ -107,6 +108,7 @@ export class LeaderLease {
           )
           .catch(() => undefined);
       await this.client.end().catch(() => undefined);
+      this.client = undefined;
     }
   }
 
@@ -115,12 +117,18 @@ export class LeaderLease {
     // A standby looks often: it takes over no later than ttl + one look after the last renewal.
     const delay =
       this.leadingTerm !== undefined ? this.intervalMs : Math.min(this.intervalMs, STANDBY_POLL_MS);
-    this.timer = setTimeout(() => void this.tick(), delay);
+    this.timer = setTimeout(() => this.run(), delay);
+  }
+
+  private run(): void {
+    this.ticking = this.tick().finally(() => {
+      this.ticking = undefined;
+      this.schedule();
+    });
   }
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    this.ticking = true;
     try {
       if (this.leadingTerm !== undefined && boottimeMs() >= this.deadline)
         this.stepDown('the leader lease expired before it could be renewed');
@@ -131,9 +139,6 @@ export class LeaderLease {
     } catch (error) {
       this.options.logger.warn({ err: error }, 'leader lease: database unreachable');
       await this.dropConnection();
-    } finally {
-      this.ticking = false;
-      this.schedule();
     }
   }
 

@@ -25,9 +25,9 @@ import { boottimeMs, renewIntervalMs, workerMarginMs } from './leaseTiming.js';
 /** Before the deadline by this much, a worker whose lease is not renewed kills its tasks itself. */
 const SELF_KILL_LEAD_MS = 300;
 
+/** One of this incarnation's running-task rows: a kill request the leader recorded, if any. */
 export interface OwnRow {
   readonly invocationId: string;
-  readonly state: string;
   readonly killRequest: unknown;
 }
 
@@ -77,10 +77,9 @@ export class WorkerLease {
   }
 
   /** Registers the first incarnation (throws if the database cannot be reached) and starts renewing. */
-  async start(): Promise<string> {
+  async start(): Promise<void> {
     await this.register(await this.connection());
     this.schedule();
-    return this.current!;
   }
 
   /** Marks the incarnation stopped (only once it runs nothing) and stops renewing. */
@@ -180,17 +179,13 @@ export class WorkerLease {
     if (incarnation !== this.current) return;
     this.seq = seq;
     await this.renewed(sent);
-    const rows = await client.query<{ invocation_id: string; state: string; kill_request: unknown }>(
-      'SELECT invocation_id, state, kill_request FROM running_tasks WHERE incarnation = $1',
+    const rows = await client.query<{ invocation_id: string; kill_request: unknown }>(
+      'SELECT invocation_id, kill_request FROM running_tasks WHERE incarnation = $1',
       [incarnation],
     );
     if (incarnation === this.current)
       this.options.onRows(
-        rows.rows.map((row) => ({
-          invocationId: row.invocation_id,
-          state: row.state,
-          killRequest: row.kill_request,
-        })),
+        rows.rows.map((row) => ({ invocationId: row.invocation_id, killRequest: row.kill_request })),
         sent,
       );
   }

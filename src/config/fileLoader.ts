@@ -47,7 +47,7 @@ export class FileConfigLoader {
     const read = this.read();
     if (read instanceof ConfigError) throw read;
     this.fingerprint = read.fingerprint;
-    this.state = { config: read.config, error: undefined, generation: 1, hash: hashOf(read.fingerprint) };
+    this.state = { config: read.config, error: undefined, generation: 1, hash: read.hash };
   }
 
   current(): ConfigState {
@@ -71,7 +71,7 @@ export class FileConfigLoader {
       config: read.config,
       error: undefined,
       generation: this.state.generation + 1,
-      hash: hashOf(read.fingerprint),
+      hash: read.hash,
     };
     this.options.onChange?.(this.state);
     return true;
@@ -88,13 +88,14 @@ export class FileConfigLoader {
     this.timer = undefined;
   }
 
-  private read(): { config: Config; fingerprint: string } | ConfigError {
+  private read(): { config: Config; fingerprint: string; hash: string } | ConfigError {
     let text: string;
     let fingerprint: string;
+    let hash: string;
     try {
       const stat = statSync(this.file);
       text = readRegularFile(this.file);
-      const hash = createHash('sha256').update(text).digest('hex');
+      hash = createHash('sha256').update(text).digest('hex');
       fingerprint = `${stat.mtimeMs}:${stat.size}:${hash}`;
     } catch (error) {
       if (error instanceof ConfigError) return new ConfigError(error.message, [], this.file);
@@ -103,11 +104,11 @@ export class FileConfigLoader {
       return new ConfigError(`${this.file}: cannot read config (${reason})`, [], this.file);
     }
     if (fingerprint === this.fingerprint && this.state !== undefined && this.state.error === undefined) {
-      return { config: this.state.config, fingerprint };
+      return { config: this.state.config, fingerprint, hash };
     }
     try {
       const config = parseConfig(parseConfigJson(text, this.file), this.options);
-      return { config: this.options.check?.(config) ?? config, fingerprint };
+      return { config: this.options.check?.(config) ?? config, fingerprint, hash };
     } catch (error) {
       if (error instanceof ConfigError) {
         const message = error.message.startsWith(this.file)
@@ -118,9 +119,4 @@ export class FileConfigLoader {
       throw error;
     }
   }
-}
-
-/** The content hash out of a fingerprint (`mtime:size:sha256`). */
-function hashOf(fingerprint: string): string {
-  return fingerprint.slice(fingerprint.lastIndexOf(':') + 1);
 }

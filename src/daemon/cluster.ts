@@ -14,6 +14,10 @@ import { boottimeMs, leaderMarginMs, leaseProblem, workerMarginMs } from '../clu
 import { WorkerLease, type OwnRow } from '../cluster/workerLease.js';
 import { WorkerLossMonitor, type LostTask } from '../cluster/workerLossMonitor.js';
 import type { KillRequest } from '../config/killRequest.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import type { LaunchPlan } from '../supervisor/launchPlan.js';
+import type { KillOutcome } from '../supervisor/taskSpec.js';
+import { taskCgroupRoots } from './clusterAddresses.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import { DatabaseError } from '../store/postgres/connection.js';
 import { PgStorage } from '../store/postgres/pgStorage.js';
@@ -67,6 +71,8 @@ export class Cluster {
   private watchdog: Watchdog | undefined;
   private standbyTimer: NodeJS.Timeout | undefined;
   private refreshing = false;
+  /** Giving the lease up at a stop: no standby reload from then on. */
+  private leaving = false;
   private stopped = false;
 
   constructor(private readonly options: ClusterOptions) {
@@ -110,6 +116,40 @@ export class Cluster {
   processGroup(pgid: number, alive: boolean): void {
     if (alive) this.watchdog?.addProcessGroup(pgid);
     else this.watchdog?.removeProcessGroup(pgid);
+  }
+
+  /**
+   * Asks the worker that runs `task` (not this process) to kill it: a fenced
+   * kill request on its row, applied at that worker's next renewal.
+   */
+  requestKill(task: RunningTask, request: KillRequest, reason: string): KillOutcome {
+    const term = this.term;
+    if (term === undefined)
+      return { ok: false, reason: 'unknown_task', message: 'not the leader: cannot send a kill' };
+    const fields = { job: task.job, node: task.node, invocationId: task.invocationId, reason };
+    this.storage.statuses
+      .requestKill(task.invocationId, request, term)
+      .catch((error: unknown) =>
+        this.options.logger.warn({ ...fields, err: error }, 'could not record a kill request'),
+      );
+    this.options.logger.info(fields, 'kill requested from the worker running the task');
+    return { ok: true, message: `Kill of ${task.invocationId} requested from the worker running it` };
+  }
+
+  /**
+   * Task cgroups of launch plans made after the start (a config change): the
+   * watchdog empties them too. A plan without cgroups is reported: the watchdog
+   * can reach its tasks only by process group.
+   */
+  watchTaskCgroups(plans: readonly LaunchPlan[]): void {
+    for (const plan of plans) {
+      if (plan.containment.kind === 'none')
+        this.options.logger.error(
+          { containment: plan.description },
+          'with --database, tasks should run in cgroups: the watchdog reaches these only by process group',
+        );
+      for (const dir of taskCgroupRoots(plan.containment)) this.watchdog?.addCgroup(dir);
+    }
   }
 
   leader(): LeaderInfo | undefined {
@@ -184,15 +224,11 @@ export class Cluster {
       onLead: async (_term, previousConfigHash) => {
         // Our own completions first, then the state every scheduler wrote.
         await this.storage.drain();
-        await this.storage.load(hooks.statuses);
+        const { running } = await this.storage.statuses.loadStatuses(hooks.statuses);
         const differs = previousConfigHash !== null && previousConfigHash !== hooks.configHash();
         const ours = this.workerLease?.incarnation;
         const inherited = differs
-          ? new Set(
-              this.storage.lastRunning
-                .filter((row) => row.incarnation !== ours)
-                .map((row) => row.task.invocationId),
-            )
+          ? new Set(running.filter((row) => row.incarnation !== ours).map((row) => row.task.invocationId))
           : new Set<string>();
         if (inherited.size > 0)
           options.logger.warn(
@@ -209,7 +245,7 @@ export class Cluster {
   }
 
   private scheduleStandbyRefresh(statuses: TaskStatuses): void {
-    if (this.stopped) return;
+    if (this.leaving) return;
     this.standbyTimer = setTimeout(() => {
       void this.refreshStandby(statuses).finally(() => this.scheduleStandbyRefresh(statuses));
     }, STANDBY_REFRESH_MS);
@@ -217,7 +253,7 @@ export class Cluster {
   }
 
   private async refreshStandby(statuses: TaskStatuses): Promise<void> {
-    if (this.leaderLease?.leads || this.refreshing || this.stopped) return;
+    if (this.leaderLease?.leads || this.refreshing || this.leaving) return;
     this.refreshing = true;
     try {
       await this.storage.load(statuses);
@@ -230,6 +266,7 @@ export class Cluster {
 
   /** Gives the leader lease up (a standby takes over at once). */
   async stopLeading(): Promise<void> {
+    this.leaving = true;
     if (this.standbyTimer) clearTimeout(this.standbyTimer);
     await this.leaderLease?.stop();
   }
@@ -237,8 +274,7 @@ export class Cluster {
   /** After the tasks are gone: writes what is queued, deregisters, stops the watchdog, closes. */
   async close(hasLiveTasks: boolean): Promise<void> {
     this.stopped = true;
-    if (this.standbyTimer) clearTimeout(this.standbyTimer);
-    await this.leaderLease?.stop();
+    await this.stopLeading();
     const drained = await this.storage.drain(5000);
     if (!drained) this.options.logger.error('could not write every status to the database before stopping');
     await this.workerLease?.stop(hasLiveTasks);

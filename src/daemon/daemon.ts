@@ -125,7 +125,7 @@ export class SchedulerDaemon {
         this.errors.clear(ErrorRegistryKeys.config);
         logConfigLoaded(this.logger, state.config, state.generation);
         this.nodes.onConfigChange(state.config.settings);
-        if (!simulated) this.logContainment(state.config);
+        if (!simulated) this.cluster?.watchTaskCgroups(this.logContainment(state.config));
         this.requestPass(0);
       },
     });
@@ -188,23 +188,7 @@ export class SchedulerDaemon {
       onProcessGroup: this.cluster && ((pgid, alive) => this.cluster!.processGroup(pgid, alive)),
       shared: this.cluster && {
         dispatch: (task) => this.cluster!.storage.dispatch(task),
-        killElsewhere: (task, request, reason) => {
-          const term = this.cluster!.term;
-          if (term === undefined)
-            return { ok: false, reason: 'unknown_task', message: 'not the leader: cannot send a kill' };
-          this.cluster!.storage.statuses.requestKill(task.invocationId, request, term).catch(
-            (error: unknown) =>
-              this.logger.warn(
-                { invocationId: task.invocationId, err: error },
-                'could not record a kill request',
-              ),
-          );
-          this.logger.info(
-            { job: task.job, node: task.node, invocationId: task.invocationId, reason },
-            'kill requested from the worker running the task',
-          );
-          return { ok: true, message: `Kill of ${task.invocationId} requested from the worker running it` };
-        },
+        killElsewhere: (task, request, reason) => this.cluster!.requestKill(task, request, reason),
       },
     });
     this.runner = created.runner;

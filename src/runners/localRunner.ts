@@ -191,7 +191,9 @@ export class LocalRunner implements Runner {
       const report = taskStatusReport(result);
       const now = Date.now() / 1000;
       const outcome = deps.statuses.recordFinish(task.job, task.node, task.invocationId, report, now);
-      // A standby that reloaded its statuses no longer holds the task in memory; its store still gets the status.
+      if (!outcome.applied)
+        deps.logger.warn({ job: task.job, node: task.node, reason: outcome.reason }, 'status ignored');
+      // Its store gets the status either way: the completion is keyed by invocation, not by memory.
       const status = outcome.applied ? outcome.status : finalStatus(report, task.backoff, now);
       this.recordFinalEvent(task, result, report, status);
       if (result.killedFromOutside) {

@@ -39,15 +39,19 @@ export interface LogPage {
   readonly next_line_id: string;
 }
 
+/** The line id a query starts at (inclusive): its `lineId`, else the first or last id of its `time`'s second. */
+export function startLineId(query: LogQuery): bigint | undefined {
+  if (query.lineId !== undefined || query.time === undefined) return query.lineId;
+  const second = BigInt(Math.floor(query.time));
+  return query.sort === 'asc' ? second << 32n : ((second + 1n) << 32n) - 1n;
+}
+
 export function queryTaskLogs(db: SqliteDatabase, query: LogQuery): LogPage {
   const pageSize = query.pageSize ?? DEFAULT_PAGE_SIZE;
   const asc = query.sort === 'asc';
   const where: string[] = [];
   const params: unknown[] = [];
-  let start = query.lineId;
-  if (start === undefined && query.time !== undefined) {
-    start = asc ? BigInt(Math.floor(query.time)) << 32n : ((BigInt(Math.floor(query.time)) + 1n) << 32n) - 1n;
-  }
+  const start = startLineId(query);
   if (start !== undefined) {
     where.push(`time_and_count ${asc ? '>=' : '<='} ?`);
     params.push(start);

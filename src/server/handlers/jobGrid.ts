@@ -5,11 +5,9 @@
  * of a string, so 100k nodes cost one compact answer. The categories are
  * job_node_statuses' labels in the order of GRID_CATEGORIES.
  */
-import { Eligibility } from '../../scheduler/eligibility.js';
-import { StatusBits as B } from '../../statuses/taskStatus.js';
 import type { Handler } from '../apiContext.js';
 import { ApiError, NotFoundError } from '../apiErrors.js';
-import { labelOf } from './jobNodeStatuses.js';
+import { labelOf, shownBits } from './jobNodeStatuses.js';
 
 export const GRID_CATEGORIES = [
   'done',
@@ -72,12 +70,8 @@ export const jobGrid: Handler<'job_grid'> = (args, context) => {
     for (const k of groupNodes[g]!) {
       const nodeName = nodes.names[atLevel[k]!]!;
       const status = table?.get(context.statuses.names.lookup(nodeName));
-      let bits = status ? status.bits : mask[k] === Eligibility.ELIGIBLE ? B.UNSTARTED : 0;
-      if (status && bits & B.USES_BACKOFF && !(status.time + status.backoffSec > now))
-        bits &= ~B.USES_BACKOFF;
-      if (mask[k] === Eligibility.DISABLED) bits |= B.DISABLED;
-      if (mask[k] === Eligibility.AVOIDED) bits |= B.AVOIDED;
-      const category = GRID_CATEGORIES.indexOf(labelOf(bits) as (typeof GRID_CATEGORIES)[number]);
+      const label = labelOf(shownBits(status, mask[k]!, now));
+      const category = GRID_CATEGORIES.indexOf(label as (typeof GRID_CATEGORIES)[number]);
       names.push(nodeName);
       digits.push(String(category < 0 ? GRID_CATEGORIES.indexOf('unstarted') : category));
     }

@@ -7,7 +7,7 @@
  * nodes up to `scanned`.
  */
 import { Eligibility } from '../../scheduler/eligibility.js';
-import { statusCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
+import { statusCode, statusLabel, StatusBits as B, type TaskStatus } from '../../statuses/taskStatus.js';
 import type { Handler } from '../apiContext.js';
 import { NotFoundError } from '../apiErrors.js';
 import { queryDeadline } from '../queryBudget.js';
@@ -48,10 +48,7 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
     const nodeName = nodes.names[atLevel[k]!]!;
     if (regex && !regex.test(nodeName)) continue;
     const status = table?.get(context.statuses.names.lookup(nodeName));
-    let bits = status ? status.bits : mask[k] === Eligibility.ELIGIBLE ? B.UNSTARTED : 0;
-    if (status && bits & B.USES_BACKOFF && !(status.time + status.backoffSec > now)) bits &= ~B.USES_BACKOFF;
-    if (mask[k] === Eligibility.DISABLED) bits |= B.DISABLED;
-    if (mask[k] === Eligibility.AVOIDED) bits |= B.AVOIDED;
+    const bits = shownBits(status, mask[k]!, now);
     const label = labelOf(bits);
     if (wanted && label !== wanted) continue;
     if (total >= offset && page.length < limit) {
@@ -82,6 +79,18 @@ function lastWords(data: unknown): { message?: string; exit_code?: number } {
     ...(typeof message === 'string' ? { message } : {}),
     ...(typeof fields['exit_code'] === 'number' ? { exit_code: fields['exit_code'] } : {}),
   };
+}
+
+/**
+ * A node's status as the UI shows it: unstarted when eligible and never
+ * run, backoff only while it lasts, disabled or avoided by its eligibility.
+ */
+export function shownBits(status: TaskStatus | undefined, eligibility: number, now: number): number {
+  let bits = status ? status.bits : eligibility === Eligibility.ELIGIBLE ? B.UNSTARTED : 0;
+  if (status && bits & B.USES_BACKOFF && !(status.time + status.backoffSec > now)) bits &= ~B.USES_BACKOFF;
+  if (eligibility === Eligibility.DISABLED) bits |= B.DISABLED;
+  if (eligibility === Eligibility.AVOIDED) bits |= B.AVOIDED;
+  return bits;
 }
 
 /** The UI's status categories: done, running, backoff, failed, incomplete, unstarted, avoided, disabled. */

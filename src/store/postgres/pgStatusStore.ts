@@ -69,11 +69,10 @@ export interface PgStatusStoreEvents {
   onFencedOut?(term: number): void;
 }
 
+/** A running-task row: the task and the worker incarnation that runs it. */
 export interface RunningRow {
   readonly task: RunningTask;
   readonly incarnation: string;
-  readonly state: string;
-  readonly killRequest: unknown;
 }
 
 export class PgStatusStore {
@@ -82,8 +81,6 @@ export class PgStatusStore {
   private retryTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
   private closed = false;
-  /** Write latencies (ms) of completed transactions, for the benchmark and metrics. */
-  readonly writeLatenciesMs: number[] = [];
 
   constructor(
     private readonly pool: PgPool,
@@ -161,12 +158,6 @@ export class PgStatusStore {
     });
   }
 
-  get pendingCount(): number {
-    let count = 0;
-    for (const op of this.queue) count += op.kind === 'statuses' ? op.items.size : 1;
-    return count;
-  }
-
   get writable(): boolean {
     return !this.health.isFailing('statuses');
   }
@@ -194,18 +185,11 @@ export class PgStatusStore {
     }
   }
 
-  async runningRows(client: pg.ClientBase = this.pool as unknown as pg.ClientBase): Promise<RunningRow[]> {
-    const result = await client.query<
-      RunningTaskColumns & { incarnation: string; state: string; kill_request: unknown }
-    >(
-      `SELECT ${RUNNING_TASK_COLUMNS}, incarnation, state, kill_request FROM running_tasks ORDER BY start_time`,
+  private async runningRows(client: pg.ClientBase): Promise<RunningRow[]> {
+    const result = await client.query<RunningTaskColumns & { incarnation: string }>(
+      `SELECT ${RUNNING_TASK_COLUMNS}, incarnation FROM running_tasks ORDER BY start_time`,
     );
-    return result.rows.map((row) => ({
-      task: runningTaskFromRow(row),
-      incarnation: row.incarnation,
-      state: row.state,
-      killRequest: row.kill_request,
-    }));
+    return result.rows.map((row) => ({ task: runningTaskFromRow(row), incarnation: row.incarnation }));
   }
 
   async close(timeoutMs = 10_000): Promise<boolean> {
@@ -235,7 +219,6 @@ export class PgStatusStore {
   private async runQueue(): Promise<void> {
     while (this.queue.length > 0) {
       const op = this.queue[0]!;
-      const started = performance.now();
       try {
         await this.execute(op);
       } catch (error) {
@@ -260,7 +243,6 @@ export class PgStatusStore {
         else if (!(error instanceof FencedOutError)) this.health.failed('statuses', error);
         continue;
       }
-      this.recordLatency(performance.now() - started);
       this.queue.shift();
       this.health.succeeded('statuses');
       if (op.kind === 'dispatch' || op.kind === 'kill') settle(op, undefined);
@@ -269,11 +251,6 @@ export class PgStatusStore {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const waiter of waiters) waiter();
-  }
-
-  private recordLatency(ms: number): void {
-    if (this.writeLatenciesMs.length >= 100_000) this.writeLatenciesMs.splice(0, 50_000);
-    this.writeLatenciesMs.push(ms);
   }
 
   private async execute(op: Op): Promise<void> {
@@ -324,9 +301,8 @@ export class PgStatusStore {
 
   /** One statement (atomic on its own): delete the rows, upsert the statuses of the rows deleted. */
   private async writeCompletions(items: Completion[]): Promise<void> {
-    const applied = await (async () => {
-      const result = await this.pool.query<{ invocation_id: string }>(
-        `WITH d AS (
+    const result = await this.pool.query<{ invocation_id: string }>(
+      `WITH d AS (
            DELETE FROM running_tasks r USING unnest($1::text[]) AS v(id)
            WHERE r.invocation_id = v.id RETURNING r.invocation_id
          ), s AS (
@@ -340,19 +316,18 @@ export class PgStatusStore {
              backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data
          )
          SELECT id AS invocation_id FROM s`,
-        [
-          items.map((c) => c.task.invocationId),
-          items.map((c) => c.task.job),
-          items.map((c) => c.task.node),
-          items.map((c) => c.status.bits),
-          items.map((c) => c.status.time),
-          items.map((c) => c.status.backoffSec),
-          items.map((c) => c.status.progressSec),
-          items.map((c) => (c.status.data === undefined ? null : JSON.stringify(c.status.data))),
-        ],
-      );
-      return new Set(result.rows.map((row) => row.invocation_id));
-    })();
+      [
+        items.map((c) => c.task.invocationId),
+        items.map((c) => c.task.job),
+        items.map((c) => c.task.node),
+        items.map((c) => c.status.bits),
+        items.map((c) => c.status.time),
+        items.map((c) => c.status.backoffSec),
+        items.map((c) => c.status.progressSec),
+        items.map((c) => (c.status.data === undefined ? null : JSON.stringify(c.status.data))),
+      ],
+    );
+    const applied = new Set(result.rows.map((row) => row.invocation_id));
     for (const item of items) {
       if (!applied.has(item.task.invocationId)) this.events.onLateStatus?.(item);
       item.written?.();

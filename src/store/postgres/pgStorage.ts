@@ -11,7 +11,7 @@ import { StatusStore } from '../statusStore.js';
 import type { StoreHealth } from '../storeHealth.js';
 import { openPool, type PgPool } from './connection.js';
 import { migrate } from './migrations.js';
-import { PgStatusStore, type PgStatusStoreEvents, type RunningRow } from './pgStatusStore.js';
+import { PgStatusStore, type PgStatusStoreEvents } from './pgStatusStore.js';
 import { PgTaskLogStore } from './pgTaskLogStore.js';
 import { SharedTaskState } from './sharedTaskState.js';
 
@@ -33,8 +33,6 @@ export class PgStorage implements TaskStorage {
   readonly logs: PgTaskLogStore;
   readonly launchRecords: StatusStore;
   readonly statuses: PgStatusStore;
-  /** Running rows seen at the last load. */
-  lastRunning: readonly RunningRow[] = [];
 
   private constructor(
     readonly pool: PgPool,
@@ -68,9 +66,7 @@ export class PgStorage implements TaskStorage {
   }
 
   async load(statuses: TaskStatuses): Promise<number> {
-    const loaded = await this.statuses.loadStatuses(statuses);
-    this.lastRunning = loaded.running;
-    return loaded.statuses;
+    return (await this.statuses.loadStatuses(statuses)).statuses;
   }
 
   dispatch(task: RunningTask): Promise<void> {

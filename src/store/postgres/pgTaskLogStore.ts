@@ -12,7 +12,7 @@
  * events are kept up to MAX_KEPT_EVENTS.
  */
 import type { LogLineRow, LogPage, LogQuery } from '../taskLogQueries.js';
-import { DEFAULT_PAGE_SIZE } from '../taskLogQueries.js';
+import { DEFAULT_PAGE_SIZE, startLineId } from '../taskLogQueries.js';
 import { MAX_KEPT_EVENTS, type LogTable, type TaskLogs } from '../taskLogStore.js';
 import { STORE_RETRY_MS, type StoreHealth } from '../storeHealth.js';
 import { inTransaction, isConnectionError, type PgPool } from './connection.js';
@@ -76,12 +76,7 @@ export class PgTaskLogStore implements TaskLogs {
     await this.write();
     const pageSize = query.pageSize ?? DEFAULT_PAGE_SIZE;
     const asc = query.sort === 'asc';
-    let start = query.lineId;
-    if (start === undefined && query.time !== undefined) {
-      start = asc
-        ? BigInt(Math.floor(query.time)) << 32n
-        : ((BigInt(Math.floor(query.time)) + 1n) << 32n) - 1n;
-    }
+    let start = startLineId(query);
     const lines: LogLineRow[] = [];
     for (;;) {
       const params: unknown[] = [query.table];

@@ -9,6 +9,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { query } from '../api.js';
 import { html } from '../html.js';
+import { Legend } from './jobs.js';
 
 export interface GridData {
   levels: string[];
@@ -19,18 +20,10 @@ export interface GridData {
   statuses: string;
 }
 
-/** The colours of the status badges (styles.css), per category. */
-export const CATEGORY_COLOURS: Record<string, string> = {
-  done: '#2e7d32',
-  running: '#1565c0',
-  backoff: '#ef6c00',
-  incomplete: '#6a1b9a',
-  error: '#d84315',
-  failed: '#b3261e',
-  unstarted: '#b0bec5',
-  avoided: '#78909c',
-  disabled: '#455a64',
-};
+/** A category's colour: the status badges' own (`--s-<category>` in styles.css). */
+function categoryColour(category: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(`--s-${category}`).trim() || '#ccc';
+}
 
 const CELL = 9;
 const GAP = 1;
@@ -112,7 +105,7 @@ export function NodeGrid({ job, tick }: { job: string; tick: number }) {
     context.textBaseline = 'top';
     const firstLine = Math.floor(scrollTop / (CELL + GAP));
     const lastLine = Math.min(lines.length, firstLine + Math.ceil(viewHeight / (CELL + GAP)) + 1);
-    const colours = data.categories.map((c) => CATEGORY_COLOURS[c] ?? '#ccc');
+    const colours = data.categories.map(categoryColour);
     let drawn = 0;
     for (let l = firstLine; l < lastLine; l++) {
       const line = lines[l]!;
@@ -175,11 +168,7 @@ export function NodeGrid({ job, tick }: { job: string; tick: number }) {
           ${(data?.levels ?? []).map((level) => html`<option value=${level}>${level}</option>`)}
         </select></label
       >
-      <span class="legend" data-testid="grid-legend">
-        ${Object.entries(CATEGORY_COLOURS).map(
-          ([name, colour]) => html`<span><i style=${`background:${colour}`}></i>${name}</span>`,
-        )}
-      </span>
+      <div data-testid="grid-legend"><${Legend} /></div>
       ${error ? html`<span class="errors">${error}</span>` : null}
     </div>
     <div
