@@ -87,7 +87,15 @@ async function startScheduler(
 /** Waits until the scheduler on `port` has `wanted` role. */
 async function waitRole(scheduler: Scheduler, wanted: 'leader' | 'standby', what: string): Promise<void> {
   await scheduler.daemon.withOutput(
-    waitFor(async () => (await role(scheduler.port))?.role === wanted, 10_000, what),
+    waitFor(
+      async () => {
+        const seen = await role(scheduler.port);
+        // A standby knows who leads only after its first look at the lease row.
+        return seen?.role === wanted && seen.leader !== null;
+      },
+      10_000,
+      what,
+    ),
   );
 }
 
