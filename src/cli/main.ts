@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerClientCommands } from './commands/client.js';
 import { registerNodesCommand } from './commands/nodes.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { registerDbCommand } from './commands/db.js';
 import { registerHistoryCommand } from './commands/history.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerValidateCommand(program);
   registerNodesCommand(program);
   registerSchedulerCommand(program);
+  registerWorkerCommand(program);
   registerClientCommands(program);
   registerHistoryCommand(program);
   registerDbCommand(program);

@@ -21,6 +21,7 @@ import {
   upsertStatuses,
   type RunningTaskColumns,
 } from '../store/postgres/pgStatusStore.js';
+import type { WorkerCandidate } from '../scheduler/workerPlacement.js';
 import { boottimeMs, lossGraceMs } from './leaseTiming.js';
 
 export const WORKER_LOST_MESSAGE = 'worker lost';
@@ -34,6 +35,7 @@ export interface LostTask {
 export class WorkerLossMonitor {
   private seen = new Map<string, { seq: string; since: number }>();
   private term: number | undefined;
+  private fresh: WorkerCandidate[] = [];
 
   constructor(
     private readonly pool: PgPool,
@@ -52,20 +54,34 @@ export class WorkerLossMonitor {
     const workers = await this.pool.query<{
       incarnation: string;
       name: string;
+      host: string;
       lease_seq: string;
       lease_ms: number;
       kill_bound_ms: number;
+      resources: { cpu_cores?: number; ram_mb?: number } | null;
     }>(
-      `SELECT incarnation, name, lease_seq::text, lease_ms, kill_bound_ms FROM workers WHERE state = 'healthy'`,
+      `SELECT incarnation, name, host, lease_seq::text, lease_ms, kill_bound_ms, resources
+       FROM workers WHERE state = 'healthy' ORDER BY name, started_at`,
     );
     const present = new Set<string>();
+    const fresh: WorkerCandidate[] = [];
     for (const worker of workers.rows) {
       present.add(worker.incarnation);
       const seen = this.seen.get(worker.incarnation);
+      const candidate: WorkerCandidate = {
+        name: worker.name,
+        host: worker.host,
+        incarnation: worker.incarnation,
+        cpuCores: Number(worker.resources?.cpu_cores ?? 0),
+        ramMb: Number(worker.resources?.ram_mb ?? 0),
+      };
       if (!seen || seen.seq !== worker.lease_seq) {
         this.seen.set(worker.incarnation, { seq: worker.lease_seq, since: now });
+        fresh.push(candidate);
         continue;
       }
+      // A worker whose lease this leader saw renewed within its ttl may get tasks.
+      if (now - seen.since < worker.lease_ms) fresh.push(candidate);
       if (now - seen.since < worker.lease_ms + lossGraceMs(worker.kill_bound_ms)) continue;
       const lost = await this.declareLost(term, worker.incarnation, worker.lease_seq);
       if (lost === undefined) continue;
@@ -76,6 +92,16 @@ export class WorkerLossMonitor {
       this.onLost(lost);
     }
     for (const incarnation of this.seen.keys()) if (!present.has(incarnation)) this.seen.delete(incarnation);
+    // Registration order within a name: a restarted worker's new incarnation replaces the old one.
+    this.fresh = [...new Map(fresh.map((worker) => [worker.name, worker])).values()];
+  }
+
+  /**
+   * Healthy workers whose lease this leader saw renewed within its ttl, by
+   * name (one incarnation per name: the newest registered wins a tie).
+   */
+  healthyWorkers(): readonly WorkerCandidate[] {
+    return this.fresh;
   }
 
   private async declareLost(term: number, incarnation: string, seq: string): Promise<LostTask[] | undefined> {

@@ -10,8 +10,8 @@
  */
 import type { Logger } from '../logging/logger.js';
 import { LeaderLease, type LeaderInfo } from '../cluster/leaderLease.js';
-import { boottimeMs, leaderMarginMs, leaseProblem, workerMarginMs } from '../cluster/leaseTiming.js';
-import { WorkerLease, type OwnRow } from '../cluster/workerLease.js';
+import { leaderMarginMs, leaseProblem, workerMarginMs } from '../cluster/leaseTiming.js';
+import { LeasedWorker } from '../cluster/leasedWorker.js';
 import { WorkerLossMonitor, type LostTask } from '../cluster/workerLossMonitor.js';
 import type { KillRequest } from '../config/killRequest.js';
 import type { RunningTask } from '../statuses/runningTask.js';
@@ -23,7 +23,8 @@ import { DatabaseError } from '../store/postgres/connection.js';
 import { PgStorage } from '../store/postgres/pgStorage.js';
 import type { Completion } from '../store/postgres/pgStatusStore.js';
 import type { StoreHealth } from '../store/storeHealth.js';
-import { Watchdog } from '../supervisor/watchdog.js';
+import type { WorkerCandidate } from '../scheduler/workerPlacement.js';
+import type { RemoteTaskSpec } from '../runners/remoteTaskSpec.js';
 
 /** How often a standby reloads statuses and running tasks from the database. */
 const STANDBY_REFRESH_MS = 1000;
@@ -38,6 +39,8 @@ export interface ClusterOptions {
   readonly killBoundMs: number;
   readonly logger: Logger;
   readonly health: StoreHealth;
+  /** `remote`: tasks run on workers; this scheduler holds none, so it needs no worker lease or watchdog. */
+  readonly runner?: 'local' | 'remote';
 }
 
 /** What the cluster needs from the rest of the daemon. */
@@ -67,8 +70,8 @@ export interface ClusterHooks {
 export class Cluster {
   readonly storage: PgStorage;
   private leaderLease: LeaderLease | undefined;
-  private workerLease: WorkerLease | undefined;
-  private watchdog: Watchdog | undefined;
+  private worker: LeasedWorker | undefined;
+  private loss: WorkerLossMonitor | undefined;
   private standbyTimer: NodeJS.Timeout | undefined;
   private refreshing = false;
   /** Giving the lease up at a stop: no standby reload from then on. */
@@ -89,8 +92,9 @@ export class Cluster {
       dataDir: options.dataDir,
       health: options.health,
       term: () => this.leaderLease?.term,
-      incarnation: () => this.workerLease?.incarnation,
+      incarnation: () => this.worker?.incarnation,
       queryTimeoutMs: Math.min(10_000, options.workerLeaseMs / 3),
+      ...(options.runner === 'remote' ? {} : { worker: options.workerName }),
     });
   }
 
@@ -104,18 +108,38 @@ export class Cluster {
   }
 
   get incarnation(): string | undefined {
-    return this.workerLease?.incarnation;
+    return this.worker?.incarnation;
+  }
+
+  get url(): string {
+    return this.options.url;
+  }
+
+  get remote(): boolean {
+    return this.options.runner === 'remote';
   }
 
   /** Whether a task may start now: leading, with a fresh worker lease the watchdog acknowledged. */
   mayStart(): boolean {
-    return this.leads && (this.workerLease?.mayStart() ?? false);
+    if (this.remote) return this.leads;
+    return this.leads && (this.worker?.mayStart() ?? false);
+  }
+
+  /** Workers a remote task may be placed on (as this leader last saw them). */
+  healthyWorkers(): readonly WorkerCandidate[] {
+    return this.leads ? (this.loss?.healthyWorkers() ?? []) : [];
+  }
+
+  /** Inserts a remote task's row for a worker's incarnation (fenced by this leader's term). */
+  dispatchRemote(task: RunningTask, incarnation: string, spec: RemoteTaskSpec): Promise<void> {
+    const term = this.term;
+    if (term === undefined) return Promise.reject(new Error('not the leader'));
+    return this.storage.statuses.dispatch({ task, incarnation, spec }, term);
   }
 
   /** A task's process group appears or ends: the watchdog kills the live ones when it fires. */
   processGroup(pgid: number, alive: boolean): void {
-    if (alive) this.watchdog?.addProcessGroup(pgid);
-    else this.watchdog?.removeProcessGroup(pgid);
+    this.worker?.processGroup(pgid, alive);
   }
 
   /**
@@ -148,7 +172,7 @@ export class Cluster {
           { containment: plan.description },
           'with --database, tasks should run in cgroups: the watchdog reaches these only by process group',
         );
-      for (const dir of taskCgroupRoots(plan.containment)) this.watchdog?.addCgroup(dir);
+      for (const dir of taskCgroupRoots(plan.containment)) this.worker?.addCgroup(dir);
     }
   }
 
@@ -176,44 +200,9 @@ export class Cluster {
       onLateStatus: hooks.onLateStatus,
       onFencedOut: (term) => this.leaderLease?.fencedOut(term),
     };
-    this.watchdog = Watchdog.start({
-      cgroups: cgroupDirs,
-      onExit: (code, stderr) => {
-        if (this.stopped) return;
-        options.logger.error({ code, stderr }, 'the worker watchdog exited; no task starts from now on');
-        hooks.killAllNow('watchdog gone');
-      },
-    });
-    options.logger.info({ pid: this.watchdog.pid, cgroups: cgroupDirs }, 'worker watchdog started');
-    this.workerLease = new WorkerLease({
-      url: options.url,
-      name: options.workerName,
-      host: options.host,
-      ttlMs: options.workerLeaseMs,
-      killBoundMs: options.killBoundMs,
-      resources: {},
-      watchdog: this.watchdog,
-      logger: options.logger,
-      onLost: (reason) => hooks.killAllNow(`worker lease lost: ${reason}`),
-      onRows: (rows: readonly OwnRow[], sentAt: number) => {
-        hooks.reconcile(
-          new Map(
-            rows.map((row) => [
-              row.invocationId,
-              { killRequest: (row.killRequest ?? undefined) as KillRequest | undefined },
-            ]),
-          ),
-          // The renewal's send time on performance.now()'s clock.
-          performance.now() - (boottimeMs() - sentAt),
-        );
-      },
-    });
-    try {
-      await this.workerLease.start();
-    } catch (error) {
-      throw new DatabaseError(`cannot register the worker: ${(error as Error).message}`, { cause: error });
-    }
+    if (!this.remote) await this.startWorker(hooks, cgroupDirs);
     const loss = new WorkerLossMonitor(this.storage.pool, options.logger, hooks.onTasksLost);
+    this.loss = loss;
     this.leaderLease = new LeaderLease({
       url: options.url,
       ttlMs: options.leaderLeaseMs,
@@ -226,7 +215,7 @@ export class Cluster {
         await this.storage.drain();
         const { running } = await this.storage.statuses.loadStatuses(hooks.statuses);
         const differs = previousConfigHash !== null && previousConfigHash !== hooks.configHash();
-        const ours = this.workerLease?.incarnation;
+        const ours = this.worker?.incarnation;
         const inherited = differs
           ? new Set(running.filter((row) => row.incarnation !== ours).map((row) => row.task.invocationId))
           : new Set<string>();
@@ -242,6 +231,24 @@ export class Cluster {
     });
     this.leaderLease.start();
     this.scheduleStandbyRefresh(hooks.statuses);
+  }
+
+  /** The worker side: the watchdog over this process's task cgroups, and the worker lease. */
+  private async startWorker(hooks: ClusterHooks, cgroupDirs: readonly string[]): Promise<void> {
+    const { options } = this;
+    this.worker = await LeasedWorker.start({
+      url: options.url,
+      name: options.workerName,
+      host: options.host,
+      ttlMs: options.workerLeaseMs,
+      killBoundMs: options.killBoundMs,
+      cgroupDirs,
+      logger: options.logger,
+      killAllNow: (reason) => {
+        if (!this.stopped) hooks.killAllNow(reason);
+      },
+      reconcile: hooks.reconcile,
+    });
   }
 
   private scheduleStandbyRefresh(statuses: TaskStatuses): void {
@@ -277,8 +284,7 @@ export class Cluster {
     await this.stopLeading();
     const drained = await this.storage.drain(5000);
     if (!drained) this.options.logger.error('could not write every status to the database before stopping');
-    await this.workerLease?.stop(hasLiveTasks);
-    if (!hasLiveTasks) await this.watchdog?.stop();
+    await this.worker?.stop(hasLiveTasks);
     await this.storage.close();
   }
 }

@@ -24,7 +24,11 @@ import { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { TaskStateStore } from '../store/statusStore.js';
 import type { TaskLogs } from '../store/taskLogStore.js';
 import { openSqliteStorage, type TaskStorage } from '../store/storage.js';
-import { Cluster } from './cluster.js';
+import { Cluster, type ClusterHooks } from './cluster.js';
+import { RemoteRunner } from '../runners/remoteRunner.js';
+import { NotificationListener } from '../store/postgres/notificationListener.js';
+import { COMPLETION_CHANNEL } from '../store/postgres/pgStatusStore.js';
+import { stillRunning, storedStatuses } from '../store/postgres/remoteTasks.js';
 import {
   DEFAULT_KILL_BOUND_SEC,
   DEFAULT_LEADER_LEASE_SEC,
@@ -97,6 +101,8 @@ export class SchedulerDaemon {
   private server: ApiServerHost | undefined;
   /** Tasks a leader with another config handed over: never orphan-killed by this one. */
   private inheritedUnderOtherConfig: ReadonlySet<string> = new Set();
+  /** With --runner remote: wakes the runner when a worker stores a completion. */
+  private completions: NotificationListener | undefined;
   readonly metrics: SchedulerMetrics;
 
   constructor(private readonly options: DaemonOptions) {
@@ -111,7 +117,11 @@ export class SchedulerDaemon {
     this.plans = new LaunchPlans(this.containment);
     this.configLoader = new FileConfigLoader(options.configFile, {
       // Limits the host cannot enforce make their job invalid at load, not every launch fail.
-      check: simulated ? undefined : (config) => withEnforceableLimits(config, this.plans),
+      // (Workers check their own host: with --runner remote nothing runs here.)
+      check:
+        simulated || options.database?.runner === 'remote'
+          ? undefined
+          : (config) => withEnforceableLimits(config, this.plans),
       onChange: (state) => {
         this.metrics.configLoaded(state.error === undefined);
         if (state.error) {
@@ -148,6 +158,7 @@ export class SchedulerDaemon {
           killBoundMs: (database.killBoundSec ?? DEFAULT_KILL_BOUND_SEC) * 1000,
           logger: this.logger,
           health: this.storeHealth,
+          runner: database.runner ?? 'local',
         })
       : undefined;
     this.storage = this.cluster?.storage ?? openSqliteStorage(options.dataDir, this.storeHealth);
@@ -162,36 +173,46 @@ export class SchedulerDaemon {
       logger: this.logger,
       onRefresh: () => this.requestPass(0),
     });
-    const created = createRunner({
-      simulation: simulated
-        ? {
-            meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
-            failureRate: options.testFailureRate ?? 0,
-          }
-        : undefined,
-      dataDir: options.dataDir,
-      workerCommand: options.workerCommand,
-      instanceName: this.instanceName,
-      priorityBoost: options.priorityBoost,
-      statuses: this.statuses,
-      statusStore: this.statusStore,
-      logStore: this.logStore,
-      containment: this.containment,
-      plans: this.plans,
-      random: this.random,
-      logger: this.logger,
-      config: () => this.config,
-      onComplete: (finished) => {
-        this.metrics.taskCompleted(finished);
-        this.pacer.taskCompleted();
-      },
-      onProcessGroup: this.cluster && ((pgid, alive) => this.cluster!.processGroup(pgid, alive)),
-      shared: this.cluster && {
-        dispatch: (task) => this.cluster!.storage.dispatch(task),
-        killElsewhere: (task, request, reason) => this.cluster!.requestKill(task, request, reason),
-      },
-    });
+    const cluster = this.cluster;
+    const created = cluster?.remote
+      ? { runner: this.remoteRunner(cluster), priority: undefined }
+      : createRunner({
+          simulation: simulated
+            ? {
+                meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
+                failureRate: options.testFailureRate ?? 0,
+              }
+            : undefined,
+          dataDir: options.dataDir,
+          workerCommand: options.workerCommand,
+          instanceName: this.instanceName,
+          priorityBoost: options.priorityBoost,
+          statuses: this.statuses,
+          statusStore: this.statusStore,
+          logStore: this.logStore,
+          containment: this.containment,
+          plans: this.plans,
+          random: this.random,
+          logger: this.logger,
+          config: () => this.config,
+          onComplete: (finished) => {
+            this.metrics.taskCompleted(finished);
+            this.pacer.taskCompleted();
+          },
+          onProcessGroup: this.cluster && ((pgid, alive) => this.cluster!.processGroup(pgid, alive)),
+          shared: this.cluster && {
+            dispatch: (task) => this.cluster!.storage.dispatch(task),
+            killElsewhere: (task, request, reason) => this.cluster!.requestKill(task, request, reason),
+          },
+        });
     this.runner = created.runner;
+    if (this.cluster?.remote)
+      this.completions = new NotificationListener(
+        this.cluster.url,
+        COMPLETION_CHANNEL,
+        () => (this.runner as RemoteRunner).wake(),
+        this.logger,
+      );
     this.priority = created.priority;
     this.metrics = new SchedulerMetrics(
       this.statuses,
@@ -228,6 +249,26 @@ export class SchedulerDaemon {
       options.logPruneFrequencySec ?? 3600,
       this.logger,
     );
+  }
+
+  /** Tasks on `bistro worker` processes: placed on healthy workers, dispatched and watched through the database. */
+  private remoteRunner(cluster: Cluster): RemoteRunner {
+    const pool = cluster.storage.pool;
+    return new RemoteRunner({
+      statuses: this.statuses,
+      config: () => this.config,
+      logger: this.logger,
+      workers: () => cluster.healthyWorkers(),
+      leads: () => cluster.leads,
+      dispatch: (task, incarnation, spec) => cluster.dispatchRemote(task, incarnation, spec),
+      requestKill: (task, request, reason) => cluster.requestKill(task, request, reason),
+      stillRunning: (ids) => stillRunning(pool, ids),
+      storedStatuses: (keys) => storedStatuses(pool, keys),
+      onComplete: (finished) => {
+        this.metrics.taskCompleted(finished);
+        this.pacer.taskCompleted();
+      },
+    });
   }
 
   /** Logs each containment the config's launch plans use, once; returns the plans. */
@@ -331,6 +372,12 @@ export class SchedulerDaemon {
 
   private async startCluster(cluster: Cluster, choices: readonly ContainmentChoice[]): Promise<void> {
     const runner = this.runner;
+    if (runner instanceof RemoteRunner) {
+      await cluster.start(this.clusterHooks(), [], this.apiUrl());
+      runner.watchCompletions();
+      this.completions?.start();
+      return;
+    }
     if (!(runner instanceof LocalRunner)) throw new DatabaseError('--database needs the local runner');
     const uncontained = choices.find((choice) => choice.kind === 'none');
     if (uncontained?.kind === 'none')
@@ -339,48 +386,65 @@ export class SchedulerDaemon {
       );
     await cluster.start(
       {
-        statuses: this.statuses,
-        configHash: () => this.configLoader.current().hash,
-        onLead: (inherited) => {
-          this.inheritedUnderOtherConfig = inherited;
-          this.requestPass(0);
-        },
+        ...this.clusterHooks(),
         killAllNow: (reason) => runner.killAllNow(reason),
         reconcile: (rows, readAt) => runner.reconcile(rows, readAt),
-        onTasksLost: (tasks) => {
-          for (const { task } of tasks) {
-            this.statuses.recordFinish(
-              task.job,
-              task.node,
-              task.invocationId,
-              { bits: B.ERROR | B.USES_BACKOFF, data: { exception: WORKER_LOST_MESSAGE } },
-              Date.now() / 1000,
-            );
-            this.logStore.append(
-              'statuses',
-              task.job,
-              task.node,
-              JSON.stringify({ event: 'worker_lost', invocation_id: task.invocationId }),
-            );
-          }
-          this.requestPass(0);
-        },
-        onLateStatus: ({ task, status }) => {
-          this.logger.warn(
-            { job: task.job, node: task.node, invocationId: task.invocationId },
-            'late status dropped: the task had been declared lost',
+      },
+      choices.flatMap(taskCgroupRoots),
+      this.apiUrl(),
+    );
+  }
+
+  private apiUrl(): string | undefined {
+    return this.server ? apiUrlOf(this.options.http!.address, this.server.port) : undefined;
+  }
+
+  /** What the cluster tells the daemon; a scheduler with the local runner adds its worker's hooks. */
+  private clusterHooks(): ClusterHooks {
+    return {
+      statuses: this.statuses,
+      configHash: () => this.configLoader.current().hash,
+      onLead: (inherited) => {
+        this.inheritedUnderOtherConfig = inherited;
+        this.requestPass(0);
+      },
+      killAllNow: () => undefined,
+      reconcile: () => undefined,
+      onTasksLost: (tasks) => {
+        for (const { task } of tasks) {
+          this.statuses.recordFinish(
+            task.job,
+            task.node,
+            task.invocationId,
+            { bits: B.ERROR | B.USES_BACKOFF, data: { exception: WORKER_LOST_MESSAGE } },
+            Date.now() / 1000,
           );
           this.logStore.append(
             'statuses',
             task.job,
             task.node,
-            JSON.stringify({ event: 'late_status', invocation_id: task.invocationId, status }),
+            JSON.stringify({
+              event: 'worker_lost',
+              invocation_id: task.invocationId,
+              worker: task.workerShard,
+            }),
           );
-        },
+        }
+        this.requestPass(0);
       },
-      choices.flatMap(taskCgroupRoots),
-      this.server ? apiUrlOf(this.options.http!.address, this.server.port) : undefined,
-    );
+      onLateStatus: ({ task, status }) => {
+        this.logger.warn(
+          { job: task.job, node: task.node, invocationId: task.invocationId },
+          'late status dropped: the task had been declared lost',
+        );
+        this.logStore.append(
+          'statuses',
+          task.job,
+          task.node,
+          JSON.stringify({ event: 'late_status', invocation_id: task.invocationId, status }),
+        );
+      },
+    };
   }
 
   private async startServer(): Promise<void> {
@@ -436,6 +500,7 @@ export class SchedulerDaemon {
     this.nodes.stop();
     // A standby takes over at once; our tasks stay rows of our worker until their statuses land.
     await this.cluster?.stopLeading();
+    await this.completions?.stop();
     this.logger.info({ running: this.statuses.runningCount }, 'stopping: killing every running task');
     const abandoned = await stopAllTasks(this.runner, this.config, {
       graceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,

@@ -41,6 +41,8 @@ export interface DatabaseOptions {
   readonly workerLeaseSec?: number;
   /** From SIGKILL to an empty task cgroup, at most. */
   readonly killBoundSec?: number;
+  /** `remote`: tasks run on `bistro worker` processes, not here. */
+  readonly runner?: 'local' | 'remote';
 }
 
 /** What a stop left behind. */

@@ -19,7 +19,11 @@ export const ErrorRegistryKeys = {
   config: 'Config',
   nodes: 'Nodes',
   unkillable: 'Unkillable tasks',
+  placement: 'Worker placement',
 } as const;
+
+/** Declined starts listed in the error registry: enough to see why, not one per node. */
+const MAX_REFUSALS_SHOWN = 20;
 
 export interface PassDeps {
   readonly config: () => Config;
@@ -79,12 +83,20 @@ export class PassApplier implements PacedPass {
     this.decisionMs = performance.now() - started;
     for (const key of Object.values(ErrorKeys)) deps.errors.set(key, result.errors[key] ?? []);
     metrics.passDuration.observe(this.decisionMs / 1000);
+    const refusals: string[] = [];
+    if (result.starts.length > 0) runner.beginPass?.();
     for (const start of result.starts) {
       // No launch without a durable launch record: new tasks wait while statuses cannot be written.
       if (!deps.statusStore.writable || !deps.mayStart()) break;
-      runner.start(start, now);
+      const started = runner.start(start, now);
+      if ('refused' in started) {
+        refusals.push(`${start.job.name} on ${start.node}: ${started.reason}`);
+        if (started.refused === 'no_worker') break;
+        continue;
+      }
       metrics.taskStarted(start.job.name);
     }
+    deps.errors.set(ErrorRegistryKeys.placement, refusals.slice(0, MAX_REFUSALS_SHOWN));
     for (const kill of result.kills) {
       if (kill.reason === 'orphan' && deps.spareFromOrphanKill?.(kill.invocationId)) continue;
       const outcome = runner.kill(kill.invocationId, kill.request, kill.reason);

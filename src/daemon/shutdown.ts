@@ -6,6 +6,8 @@
  * are recorded as such and given up on.
  */
 import type { Config } from '../config/config.js';
+import type { KillRequest } from '../config/killRequest.js';
+import type { RunningTask } from '../statuses/runningTask.js';
 import type { Logger } from '../logging/logger.js';
 import type { AbandonedTask, Runner } from '../runners/runner.js';
 import { killRequestFor } from '../runners/taskControl.js';
@@ -15,18 +17,35 @@ export const DEFAULT_STOP_GRACE_MS = 5_000;
 /** After SIGKILLing everything in reach, how long a stop waits before giving up on the rest. */
 const STOP_KILL_GRACE_MS = 3_000;
 
+export interface StopOptions {
+  readonly graceMs: number;
+  readonly escalated: Promise<void>;
+  readonly logger: Logger;
+}
+
 export async function stopAllTasks(
   runner: Runner,
   config: Config,
-  options: { graceMs: number; escalated: Promise<void>; logger: Logger },
+  options: StopOptions,
 ): Promise<AbandonedTask[]> {
-  const waits = [config.settings.killSubprocess, ...[...config.jobs.values()].map((j) => j.killSubprocess)]
+  const requests = [config.settings.killSubprocess, ...[...config.jobs.values()].map((j) => j.killSubprocess)];
+  return stopTasks(runner, (task) => killRequestFor(config, task.job), requests, options);
+}
+
+/** The steps above with each task's kill request from `requestFor`; `requests` bound the first wait. */
+export async function stopTasks(
+  runner: Runner,
+  requestFor: (task: RunningTask) => KillRequest,
+  requests: readonly KillRequest[],
+  options: StopOptions,
+): Promise<AbandonedTask[]> {
+  const waits = requests
     .filter((request) => request.method === 'term_wait_kill')
     .map((request) => request.killWaitMs);
   const bound = Math.max(0, ...waits) + options.graceMs;
   let allDone = false;
   const done = runner
-    .stopAll((task) => killRequestFor(config, task.job), 'shutdown')
+    .stopAll(requestFor, 'shutdown')
     .then(() => {
       allDone = true;
     });

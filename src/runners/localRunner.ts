@@ -53,6 +53,19 @@ export interface LocalRunnerDeps {
   readonly killElsewhere?: (task: RunningTask, request: KillRequest, reason: string) => KillOutcome;
   /** A task's process group appears (true) or ends (false): the worker watchdog tracks them. */
   readonly onProcessGroup?: (pgid: number, alive: boolean) => void;
+  /** A task's process exists (a worker measures its dispatch latency). */
+  readonly onSpawned?: (task: RunningTask, pid: number) => void;
+}
+
+/**
+ * How to launch one task, resolved by whoever chose it: the scheduler's own
+ * pass (argv and plan from its config) or a leader's dispatch to this
+ * worker (from the row's spec). Either may throw: the task then fails to
+ * start with that reason.
+ */
+export interface LaunchInput {
+  argv(): string[];
+  plan(): LaunchPlan;
 }
 
 /** SIGKILL at once: lease loss and vanished rows never wait for a TERM. */
@@ -98,11 +111,14 @@ export class LocalRunner implements Runner {
     const previous = deps.statuses.get(job.name, start.node);
     const task = runningTaskFor(start, now);
     deps.statuses.recordStart(task);
-    const cwd = join(deps.dataDir, 'jobs', job.name);
+    const input: LaunchInput = {
+      argv: () => taskArgv(start, previous, deps.arguments),
+      plan: () => deps.plans.for(job, deps.config().settings),
+    };
     if (deps.dispatch) {
       this.dispatching.set(task.invocationId, { task });
       deps.dispatch(task).then(
-        () => this.launchDispatched(task, start, previous, cwd),
+        () => this.launchDispatched(task, input),
         (error: unknown) => {
           this.dispatching.delete(task.invocationId);
           deps.statuses.cancelStart(task, previous);
@@ -114,16 +130,17 @@ export class LocalRunner implements Runner {
       );
       return task;
     }
-    this.launch(task, start, previous, cwd);
+    this.launch(task, input);
     return task;
   }
 
-  private launchDispatched(
-    task: RunningTask,
-    start: TaskStart,
-    previous: ReturnType<TaskStatuses['get']>,
-    cwd: string,
-  ): void {
+  /** Runs a task a leader dispatched to this worker: its invocation, argv and plan come from the row. */
+  run(task: RunningTask, input: LaunchInput): void {
+    this.deps.statuses.recordStart(task);
+    this.launch(task, input);
+  }
+
+  private launchDispatched(task: RunningTask, input: LaunchInput): void {
     const pending = this.dispatching.get(task.invocationId);
     this.dispatching.delete(task.invocationId);
     if (pending?.cancelled !== undefined) {
@@ -134,21 +151,16 @@ export class LocalRunner implements Runner {
       );
       return;
     }
-    this.launch(task, start, previous, cwd);
+    this.launch(task, input);
   }
 
-  private launch(
-    task: RunningTask,
-    start: TaskStart,
-    previous: ReturnType<TaskStatuses['get']>,
-    cwd: string,
-  ): void {
+  private launch(task: RunningTask, input: LaunchInput): void {
     const { deps } = this;
-    const job = start.job;
+    const cwd = join(deps.dataDir, 'jobs', task.job);
     let argv: string[];
     this.launchedAt.set(task.invocationId, performance.now());
     try {
-      argv = taskArgv(start, previous, deps.arguments);
+      argv = input.argv();
       mkdirSync(cwd, { recursive: true });
     } catch (error) {
       this.finishWithoutProcess(
@@ -159,7 +171,7 @@ export class LocalRunner implements Runner {
     }
     let plan: LaunchPlan;
     try {
-      plan = deps.plans.for(job, deps.config().settings);
+      plan = input.plan();
     } catch (error) {
       this.finishWithoutProcess(
         task,
@@ -280,10 +292,20 @@ export class LocalRunner implements Runner {
       const launched = this.launchedAt.get(task.invocationId) ?? Infinity;
       if (!row) {
         if (launched < readAt) this.kill(task.invocationId, KILL_NOW, 'row vanished');
-      } else if (row.killRequest && !this.killReasons.has(task.invocationId)) {
-        this.kill(task.invocationId, row.killRequest, 'leader');
+      } else if (row.killRequest) {
+        this.applyKillRequest(task.invocationId, row.killRequest);
       }
     }
+  }
+
+  /** A kill request the leader recorded on a task's row: sent once. */
+  applyKillRequest(invocationId: string, request: KillRequest): void {
+    if (!this.killReasons.has(invocationId)) this.kill(invocationId, request, 'leader');
+  }
+
+  /** Whether this runner has the task (launching or running). */
+  has(invocationId: string): boolean {
+    return this.tasks.has(invocationId) || this.launching.has(invocationId);
   }
 
   killReachable(reason: string): void {
@@ -352,6 +374,7 @@ export class LocalRunner implements Runner {
       { job: task.job, node: task.node, invocationId, pid, worker: this.deps.arguments.hostname },
       'task started',
     );
+    this.deps.onSpawned?.(task, pid);
     const pgid = this.plans.get(invocationId)?.processGroupLeader === false ? undefined : pid;
     if (pgid !== undefined && this.deps.onProcessGroup) {
       this.processGroups.set(invocationId, pgid);

@@ -30,11 +30,22 @@ export interface AbandonedTask {
   readonly pids: readonly number[];
 }
 
+/** A start the runner declined: no worker fits (`no_fit`), or none can run anything (`no_worker`). */
+export interface StartRefusal {
+  readonly refused: 'no_worker' | 'no_fit';
+  readonly reason: string;
+}
+
 export interface Runner {
   /** False for runners whose tasks cannot be killed (dry run): orphan timers are then forgotten. */
   readonly canKill: boolean;
-  /** Records the task as running and starts it; completion is reported to the status store by the runner. */
-  start(task: TaskStart, now: number): RunningTask;
+  /**
+   * Records the task as running and starts it; completion is reported to the
+   * status store by the runner. A remote runner may decline (no worker fits).
+   */
+  start(task: TaskStart, now: number): RunningTask | StartRefusal;
+  /** Before a pass's starts (a remote runner reads its workers' room afresh). */
+  beginPass?(): void;
   kill(invocationId: string, request: KillRequest, reason: string): KillOutcome;
   /**
    * Kills the running task of (job, node) with its job's kill request (the

@@ -27,17 +27,32 @@ export function taskArgv(
   previous: TaskStatus | undefined,
   context: TaskArgumentContext,
 ): string[] {
+  return argvFor(start.job.name, start.job.command, start.node, taskArgument(start, previous), context);
+}
+
+/** The JSON argument but for where it runs (`worker_node`, `worker_host`): what a leader sends a worker. */
+export function taskArgument(start: TaskStart, previous: TaskStatus | undefined): Record<string, unknown> {
   const job: Job = start.job;
-  const command = job.command.length > 0 ? job.command : context.workerCommand;
-  if (command.length === 0) throw new NoCommandError(job.name);
   const argument: Record<string, unknown> = {
     id: job.name,
     path_to_node: start.pathToNode,
     config: job.config,
     resources_by_node: start.charges,
-    worker_node: context.instanceNode,
-    worker_host: context.hostname,
   };
   if (previous) argument.prev_status = statusJson(previous);
-  return [...command, start.node, STATUS_PIPE_PATH, JSON.stringify(argument)];
+  return argument;
+}
+
+/** The job's command (else the runner's --worker-command), the node, the status pipe and the argument. */
+export function argvFor(
+  job: string,
+  jobCommand: readonly string[],
+  node: string,
+  argument: Readonly<Record<string, unknown>>,
+  context: TaskArgumentContext,
+): string[] {
+  const command = jobCommand.length > 0 ? jobCommand : context.workerCommand;
+  if (command.length === 0) throw new NoCommandError(job);
+  const full = { ...argument, worker_node: context.instanceNode, worker_host: context.hostname };
+  return [...command, node, STATUS_PIPE_PATH, JSON.stringify(full)];
 }

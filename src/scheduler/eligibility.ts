@@ -57,6 +57,12 @@ function passesFilter(
   return true;
 }
 
+/** A filter as a test of one name without tags (the `worker` level's filter, on host names). */
+export function compileNodeFilter(filter: NodeFilter, job: string): (name: string) => boolean {
+  const compiled = compileFilter(filter);
+  return (name) => passesFilter(compiled, name, undefined, job);
+}
+
 /** Computes the eligibility of every node at the job's level. */
 export function computeEligibility(job: Job, settings: Settings, index: NodeIndex): EligibilityMask {
   const nodes = index.nodes;

@@ -43,6 +43,8 @@ export class ResourceLedger {
           continue;
         }
         const resource = this.index.resources[r]!;
+        // Worker resources are the remote runner's to account (WorkerPlacement), by worker name.
+        if (resource.levelId === this.index.nodes.levelCount - 1) continue;
         const budget = this.index.budgetFor(resource.levelId, nameId);
         if (budget < 0) {
           problems.push(

@@ -128,6 +128,19 @@ export class TaskStatuses {
     return { applied: true, status, task };
   }
 
+  /**
+   * A task another process ran and completed (a remote worker): its final
+   * status is already stored, so this only forgets the task and takes the
+   * status; false unless `invocationId` is the running one. Does not notify.
+   */
+  finishedElsewhere(job: string, node: string, invocationId: string, status: TaskStatus): boolean {
+    const key = taskKey(job, node);
+    if (this.running.get(key)?.invocationId !== invocationId) return false;
+    this.running.delete(key);
+    this.load(job, node, status);
+    return true;
+  }
+
   /** Forgives every status of `job`; returns how many changed. */
   forgive(job: string): number {
     const table = this.tables.get(job);

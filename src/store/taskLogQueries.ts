@@ -32,7 +32,10 @@ export interface LogQuery {
 /** How many rows are read between two looks at the clock. */
 const ROWS_PER_CLOCK_CHECK = 256;
 
-export type LogLineRow = [job: string, node: string, timeSec: number, line: string, lineId: string];
+/** A line; on PostgreSQL, lines a worker wrote also name the worker. */
+export type LogLineRow =
+  | [job: string, node: string, timeSec: number, line: string, lineId: string]
+  | [job: string, node: string, timeSec: number, line: string, lineId: string, worker: string];
 
 export interface LogPage {
   readonly lines: LogLineRow[];

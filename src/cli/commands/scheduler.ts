@@ -13,6 +13,7 @@ import { StoreError } from '../../store/database.js';
 import { ApiError } from '../../server/apiErrors.js';
 import { ApiListenError } from '../../server/apiServerHost.js';
 import { CliExit, printError } from '../output.js';
+import { seconds, whole } from '../numberOptions.js';
 import { DatabaseError, databaseUrlFrom } from '../../store/postgres/connection.js';
 import {
   DEFAULT_KILL_BOUND_SEC,
@@ -55,29 +56,11 @@ interface SchedulerOptions {
   instanceId?: string;
   stopGraceMs: string;
   database?: string;
-  runner: string;
+  runner: 'local' | 'remote';
   workerName?: string;
   leaderLeaseSec: string;
   workerLeaseSec: string;
   killBoundSec: string;
-}
-
-function seconds(name: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) {
-    printError(`${name}: expected a positive number of seconds, received ${JSON.stringify(value)}`);
-    throw new CliExit(2);
-  }
-  return number;
-}
-
-function whole(name: string, value: string, min = 0): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number < min) {
-    printError(`${name}: expected a number >= ${min}, received ${JSON.stringify(value)}`);
-    throw new CliExit(2);
-  }
-  return number;
 }
 
 export function registerSchedulerCommand(program: Command): void {
@@ -146,7 +129,7 @@ export function registerSchedulerCommand(program: Command): void {
     )
     .option(
       '--runner <runner>',
-      'who runs the tasks: "local" (this process, the default); "remote" (workers on other hosts) is not available yet',
+      'who runs the tasks: "local" (this process, the default) or "remote" (`bistro worker` processes; needs --database)',
       'local',
     )
     .option(
@@ -157,10 +140,12 @@ export function registerSchedulerCommand(program: Command): void {
     .action(async (options: SchedulerOptions) => {
       const logger = createLogger();
       const databaseUrl = databaseUrlFrom(options.database);
-      if (options.runner !== 'local') {
-        printError(
-          `--runner: "${options.runner}" is not available; this version runs tasks with the local runner ("local")`,
-        );
+      if (options.runner !== 'local' && options.runner !== 'remote') {
+        printError(`--runner: expected "local" or "remote", got ${JSON.stringify(options.runner)}`);
+        throw new CliExit(2);
+      }
+      if (options.runner === 'remote' && !databaseUrl) {
+        printError('--runner remote needs --database (workers find their tasks in PostgreSQL)');
         throw new CliExit(2);
       }
       let daemon: SchedulerDaemon | undefined;
@@ -191,6 +176,7 @@ export function registerSchedulerCommand(program: Command): void {
                   leaderLeaseSec: seconds('--leader-lease-sec', options.leaderLeaseSec),
                   workerLeaseSec: seconds('--worker-lease-sec', options.workerLeaseSec),
                   killBoundSec: seconds('--kill-bound-sec', options.killBoundSec),
+                  runner: options.runner,
                 },
               }
             : {}),

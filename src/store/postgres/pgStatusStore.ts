@@ -41,7 +41,13 @@ export async function fence(client: pg.ClientBase, term: number): Promise<void> 
 export interface Dispatch {
   readonly task: RunningTask;
   readonly incarnation: string;
+  /** For a remote worker: what it needs to run the task (the row starts `dispatched`, for it to claim). */
+  readonly spec?: unknown;
 }
+
+/** Channels whose notifications only say "look": dispatches for workers, completions for the leader. */
+export const DISPATCH_CHANNEL = 'bistro_dispatch';
+export const COMPLETION_CHANNEL = 'bistro_completion';
 
 export interface Completion {
   readonly task: RunningTask;
@@ -265,9 +271,13 @@ export class PgStatusStore {
         return inTransaction(this.pool, async (client) => {
           await fence(client, op.term);
           await client.query(
-            "UPDATE running_tasks SET state = 'kill_requested', kill_request = $2 WHERE invocation_id = $1",
+            `UPDATE running_tasks SET kill_request = $2,
+               state = CASE WHEN state = 'dispatched' THEN 'dispatched' ELSE 'kill_requested' END
+             WHERE invocation_id = $1`,
             [op.invocationId, JSON.stringify(op.request)],
           );
+          // Its worker looks at once instead of at its next renewal.
+          await client.query(`SELECT pg_notify('${DISPATCH_CHANNEL}', '')`);
         });
     }
   }
@@ -277,13 +287,20 @@ export class PgStatusStore {
    * (the fence), and no row is inserted unless that found the term.
    */
   private async writeDispatch(items: Dispatch[], term: number): Promise<void> {
-    const result = await this.pool.query(
-      `WITH fence AS (SELECT 1 FROM leader_term WHERE id = 1 AND term = $1 FOR SHARE)
-       INSERT INTO running_tasks (invocation_id, job, node, incarnation, term, state, start_time, charges, backoff, worker_shard)
-       SELECT v.id, v.job, v.node, v.incarnation, $1, 'running', v.start_time, v.charges::jsonb, v.backoff::jsonb, v.shard
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[])
-         AS v(id, job, node, incarnation, start_time, charges, backoff, shard)
-       WHERE EXISTS (SELECT 1 FROM fence)`,
+    // Notifications are sent at commit; identical ones of one transaction are folded into one.
+    const result = await this.pool.query<{ inserted: number }>(
+      `WITH fence AS (SELECT 1 FROM leader_term WHERE id = 1 AND term = $1 FOR SHARE),
+       ins AS (
+         INSERT INTO running_tasks (invocation_id, job, node, incarnation, term, state, start_time, charges, backoff, worker_shard, spec)
+         SELECT v.id, v.job, v.node, v.incarnation, $1, CASE WHEN v.spec IS NULL THEN 'running' ELSE 'dispatched' END,
+           v.start_time, v.charges::jsonb, v.backoff::jsonb, v.shard, v.spec::jsonb
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[])
+           AS v(id, job, node, incarnation, start_time, charges, backoff, shard, spec)
+         WHERE EXISTS (SELECT 1 FROM fence)
+         RETURNING spec IS NOT NULL AS remote
+       )
+       SELECT count(*)::int AS inserted,
+         CASE WHEN bool_or(remote) THEN pg_notify('${DISPATCH_CHANNEL}', '') END AS notified FROM ins`,
       [
         term,
         items.map((d) => d.task.invocationId),
@@ -294,9 +311,10 @@ export class PgStatusStore {
         items.map((d) => JSON.stringify(d.task.charges)),
         items.map((d) => JSON.stringify(d.task.backoff)),
         items.map((d) => d.task.workerShard),
+        items.map((d) => (d.spec === undefined ? null : JSON.stringify(d.spec))),
       ],
     );
-    if (result.rowCount !== items.length) throw new FencedOutError(term);
+    if (result.rows[0]?.inserted !== items.length) throw new FencedOutError(term);
   }
 
   /** One statement (atomic on its own): delete the rows, upsert the statuses of the rows deleted. */
@@ -315,7 +333,7 @@ export class PgStatusStore {
            ON CONFLICT (job, node) DO UPDATE SET bits = excluded.bits, time = excluded.time,
              backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data
          )
-         SELECT id AS invocation_id FROM s`,
+         SELECT id AS invocation_id, pg_notify('${COMPLETION_CHANNEL}', '') FROM s`,
       [
         items.map((c) => c.task.invocationId),
         items.map((c) => c.task.job),

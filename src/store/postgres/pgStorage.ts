@@ -25,6 +25,8 @@ export interface PgStorageOptions {
   readonly incarnation: () => string | undefined;
   readonly queryTimeoutMs: number;
   readonly events?: PgStatusStoreEvents;
+  /** The worker name every task log line written here carries. */
+  readonly worker?: string;
 }
 
 export class PgStorage implements TaskStorage {
@@ -41,7 +43,7 @@ export class PgStorage implements TaskStorage {
     this.launchRecords = new StatusStore(join(options.dataDir, 'statuses.sqlite'), options.health);
     this.statuses = new PgStatusStore(pool, options.health, options.term, options.events);
     this.state = new SharedTaskState(this.launchRecords, this.statuses);
-    this.logs = new PgTaskLogStore(pool, options.health);
+    this.logs = new PgTaskLogStore(pool, options.health, options.worker);
   }
 
   /** Opens the local launch records; the database is not touched until migrate(). */

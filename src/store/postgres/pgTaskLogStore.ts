@@ -41,6 +41,8 @@ export class PgTaskLogStore implements TaskLogs {
   constructor(
     private readonly pool: PgPool,
     private readonly health: StoreHealth,
+    /** The worker whose tasks write here: every line names it. */
+    private readonly worker?: string,
   ) {}
 
   append(table: LogTable, job: string, node: string, line: string, timeMs = Date.now()): void {
@@ -94,8 +96,14 @@ export class PgTaskLogStore implements TaskLogs {
         where.push(`node = ANY($${params.length}::text[])`);
       }
       params.push(READ_CHUNK);
-      const result = await this.pool.query<{ job: string; node: string; line_id: string; line: string }>(
-        `SELECT job, node, line_id::text AS line_id, line FROM task_logs WHERE ${where.join(' AND ')}
+      const result = await this.pool.query<{
+        job: string;
+        node: string;
+        line_id: string;
+        line: string;
+        worker: string | null;
+      }>(
+        `SELECT job, node, line_id::text AS line_id, line, worker FROM task_logs WHERE ${where.join(' AND ')}
          ORDER BY line_id ${asc ? 'ASC' : 'DESC'} LIMIT $${params.length}`,
         params,
       );
@@ -103,7 +111,12 @@ export class PgTaskLogStore implements TaskLogs {
         if (query.filter && !query.filter.test(row.line)) continue;
         if (lines.length === pageSize) return { lines, next_line_id: row.line_id };
         const id = BigInt(row.line_id);
-        lines.push([row.job, row.node, Number(id >> 32n), row.line, row.line_id]);
+        const time = Number(id >> 32n);
+        lines.push(
+          row.worker === null
+            ? [row.job, row.node, time, row.line, row.line_id]
+            : [row.job, row.node, time, row.line, row.line_id, row.worker],
+        );
       }
       if (result.rows.length < READ_CHUNK) return { lines, next_line_id: '-1' };
       const last = BigInt(result.rows.at(-1)!.line_id);
@@ -177,14 +190,15 @@ export class PgTaskLogStore implements TaskLogs {
         return last.toString();
       });
       await client.query(
-        `INSERT INTO task_logs (kind, line_id, job, node, line)
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])`,
+        `INSERT INTO task_logs (kind, line_id, job, node, line, worker)
+         SELECT *, $6::text FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])`,
         [
           batch.map((r) => r.table),
           ids,
           batch.map((r) => r.job),
           batch.map((r) => r.node),
           batch.map((r) => r.line),
+          this.worker ?? null,
         ],
       );
       await client.query('UPDATE task_log_clock SET last_id = $1 WHERE id = 1', [last.toString()]);

@@ -1,0 +1,248 @@
+/**
+ * The remote runner (`--runner remote`): the leader places each task the
+ * pass chose on a healthy worker (WorkerPlacement), records it running,
+ * and inserts its `running_tasks` row for that worker's incarnation in one
+ * fenced statement that notifies the workers. It never runs a process: the
+ * worker claims the row, runs the task and stores its final status in one
+ * statement that deletes the row and notifies the leader, which then takes
+ * the stored status (it does not compute it again).
+ *
+ * Stopping the scheduler does not stop remote tasks: they belong to their
+ * workers' leases, and whichever scheduler leads next watches them.
+ */
+import type { Config } from '../config/config.js';
+import type { KillRequest } from '../config/killRequest.js';
+import type { Logger } from '../logging/logger.js';
+import type { TaskStart } from '../scheduler/pass.js';
+import { WorkerPlacement, type WorkerCandidate } from '../scheduler/workerPlacement.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import { statusLabel, type TaskStatus } from '../statuses/taskStatus.js';
+import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
+import { remoteTaskSpec, type RemoteTaskSpec } from './remoteTaskSpec.js';
+import type { AbandonedTask, FinishedTask, Runner, StartRefusal, TaskKillOutcome } from './runner.js';
+import { runningTaskFor } from './runningTaskFor.js';
+import { forgiveJob, killTaskByName } from './taskControl.js';
+
+/** How often the leader looks for completions when no notification came. */
+const COMPLETION_POLL_MS = 500;
+
+export interface RemoteRunnerDeps {
+  readonly statuses: TaskStatuses;
+  readonly config: () => Config;
+  readonly logger: Logger;
+  /** Workers a task may be placed on now. */
+  readonly workers: () => readonly WorkerCandidate[];
+  /** Whether this scheduler leads (only the leader watches completions). */
+  readonly leads: () => boolean;
+  /** Inserts the task's row for the worker's incarnation (fenced); resolves once committed. */
+  readonly dispatch: (task: RunningTask, incarnation: string, spec: RemoteTaskSpec) => Promise<void>;
+  /** Records a kill request on the task's row; its worker applies it. */
+  readonly requestKill: (task: RunningTask, request: KillRequest, reason: string) => KillOutcome;
+  /** Which of these invocations still have a row. */
+  readonly stillRunning: (invocationIds: readonly string[]) => Promise<Set<string>>;
+  /** The statuses stored for these (job, node) pairs, keyed `job\0node`. */
+  readonly storedStatuses: (
+    keys: readonly { job: string; node: string }[],
+  ) => Promise<Map<string, TaskStatus>>;
+  readonly onComplete?: (finished: FinishedTask) => void;
+}
+
+export class RemoteRunner implements Runner {
+  readonly canKill = true;
+  private placement: WorkerPlacement | undefined;
+  private cursor: string | undefined;
+  /** Dispatches not yet committed; a kill meanwhile is sent once the row exists. */
+  private readonly pending = new Map<string, { kill?: { request: KillRequest; reason: string } }>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+  private stopped = false;
+
+  constructor(private readonly deps: RemoteRunnerDeps) {}
+
+  /** Starts watching for completions. */
+  watchCompletions(): void {
+    this.schedulePoll();
+  }
+
+  /** A new pass: workers and their room are read afresh. */
+  beginPass(): void {
+    this.placement = new WorkerPlacement(
+      this.deps.config().settings,
+      this.deps.workers(),
+      this.deps.statuses.runningTasks(),
+      this.cursor,
+    );
+  }
+
+  /** Problems of the last placement (negative worker resources). */
+  placementProblems(): readonly string[] {
+    return this.placement?.problems ?? [];
+  }
+
+  /** What each worker has left of its worker-level resources, as of the last pass. */
+  availableOn(worker: string): Readonly<Record<string, number>> | undefined {
+    return this.placement?.availableOn(worker);
+  }
+
+  start(start: TaskStart, now: number): RunningTask | StartRefusal {
+    const { deps } = this;
+    this.placement ??= new WorkerPlacement(
+      deps.config().settings,
+      deps.workers(),
+      deps.statuses.runningTasks(),
+      this.cursor,
+    );
+    const placed = this.placement.place(start.job, start.pathToNode);
+    if (!placed.worker) return { refused: placed.outcome, reason: placed.reason };
+    this.cursor = this.placement.cursor;
+    const { worker } = placed;
+    const local = runningTaskFor(start, now);
+    const charges =
+      Object.keys(placed.charges).length > 0
+        ? { ...start.charges, [worker.name]: placed.charges }
+        : start.charges;
+    const task: RunningTask = { ...local, charges, workerShard: worker.name };
+    const previous = deps.statuses.get(task.job, task.node);
+    const spec = remoteTaskSpec(start, previous, charges, deps.config().settings);
+    deps.statuses.recordStart(task);
+    this.pending.set(task.invocationId, {});
+    deps.dispatch(task, worker.incarnation, spec).then(
+      () => {
+        const pending = this.pending.get(task.invocationId);
+        this.pending.delete(task.invocationId);
+        deps.logger.info(
+          { job: task.job, node: task.node, invocationId: task.invocationId, worker: worker.name },
+          'task dispatched',
+        );
+        if (pending?.kill) deps.requestKill(task, pending.kill.request, pending.kill.reason);
+      },
+      (error: unknown) => {
+        this.pending.delete(task.invocationId);
+        deps.statuses.cancelStart(task, previous);
+        deps.logger.warn(
+          {
+            job: task.job,
+            node: task.node,
+            invocationId: task.invocationId,
+            worker: worker.name,
+            err: error,
+          },
+          'task not dispatched: its row could not be written',
+        );
+      },
+    );
+    return task;
+  }
+
+  kill(invocationId: string, request: KillRequest, reason: string): KillOutcome {
+    const pending = this.pending.get(invocationId);
+    if (pending) {
+      pending.kill ??= { request, reason };
+      return { ok: true, message: `Kill of ${invocationId} will be sent once its dispatch is recorded` };
+    }
+    const task = this.runningTask(invocationId);
+    if (!task) return { ok: false, reason: 'unknown_task', message: `Task ${invocationId} is not running` };
+    return this.deps.requestKill(task, request, reason);
+  }
+
+  killTask(job: string, node: string, reason: string): TaskKillOutcome {
+    return killTaskByName(this, this.deps.statuses, this.deps.config(), job, node, reason);
+  }
+
+  forgive(job: string): void {
+    forgiveJob(this.deps.statuses, this.deps.config(), job);
+  }
+
+  /** Remote tasks outlive a scheduler's stop: they belong to their workers. */
+  async stopAll(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.polling;
+  }
+
+  killReachable(): void {
+    // Nothing runs here.
+  }
+
+  abandonAll(): AbandonedTask[] {
+    return [];
+  }
+
+  usage(): TaskUsage {
+    return {};
+  }
+
+  unkillable(): ReadonlySet<string> {
+    return new Set();
+  }
+
+  /** Looks for completions now (a notification came). */
+  wake(): void {
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.polling = this.poll()
+      .catch((error: unknown) => this.deps.logger.debug({ err: error }, 'completion poll failed'))
+      .finally(() => {
+        this.polling = undefined;
+        if (this.pollAgain) {
+          this.pollAgain = false;
+          this.wake();
+        } else this.schedulePoll();
+      });
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.wake();
+    }, COMPLETION_POLL_MS);
+    this.timer.unref();
+  }
+
+  private runningTask(invocationId: string): RunningTask | undefined {
+    for (const task of this.deps.statuses.runningTasks()) if (task.invocationId === invocationId) return task;
+    return undefined;
+  }
+
+  private async poll(): Promise<void> {
+    const { deps } = this;
+    if (this.stopped || !deps.leads()) return;
+    const watched = [...deps.statuses.runningTasks()].filter((task) => !this.pending.has(task.invocationId));
+    if (watched.length === 0) return;
+    const present = await deps.stillRunning(watched.map((task) => task.invocationId));
+    const gone = watched.filter((task) => !present.has(task.invocationId));
+    if (gone.length === 0) return;
+    const stored = await deps.storedStatuses(gone);
+    const now = Date.now() / 1000;
+    for (const task of gone) {
+      const status = stored.get(`${task.job}\u0000${task.node}`);
+      // A row deleted with no status stored is a loss this leader applies itself (WorkerLossMonitor).
+      if (!status || !deps.statuses.finishedElsewhere(task.job, task.node, task.invocationId, status))
+        continue;
+      const finished: FinishedTask = {
+        invocationId: task.invocationId,
+        job: task.job,
+        status: statusLabel(status.bits),
+        durationSec: Math.max(0, now - task.startTime),
+      };
+      deps.logger.info(
+        {
+          job: task.job,
+          node: task.node,
+          invocationId: task.invocationId,
+          worker: task.workerShard,
+          status: finished.status,
+        },
+        'task finished',
+      );
+      deps.onComplete?.(finished);
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The queries of remote dispatch (DISTRIBUTED §5): a worker claims the rows
+ * dispatched to its incarnation; the leader learns which of its dispatched
+ * tasks completed (their rows are gone) and reads the statuses the workers
+ * stored for them; everyone reads the worker registry.
+ */
+import type { RunningTask } from '../../statuses/runningTask.js';
+import type { TaskStatus } from '../../statuses/taskStatus.js';
+import { statusFromRow, type StatusRow } from '../statusStore.js';
+import type { PgPool } from './connection.js';
+import { RUNNING_TASK_COLUMNS, runningTaskFromRow, type RunningTaskColumns } from './pgStatusStore.js';
+
+/** A row a worker claimed: the task, what the leader sent to run it, and when it was dispatched. */
+export interface ClaimedTask {
+  readonly task: RunningTask;
+  readonly spec: unknown;
+  readonly killRequest: unknown;
+  /** Epoch ms, on the database's clock. */
+  readonly dispatchedAtMs: number;
+}
+
+/** Moves this incarnation's `dispatched` rows to `running` and returns them, oldest first. */
+export async function claimDispatched(
+  pool: PgPool,
+  incarnation: string,
+  limit: number,
+): Promise<ClaimedTask[]> {
+  const result = await pool.query<
+    RunningTaskColumns & { spec: unknown; kill_request: unknown; dispatched_ms: number }
+  >(
+    `UPDATE running_tasks SET state = 'running'
+     WHERE invocation_id IN (
+       SELECT invocation_id FROM running_tasks WHERE incarnation = $1 AND state = 'dispatched'
+       ORDER BY dispatched_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING ${RUNNING_TASK_COLUMNS}, spec, kill_request,
+       extract(epoch FROM dispatched_at)::float8 * 1000 AS dispatched_ms`,
+    [incarnation, limit],
+  );
+  return result.rows
+    .map((row) => ({
+      task: runningTaskFromRow(row),
+      spec: row.spec,
+      killRequest: row.kill_request,
+      dispatchedAtMs: row.dispatched_ms,
+    }))
+    .sort((a, b) => a.dispatchedAtMs - b.dispatchedAtMs);
+}
+
+/** Which of these invocations still have a row. */
+export async function stillRunning(pool: PgPool, invocationIds: readonly string[]): Promise<Set<string>> {
+  const result = await pool.query<{ invocation_id: string }>(
+    'SELECT invocation_id FROM running_tasks WHERE invocation_id = ANY($1::text[])',
+    [invocationIds],
+  );
+  return new Set(result.rows.map((row) => row.invocation_id));
+}
+
+/** The stored statuses of these (job, node) pairs, keyed `job\0node`. */
+export async function storedStatuses(
+  pool: PgPool,
+  keys: readonly { job: string; node: string }[],
+): Promise<Map<string, TaskStatus>> {
+  const result = await pool.query<StatusRow>(
+    `SELECT s.job, s.node, s.bits, s.time, s.backoff_sec, s.progress_sec, s.data
+     FROM statuses s JOIN unnest($1::text[], $2::text[]) AS k(job, node) USING (job, node)`,
+    [keys.map((k) => k.job), keys.map((k) => k.node)],
+  );
+  return new Map(result.rows.map((row) => [`${row.job}\u0000${row.node}`, statusFromRow(row)]));
+}
+
+/** One incarnation in the worker registry. */
+export interface WorkerRow {
+  readonly incarnation: string;
+  readonly name: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly version: string;
+  readonly state: 'healthy' | 'lost' | 'stopped';
+  readonly startedAtMs: number;
+  /** Since its last renewal, by the database's clock (ms). */
+  readonly leaseAgeMs: number;
+  readonly leaseMs: number;
+  readonly resources: { readonly cpu_cores?: number; readonly ram_mb?: number };
+  readonly runningTasks: number;
+}
+
+/** The registry: every healthy incarnation, and the latest others per name (newest first). */
+export async function workerRows(pool: PgPool, limit = 1000): Promise<WorkerRow[]> {
+  const result = await pool.query<{
+    incarnation: string;
+    name: string;
+    host: string;
+    pid: number;
+    version: string;
+    state: WorkerRow['state'];
+    started_ms: number;
+    lease_age_ms: number | null;
+    lease_ms: number;
+    resources: WorkerRow['resources'];
+    running: number;
+  }>(
+    `SELECT w.incarnation, w.name, w.host, w.pid, w.version, w.state,
+       extract(epoch FROM w.started_at)::float8 * 1000 AS started_ms,
+       extract(epoch FROM now() - (w.lease_until - w.lease_ms * interval '1 millisecond'))::float8 * 1000 AS lease_age_ms,
+       w.lease_ms, w.resources,
+       (SELECT count(*)::int FROM running_tasks r WHERE r.incarnation = w.incarnation) AS running
+     FROM workers w
+     WHERE w.state = 'healthy' OR w.started_at > now() - interval '1 day'
+     ORDER BY w.state = 'healthy' DESC, w.name, w.started_at DESC
+     LIMIT $1`,
+    [limit],
+  );
+  return result.rows.map((row) => ({
+    incarnation: row.incarnation,
+    name: row.name,
+    host: row.host,
+    pid: row.pid,
+    version: row.version,
+    state: row.state,
+    startedAtMs: row.started_ms,
+    leaseAgeMs: Math.max(0, row.lease_age_ms ?? 0),
+    leaseMs: row.lease_ms,
+    resources: row.resources ?? {},
+    runningTasks: row.running,
+  }));
+}
+
+/** This incarnation's claimed rows with a kill request (an unclaimed row keeps its request for the claim). */
+export async function killRequestedRows(
+  pool: PgPool,
+  incarnation: string,
+): Promise<{ invocationId: string; killRequest: unknown }[]> {
+  const result = await pool.query<{ invocation_id: string; kill_request: unknown }>(
+    `SELECT invocation_id, kill_request FROM running_tasks WHERE incarnation = $1 AND state = 'kill_requested'`,
+    [incarnation],
+  );
+  return result.rows.map((row) => ({ invocationId: row.invocation_id, killRequest: row.kill_request }));
+}

@@ -1,0 +1,341 @@
+/**
+ * `bistro worker`: one per host. It registers an incarnation under a
+ * worker lease (with the watchdog), reports its usable CPU cores and RAM,
+ * claims the rows the leader dispatched to it (woken by a notification,
+ * and on a timer), and runs each task with the same supervisor,
+ * containment, task protocol, log capture and restart recovery as the
+ * local runner -- the LocalRunner itself, fed from the row's spec. The
+ * completion is the one statement keyed by invocation id. Kill requests
+ * are applied when notified and at every renewal; a task whose row
+ * vanished is killed at once.
+ *
+ * SIGTERM: stop claiming, kill every task with its job's kill request,
+ * store their statuses, deregister.
+ */
+import { hostname } from 'node:os';
+import { parseConfig, type Config } from '../config/config.js';
+import type { KillRequest } from '../config/killRequest.js';
+import type { Logger } from '../logging/logger.js';
+import { LeasedWorker } from '../cluster/leasedWorker.js';
+import { leaseProblem, workerMarginMs } from '../cluster/leaseTiming.js';
+import { LaunchPlans } from '../runners/launchPlans.js';
+import type { LocalRunner } from '../runners/localRunner.js';
+import { RemoteLaunches, RemoteTaskSpecError } from '../runners/remoteTaskSpec.js';
+import { StatusBits as B } from '../statuses/taskStatus.js';
+import { finalStatus } from '../statuses/backoff.js';
+import { TaskStatuses } from '../statuses/taskStatuses.js';
+import type { RunningTask } from '../statuses/runningTask.js';
+import { DatabaseError } from '../store/postgres/connection.js';
+import { NotificationListener } from '../store/postgres/notificationListener.js';
+import { DISPATCH_CHANNEL } from '../store/postgres/pgStatusStore.js';
+import { PgStorage } from '../store/postgres/pgStorage.js';
+import { claimDispatched, killRequestedRows, type ClaimedTask } from '../store/postgres/remoteTasks.js';
+import { StoreHealth } from '../store/storeHealth.js';
+import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
+import { claimInstance, type InstanceIdentity } from '../daemon/instanceIdentity.js';
+import { recoverLeftovers } from '../daemon/recovery.js';
+import { createRunner } from '../daemon/runnerFactory.js';
+import { DEFAULT_STOP_GRACE_MS, stopTasks } from '../daemon/shutdown.js';
+import { taskCgroupRoots } from '../daemon/clusterAddresses.js';
+import type { AbandonedTask } from '../runners/runner.js';
+import { usableResources } from './usableResources.js';
+import { seededRandom } from '../scheduler/random.js';
+
+/** How often a worker looks for dispatched rows when no notification came. */
+const CLAIM_POLL_MS = 1000;
+/** Rows claimed per look: a burst is taken in a few statements. */
+const CLAIM_BATCH = 256;
+
+export interface WorkerOptions {
+  readonly url: string;
+  readonly name: string;
+  readonly dataDir: string;
+  readonly workerLeaseMs: number;
+  readonly killBoundMs: number;
+  readonly logger: Logger;
+  /** The command for jobs without one (`--worker-command`). */
+  readonly workerCommand?: string;
+  readonly instanceId?: string;
+  readonly identityLockDir?: string;
+  readonly priorityBoost?: number;
+  readonly stopGraceMs?: number;
+}
+
+/** The worker has no config of its own: every task brings its options in its spec. */
+let noConfig: Config | undefined;
+function workerConfig(): Config {
+  noConfig ??= parseConfig({ bistro_settings: { nodes: { levels: [], node_sources: [] }, resources: {} } });
+  return noConfig;
+}
+
+export class WorkerDaemon {
+  readonly identity: InstanceIdentity;
+  readonly storage: PgStorage;
+  private readonly statuses = new TaskStatuses();
+  private readonly containment: ContainmentFactory;
+  private readonly runner: LocalRunner;
+  private readonly launches: RemoteLaunches;
+  private readonly host = hostname();
+  private leased: LeasedWorker | undefined;
+  private listener: NotificationListener | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private looking: Promise<void> | undefined;
+  private lookAgain = false;
+  private stopping: Promise<AbandonedTask[]> | undefined;
+  private escalateStop: () => void = () => undefined;
+  private readonly escalated = new Promise<void>((resolve) => (this.escalateStop = resolve));
+  /** Each running task's kill request (its job's, from the spec) and dispatch time. */
+  private readonly taskInfo = new Map<string, { killRequest: KillRequest; dispatchedAtMs: number }>();
+  private readonly watchedCgroups = new Set<string>();
+
+  constructor(private readonly options: WorkerOptions) {
+    const problem = leaseProblem(
+      '--worker-lease-sec',
+      options.workerLeaseMs,
+      workerMarginMs(options.workerLeaseMs, options.killBoundMs),
+    );
+    if (problem) throw new DatabaseError(problem);
+    // First: a second worker on this data dir must stop here.
+    this.identity = claimInstance(options.dataDir, options.instanceId, options.identityLockDir);
+    this.containment = new ContainmentFactory(undefined, { instance: this.identity.id });
+    const health = new StoreHealth({
+      onChange: (store, failure) =>
+        failure
+          ? options.logger.error({ store, problem: failure }, 'the database cannot be written; retrying')
+          : options.logger.info({ store }, 'the database is written again'),
+    });
+    this.storage = PgStorage.create({
+      url: options.url,
+      dataDir: options.dataDir,
+      health,
+      term: () => undefined,
+      incarnation: () => this.leased?.incarnation,
+      queryTimeoutMs: Math.min(10_000, options.workerLeaseMs / 3),
+      worker: options.name,
+    });
+    const context = {
+      workerCommand: options.workerCommand ? [options.workerCommand] : [],
+      instanceNode: options.name,
+      hostname: this.host,
+    };
+    this.launches = new RemoteLaunches(this.containment, context);
+    const { runner } = createRunner({
+      dataDir: options.dataDir,
+      workerCommand: options.workerCommand,
+      instanceName: options.name,
+      priorityBoost: options.priorityBoost,
+      statuses: this.statuses,
+      statusStore: this.storage.state,
+      logStore: this.storage.logs,
+      containment: this.containment,
+      plans: new LaunchPlans(this.containment),
+      random: seededRandom(Date.now() & 0xffffffff),
+      logger: options.logger,
+      config: workerConfig,
+      onComplete: (finished) => {
+        this.taskInfo.delete(finished.invocationId);
+        // A slot is free: more may be waiting.
+        this.wake();
+      },
+      onProcessGroup: (pgid, alive) => this.leased?.processGroup(pgid, alive),
+      onSpawned: (task, pid) => this.spawned(task, pid),
+    });
+    this.runner = runner as LocalRunner;
+  }
+
+  /** Recovers what a previous run left, registers, and starts claiming. */
+  async start(): Promise<void> {
+    const { options } = this;
+    await this.storage.migrate();
+    const settingsPlan = new LaunchPlans(this.containment).forSettings(workerConfig().settings);
+    if (settingsPlan.containment.kind === 'none')
+      throw new DatabaseError(
+        `a worker's tasks must run in cgroups (the watchdog kills them by cgroup): ${settingsPlan.containment.reason}`,
+      );
+    for (const warning of this.containment.warnings) options.logger.warn(warning);
+    const report = await recoverLeftovers(
+      this.storage.launchRecords,
+      this.storage.state,
+      this.statuses,
+      this.storage.logs,
+      [settingsPlan.containment],
+      options.logger,
+    );
+    if (report.recordsChecked > 0) options.logger.warn({ ...report }, 'restart recovery finished');
+    const cgroupDirs = taskCgroupRoots(settingsPlan.containment);
+    for (const dir of cgroupDirs) this.watchedCgroups.add(dir);
+    const resources = usableResources();
+    this.leased = await LeasedWorker.start({
+      url: options.url,
+      name: options.name,
+      host: this.host,
+      ttlMs: options.workerLeaseMs,
+      killBoundMs: options.killBoundMs,
+      resources: { ...resources },
+      cgroupDirs,
+      logger: options.logger,
+      killAllNow: (reason) => this.runner.killAllNow(reason),
+      reconcile: (rows, readAt) => this.runner.reconcile(rows, readAt),
+    });
+    options.logger.info(
+      { worker: options.name, host: this.host, instance: this.identity.id, ...resources },
+      'worker started',
+    );
+    this.listener = new NotificationListener(
+      options.url,
+      DISPATCH_CHANNEL,
+      () => this.wake(),
+      options.logger,
+    );
+    this.listener.start();
+    this.schedule();
+  }
+
+  get incarnation(): string | undefined {
+    return this.leased?.incarnation;
+  }
+
+  /** Looks for dispatched rows and kill requests now. */
+  wake(): void {
+    if (this.stopping) return;
+    if (this.looking) {
+      this.lookAgain = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.looking = this.look()
+      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not read dispatched tasks'))
+      .finally(() => {
+        this.looking = undefined;
+        if (this.lookAgain) {
+          this.lookAgain = false;
+          this.wake();
+        } else this.schedule();
+      });
+  }
+
+  private schedule(): void {
+    if (this.stopping || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.wake();
+    }, CLAIM_POLL_MS);
+  }
+
+  private async look(): Promise<void> {
+    const leased = this.leased;
+    const incarnation = leased?.incarnation;
+    if (!leased || incarnation === undefined) return;
+    await this.applyKillRequests(incarnation);
+    // No fresh, acknowledged lease: leave the rows dispatched (the leader declares them lost if it lasts).
+    if (!leased.mayStart()) return;
+    const claimed = await claimDispatched(this.storage.pool, incarnation, CLAIM_BATCH);
+    for (const row of claimed) this.run(row);
+    if (claimed.length === CLAIM_BATCH) this.lookAgain = true;
+  }
+
+  private run({ task, spec, killRequest, dispatchedAtMs }: ClaimedTask): void {
+    const { logger } = this.options;
+    if (killRequest) {
+      // Killed while it waited for this worker: it never starts.
+      const report = {
+        bits: B.INCOMPLETE | B.USES_BACKOFF,
+        data: { exception: 'Task was killed before it started' },
+      };
+      this.storage.statuses.complete(task, finalStatus(report, task.backoff, Date.now() / 1000));
+      return;
+    }
+    let input;
+    try {
+      input = this.launches.inputFor(task.invocationId, task.job, spec);
+      const plan = input.plan();
+      // The watchdog must reach the task's cgroups before the task exists.
+      for (const dir of taskCgroupRoots(plan.containment))
+        if (!this.watchedCgroups.has(dir)) {
+          this.watchedCgroups.add(dir);
+          this.leased?.addCgroup(dir);
+        }
+    } catch (error) {
+      if (!(error instanceof RemoteTaskSpecError)) throw error;
+      // The runner reports the failure to start as the task's status.
+      input = {
+        argv: () => {
+          throw error;
+        },
+        plan: () => {
+          throw error;
+        },
+      };
+    }
+    this.taskInfo.set(task.invocationId, {
+      killRequest: this.launches.killRequestOf(spec),
+      dispatchedAtMs,
+    });
+    logger.debug({ job: task.job, node: task.node, invocationId: task.invocationId }, 'task claimed');
+    this.runner.run(task, input);
+  }
+
+  /** Kill requests on this incarnation's rows; a row killed before it was claimed completes here. */
+  private async applyKillRequests(incarnation: string): Promise<void> {
+    const rows = await killRequestedRows(this.storage.pool, incarnation);
+    for (const { invocationId, killRequest } of rows)
+      if (this.runner.has(invocationId))
+        this.runner.applyKillRequest(invocationId, killRequest as KillRequest);
+  }
+
+  private spawned(task: RunningTask, pid: number): void {
+    const info = this.taskInfo.get(task.invocationId);
+    this.options.logger.info(
+      {
+        job: task.job,
+        node: task.node,
+        invocationId: task.invocationId,
+        pid,
+        worker: this.options.name,
+        dispatch_latency_ms: info ? Math.max(0, Date.now() - info.dispatchedAtMs) : undefined,
+      },
+      'task running',
+    );
+  }
+
+  /** SIGTERM: stop claiming, kill every task with its kill request, store their statuses, deregister. */
+  stop(): Promise<AbandonedTask[]> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  /** A second signal: SIGKILL every task now. */
+  escalate(): void {
+    this.escalateStop();
+  }
+
+  private async doStop(): Promise<AbandonedTask[]> {
+    const { logger } = this.options;
+    if (this.timer) clearTimeout(this.timer);
+    await this.listener?.stop();
+    await this.looking;
+    logger.info({ running: this.runner.runningCount }, 'worker stopping: killing every running task');
+    const requests = [...this.taskInfo.values()].map((info) => info.killRequest);
+    const abandoned = await stopTasks(
+      this.runner,
+      (task) => this.taskInfo.get(task.invocationId)?.killRequest ?? workerConfig().settings.killSubprocess,
+      requests,
+      {
+        graceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+        escalated: this.escalated,
+        logger,
+      },
+    );
+    const drained = await this.storage.drain(5000);
+    if (!drained) logger.error('could not write every status to the database before stopping');
+    await this.leased?.stop(abandoned.length > 0 || !drained);
+    await this.storage.close();
+    const kept = await this.containment.removeInstanceCgroups();
+    if (kept.length > 0)
+      logger.warn({ cgroups: kept }, "this worker's cgroup sub-tree is not empty; left in place");
+    this.identity.release();
+    logger.info({ abandoned: abandoned.length }, 'worker stopped');
+    return abandoned;
+  }
+}
