@@ -1,6 +1,7 @@
 /** Metrics of a scheduler on a shared database: its role and term. */
 import { Gauge, type Registry } from 'prom-client';
 import type { Cluster } from './cluster.js';
+import { workerCounts } from '../store/postgres/remoteTasks.js';
 
 export function registerClusterMetrics(registry: Registry, cluster: Cluster): void {
   new Gauge({
@@ -17,6 +18,17 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     registers: [registry],
     collect() {
       this.set(cluster.leader()?.term ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'bistro_workers',
+    help: 'Worker incarnations registered on the database, by state (healthy, lost, stopped)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await workerCounts(cluster.storage.pool).catch(() => undefined);
+      if (!counts) return;
+      for (const state of ['healthy', 'lost', 'stopped']) this.set({ state }, counts.get(state) ?? 0);
     },
   });
   new Gauge({

@@ -28,7 +28,7 @@ import { Cluster, type ClusterHooks } from './cluster.js';
 import { RemoteRunner } from '../runners/remoteRunner.js';
 import { NotificationListener } from '../store/postgres/notificationListener.js';
 import { COMPLETION_CHANNEL } from '../store/postgres/pgStatusStore.js';
-import { stillRunning, storedStatuses } from '../store/postgres/remoteTasks.js';
+import { stillRunning, storedStatuses, workerRows } from '../store/postgres/remoteTasks.js';
 import {
   DEFAULT_KILL_BOUND_SEC,
   DEFAULT_LEADER_LEASE_SEC,
@@ -304,6 +304,13 @@ export class SchedulerDaemon {
       allowCommand: this.options.http?.allowCommand ?? false,
       requestPass: () => this.requestPass(0),
       leadership: () => this.leadership(),
+      ...(this.cluster
+        ? {
+            workers: () => workerRows(this.cluster!.storage.pool),
+            workerAvailable: (worker: string) =>
+              this.runner instanceof RemoteRunner ? this.runner.availableOn(worker) : undefined,
+          }
+        : {}),
     });
   }
 

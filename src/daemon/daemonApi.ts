@@ -29,6 +29,8 @@ export interface DaemonApiParts {
   readonly metrics: SchedulerMetrics;
   readonly logStore: TaskLogs;
   readonly leadership: ApiContext['leadership'];
+  readonly workers?: ApiContext['workers'];
+  readonly workerAvailable?: ApiContext['workerAvailable'];
   readonly configFile: string;
   readonly allowCommand: boolean;
   /** A forgiven job's tasks may start: the daemon schedules a pass. */
@@ -64,6 +66,8 @@ export function daemonApi(parts: DaemonApiParts): ApiContext {
     usage: (id) => runner.usage(id),
     queryLogs: (query) => parts.logStore.query(query),
     leadership: parts.leadership,
+    ...(parts.workers ? { workers: parts.workers } : {}),
+    ...(parts.workerAvailable ? { workerAvailable: parts.workerAvailable } : {}),
     configWriter: new ConfigWriter(parts.configFile),
     allowCommand: parts.allowCommand,
   };

@@ -10,6 +10,7 @@ import type { JobHistogram } from '../scheduler/histogram.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { LogPage, LogQuery } from '../store/taskLogQueries.js';
 import type { TaskUsage } from '../supervisor/taskSpec.js';
+import type { WorkerRow } from '../store/postgres/remoteTasks.js';
 import type { RouteArgs, RouteName } from './routes.js';
 
 /** A scheduler's role on a shared database. */
@@ -43,6 +44,10 @@ export interface ApiContext {
   readonly configWriter: ConfigWriter;
   /** Role on a shared database; undefined for an embedded scheduler (always the leader). */
   leadership(): Leadership | undefined;
+  /** The worker registry (a shared database only). */
+  workers?(): Promise<readonly WorkerRow[]>;
+  /** What a worker has left of its worker resources, as the leader last placed tasks. */
+  workerAvailable?(worker: string): Readonly<Record<string, number>> | undefined;
   /** Whether save_job may set or change a job's command. */
   readonly allowCommand: boolean;
 }

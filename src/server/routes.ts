@@ -42,6 +42,7 @@ export const ROUTES = {
   errors: { mutating: false, args: none },
   refresh_time: { mutating: false, args: none },
   leader: { mutating: false, args: none },
+  workers: { mutating: false, args: none },
   jobs: { mutating: false, args: byJobs },
   sorted_node_names: { mutating: false, args: none },
   nodes: {

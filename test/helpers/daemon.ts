@@ -64,8 +64,16 @@ export class DaemonProcess {
   output = '';
   exit: Promise<number | null> = Promise.resolve(null);
 
-  constructor(options: { dataDir?: string } = {}) {
+  /** `bistro scheduler` by default; `worker` runs `bistro worker`, optionally inside a network namespace. */
+  private readonly command: 'scheduler' | 'worker';
+  private readonly prefix: readonly string[];
+
+  constructor(
+    options: { dataDir?: string; command?: 'scheduler' | 'worker'; prefix?: readonly string[] } = {},
+  ) {
     this.dataDir = options.dataDir ?? join(this.dir, 'data');
+    this.command = options.command ?? 'scheduler';
+    this.prefix = options.prefix ?? [];
     mkdirSync(this.pidDir);
   }
 
@@ -126,25 +134,30 @@ export class DaemonProcess {
 
   start(extra: string[] = []): void {
     this.output = '';
-    const child = spawn(
-      process.execPath,
-      [
-        BISTRO_BIN,
-        'scheduler',
-        '--config',
-        this.configFile,
-        '--data-dir',
-        this.dataDir,
-        '--config-update-ms',
-        '50',
-        '--instance-node-name',
-        'inst',
-        '--http-port',
-        '0',
-        ...extra,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BISTRO_LOG_LEVEL: 'debug' } },
-    );
+    const args =
+      this.command === 'worker'
+        ? [BISTRO_BIN, 'worker', '--data-dir', this.dataDir, ...extra]
+        : [
+            BISTRO_BIN,
+            'scheduler',
+            '--config',
+            this.configFile,
+            '--data-dir',
+            this.dataDir,
+            '--config-update-ms',
+            '50',
+            '--instance-node-name',
+            'inst',
+            '--http-port',
+            '0',
+            ...extra,
+          ];
+    // `ip netns exec` execs the command itself: the child's pid is the worker's.
+    const [file, ...rest] = [...this.prefix, process.execPath, ...args];
+    const child = spawn(file!, rest, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BISTRO_LOG_LEVEL: 'debug' },
+    });
     child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));

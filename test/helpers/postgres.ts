@@ -5,7 +5,7 @@
  * removes the directory; `restart()` is `pg_ctl -m immediate` then start.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -42,18 +42,27 @@ export class PostgresCluster {
     readonly dir: string,
     readonly port: number,
     private readonly bin: string,
+    /** Also listen on every address, for hosts in network namespaces (10.231.0.0/16). */
+    private readonly forNamespaces: boolean,
   ) {}
 
-  static async start(): Promise<PostgresCluster> {
+  static async start(options: { forNamespaces?: boolean } = {}): Promise<PostgresCluster> {
     const bin = postgresBin();
     if (!bin) throw new Error(postgresUnavailable());
     const dir = mkdtempSync(join(tmpdir(), 'bistro-pg-'));
     chmodSync(dir, 0o777);
     const port = await freePort();
-    const cluster = new PostgresCluster(dir, port, bin);
+    const cluster = new PostgresCluster(dir, port, bin, options.forNamespaces ?? false);
     cluster.asPostgres('initdb', ['-D', cluster.dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    if (cluster.forNamespaces)
+      appendFileSync(join(cluster.dataDir, 'pg_hba.conf'), 'host all all 10.231.0.0/16 trust\n');
     await cluster.startServer();
     return cluster;
+  }
+
+  /** The URL of database `name` as a host at `address` reaches it. */
+  urlVia(address: string, name: string): string {
+    return `postgres://postgres@${address}:${this.port}/${name}`;
   }
 
   get dataDir(): string {
@@ -84,7 +93,7 @@ export class PostgresCluster {
       join(this.dir, 'server.log'),
       '-w',
       '-o',
-      `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${this.dir} -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=200`,
+      `-p ${this.port} -c listen_addresses=${this.forNamespaces ? "'*'" : '127.0.0.1'} -c unix_socket_directories=${this.dir} -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=200`,
       'start',
     ]);
   }

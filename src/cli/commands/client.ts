@@ -336,4 +336,41 @@ export function registerClientCommands(program: Command): void {
       : 'nobody';
     printLine(`${data.role}, term ${data.term ?? '-'}; the leader is ${who}`);
   });
+
+  client(
+    program
+      .command('workers')
+      .description('the worker registry: each worker, its state, lease age, resources and running tasks'),
+  ).action(async (options: ClientOptions) => {
+    const rows = (await query(options, 'workers')) as {
+      name: string;
+      host: string;
+      state: string;
+      lease_age_sec: number;
+      reported: { cpu_cores?: number; ram_mb?: number };
+      available: Record<string, number> | null;
+      running_tasks: number;
+    }[];
+    if (options.json) return printJson(rows);
+    if (rows.length === 0) return printLine('no workers (an embedded scheduler runs its own tasks)');
+    printLine(
+      formatTable(
+        ['NAME', 'HOST', 'STATE', 'LEASE AGE', 'CPU', 'RAM MB', 'AVAILABLE', 'RUNNING'],
+        rows.map((row) => [
+          row.name,
+          row.host,
+          row.state,
+          `${row.lease_age_sec.toFixed(1)}s`,
+          String(row.reported.cpu_cores ?? '-'),
+          String(row.reported.ram_mb ?? '-'),
+          row.available
+            ? Object.entries(row.available)
+                .map(([name, amount]) => `${name}=${amount}`)
+                .join(' ') || '-'
+            : '-',
+          String(row.running_tasks),
+        ]),
+      ),
+    );
+  });
 }

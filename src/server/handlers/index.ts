@@ -17,11 +17,13 @@ import { sortedNodeNames } from './sortedNodeNames.js';
 import { taskLogs } from './taskLogs.js';
 import { taskHistoryHandler } from './taskHistory.js';
 import { jobGrid } from './jobGrid.js';
+import { workers } from './workers.js';
 
 export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   errors,
   refresh_time: refreshTime,
   leader,
+  workers,
   jobs,
   sorted_node_names: sortedNodeNames,
   nodes,

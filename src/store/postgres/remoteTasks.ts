@@ -136,3 +136,11 @@ export async function killRequestedRows(
   );
   return result.rows.map((row) => ({ invocationId: row.invocation_id, killRequest: row.kill_request }));
 }
+
+/** Incarnations by state. */
+export async function workerCounts(pool: PgPool): Promise<Map<string, number>> {
+  const result = await pool.query<{ state: string; count: number }>(
+    'SELECT state, count(*)::int AS count FROM workers GROUP BY state',
+  );
+  return new Map(result.rows.map((row) => [row.state, row.count]));
+}

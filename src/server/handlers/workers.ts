@@ -1,0 +1,31 @@
+/**
+ * `workers`: the worker registry of a shared database -- every healthy
+ * incarnation and the recent others, with lease age, what each reported
+ * (CPU cores, RAM), what is left of its worker resources (as the leader
+ * last placed tasks), and the tasks it runs. Empty for an embedded
+ * scheduler, whose only worker is itself.
+ */
+import type { Handler } from '../apiContext.js';
+
+export const workers: Handler<'workers'> = async (_args, context) => {
+  const rows = (await context.workers?.()) ?? [];
+  const running = [...context.statuses.runningTasks()];
+  return rows.map((row) => {
+    const tasks = row.state === 'healthy' ? running.filter((task) => task.workerShard === row.name) : [];
+    return {
+      name: row.name,
+      host: row.host,
+      incarnation: row.incarnation,
+      state: row.state,
+      pid: row.pid,
+      version: row.version,
+      started_at: Math.floor(row.startedAtMs / 1000),
+      lease_age_sec: Math.round(row.leaseAgeMs) / 1000,
+      lease_sec: row.leaseMs / 1000,
+      reported: row.resources,
+      available: row.state === 'healthy' ? (context.workerAvailable?.(row.name) ?? null) : null,
+      running_tasks: row.runningTasks,
+      tasks: tasks.map((task) => ({ job: task.job, node: task.node, invocation_id: task.invocationId })),
+    };
+  });
+};

@@ -1,0 +1,410 @@
+/**
+ * Remote workers on one PostgreSQL, each worker a host of its own (a
+ * network namespace with its own host name): placement and worker
+ * resources, and what happens to a worker's tasks when it is partitioned,
+ * paused, killed or stopped, and when the leader fails over. Every task
+ * holds an flock on a per-node file while it runs, so two live copies of
+ * a node leave a violation behind.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { DaemonProcess } from '../helpers/daemon.js';
+import { call, freePort } from '../helpers/http.js';
+import { isAlive, sleep, waitFor } from '../helpers/processes.js';
+import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+import { NetworkHost, netnsUnavailable } from '../helpers/netns.js';
+import { runBistro } from '../helpers/cli.js';
+
+const PLACED_TASK = fileURLToPath(new URL('../fixtures/tasks/placed_task.sh', import.meta.url));
+const DONE = 4;
+
+let cluster: PostgresCluster | undefined;
+let databases = 0;
+
+async function query<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+interface FleetOptions {
+  /** host -> its nodes */
+  readonly hosts: Record<string, string[]>;
+  readonly sleepSec: number;
+  readonly slots: number;
+  readonly hostPlacement: boolean;
+  readonly selector?: 'roundrobin' | 'busiest';
+}
+
+/** One test's database, schedulers, worker hosts and shared task dir, and their cleanup. */
+class Fleet {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bistro-remote-'));
+  readonly lockDir = join(this.dir, 'locks');
+  readonly logDir = join(this.dir, 'log');
+  private readonly schedulers: DaemonProcess[] = [];
+  private readonly workers: DaemonProcess[] = [];
+  private readonly namespaces: NetworkHost[] = [];
+  url = '';
+  private database = '';
+
+  constructor(private readonly options: FleetOptions) {}
+
+  async open(): Promise<void> {
+    this.database = `remote_${++databases}`;
+    this.url = await cluster!.createDatabase(this.database);
+  }
+
+  async scheduler(name: string, leaderLeaseSec = 2): Promise<{ daemon: DaemonProcess; port: number }> {
+    const { options } = this;
+    const daemon = new DaemonProcess();
+    daemon.writeConfig(
+      {
+        nodes: {
+          levels: ['host', 'db'],
+          node_sources: [{ source: 'manual', prefs: options.hosts }],
+        },
+        resources: { worker: { slots: { limit: options.slots, default: 1, weight: 1 } } },
+        remote_worker_selector: options.selector ?? 'roundrobin',
+        kill_orphan_tasks_after_sec: 0,
+      },
+      {
+        j: {
+          command: [PLACED_TASK, this.lockDir, this.logDir, String(options.sleepSec)],
+          backoff: [1, 'repeat'],
+          ...(options.hostPlacement ? { level_for_host_placement: 'host' } : {}),
+        },
+      },
+    );
+    const port = await freePort();
+    this.schedulers.push(daemon);
+    daemon.start([
+      '--database',
+      this.url,
+      '--runner',
+      'remote',
+      '--worker-name',
+      name,
+      '--leader-lease-sec',
+      String(leaderLeaseSec),
+      '--http-port',
+      String(port),
+    ]);
+    await daemon.withOutput(waitFor(() => /REST API listening/.test(daemon.output), 15_000, `${name} API`));
+    return { daemon, port };
+  }
+
+  /** A worker named `name` on its own host `hostName` (a network namespace). */
+  async worker(name: string, hostName: string, leaseSec: number): Promise<DaemonProcess> {
+    const host = NetworkHost.create();
+    this.namespaces.push(host);
+    const daemon = new DaemonProcess({ command: 'worker', prefix: host.prefix(hostName) });
+    this.workers.push(daemon);
+    daemon.start([
+      '--database',
+      cluster!.urlVia(host.hostAddress, this.database),
+      '--worker-name',
+      name,
+      '--worker-lease-sec',
+      String(leaseSec),
+      '--kill-bound-sec',
+      '0.5',
+    ]);
+    await daemon.withOutput(waitFor(() => /worker started/.test(daemon.output), 15_000, `${name} starts`));
+    return daemon;
+  }
+
+  networkOf(worker: DaemonProcess): NetworkHost {
+    return this.namespaces[this.workers.indexOf(worker)]!;
+  }
+
+  /** Nodes whose status is done. */
+  async done(): Promise<string[]> {
+    const rows = await query<{ node: string; bits: number }>(this.url, 'SELECT node, bits FROM statuses');
+    return rows.filter((row) => row.bits & DONE).map((row) => row.node);
+  }
+
+  allNodes(): string[] {
+    return Object.values(this.options.hosts).flat();
+  }
+
+  /** "node host" per start, in order. */
+  placements(): [string, string][] {
+    const file = join(this.logDir, 'placements');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ') as [string, string]);
+  }
+
+  /** Markers of tasks running now: host -> count. */
+  runningByHost(): Map<string, number> {
+    const counts = new Map<string, number>();
+    if (!existsSync(this.logDir)) return counts;
+    for (const name of readdirSync(this.logDir)) {
+      const match = /^running-(.+)-[^-]+-\d+$/.exec(name);
+      if (match) counts.set(match[1]!, (counts.get(match[1]!) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** Live task pids (the sleep of each run), by node. */
+  livePids(nodes?: readonly string[]): number[] {
+    const dir = join(this.logDir, 'pids');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((name) => !nodes || nodes.includes(name.slice(0, name.lastIndexOf('-'))))
+      .map((name) => Number(name.slice(name.lastIndexOf('-') + 1)))
+      .filter(isAlive);
+  }
+
+  violations(): string[] {
+    return existsSync(this.lockDir) ? readdirSync(this.lockDir).filter((n) => n.startsWith('VIOLATION')) : [];
+  }
+
+  /** The test's clock when `worker`'s lease_seq last changed, polled until `until` resolves. */
+  watchLease(name: string, until: Promise<unknown>): { lastChange: () => number } {
+    let seq = '';
+    let changedAt = performance.now();
+    let stop = false;
+    void until.finally(() => (stop = true));
+    const poll = async () => {
+      while (!stop) {
+        const rows = await query<{ lease_seq: string }>(
+          this.url,
+          "SELECT lease_seq::text FROM workers WHERE name = $1 AND state = 'healthy'",
+          [name],
+        ).catch(() => []);
+        if (rows[0] && rows[0].lease_seq !== seq) {
+          seq = rows[0].lease_seq;
+          changedAt = performance.now();
+        }
+        await sleep(25);
+      }
+    };
+    void poll();
+    return { lastChange: () => changedAt };
+  }
+
+  /** Stops workers (resumed first) and schedulers, kills what tasks left, removes namespaces; returns leaked pids. */
+  async cleanup(): Promise<number[]> {
+    for (const daemon of [...this.workers, ...this.schedulers]) {
+      daemon.child?.kill('SIGCONT');
+      await daemon.cleanup();
+    }
+    for (const host of this.namespaces) host.destroy();
+    const left = this.livePids();
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+    return left;
+  }
+}
+
+const skipReason = postgresUnavailable() ?? netnsUnavailable();
+if (skipReason) {
+  console.log(`# remote worker tests skipped: ${skipReason}`);
+} else {
+  describe('remote workers on one PostgreSQL', () => {
+    before(async () => {
+      cluster = await PostgresCluster.start({ forNamespaces: true });
+    });
+    after(async () => {
+      await cluster?.stop();
+    });
+
+    it('places every task on its host, never above a worker’s slots, and reports workers', async () => {
+      const fleet = new Fleet({
+        hosts: { h1: ['a1', 'a2', 'a3', 'a4', 'a5'], h2: ['b1', 'b2', 'b3', 'b4', 'b5'] },
+        sleepSec: 0.6,
+        slots: 2,
+        hostPlacement: true,
+      });
+      try {
+        await fleet.open();
+        const { daemon: scheduler, port } = await fleet.scheduler('s');
+        await fleet.worker('w1', 'h1', 4);
+        await fleet.worker('w2', 'h2', 4);
+        const most = new Map<string, number>();
+        await scheduler.withOutput(
+          waitFor(
+            async () => {
+              for (const [host, count] of fleet.runningByHost())
+                most.set(host, Math.max(most.get(host) ?? 0, count));
+              return (await fleet.done()).length === fleet.allNodes().length;
+            },
+            30_000,
+            'every node done',
+          ),
+        );
+        for (const [node, host] of fleet.placements())
+          assert.equal(host, node.startsWith('a') ? 'h1' : 'h2', `${node} ran on ${host}`);
+        assert.equal(fleet.placements().length, 10, 'each node ran once');
+        assert.ok((most.get('h1') ?? 0) <= 2 && (most.get('h2') ?? 0) <= 2, `at once: ${[...most]}`);
+        assert.equal(most.get('h1'), 2, 'both slots of h1 were used');
+        const workers = (await call(port, 'workers')).data as {
+          name: string;
+          host: string;
+          state: string;
+          reported: { cpu_cores: number; ram_mb: number };
+          available: Record<string, number> | null;
+        }[];
+        const healthy = workers.filter((w) => w.state === 'healthy');
+        assert.deepEqual(healthy.map((w) => [w.name, w.host]).sort(), [
+          ['w1', 'h1'],
+          ['w2', 'h2'],
+        ]);
+        assert.ok(healthy.every((w) => w.reported.cpu_cores > 0 && w.reported.ram_mb > 0));
+        const cli = runBistro(['workers', '--url', `http://127.0.0.1:${port}`]);
+        assert.equal(cli.status, 0, cli.stderr);
+        assert.match(cli.stdout, /w1\s+h1\s+healthy/);
+        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        assert.match(metrics, /bistro_workers\{state="healthy"\} 2/);
+        // Lines a worker wrote name it.
+        const logs = (await call(port, 'task_logs', { log_type: 'statuses', jobs: ['j'], nodes: ['a1'] }))
+          .data as {
+          lines: unknown[][];
+        };
+        assert.ok(
+          logs.lines.some((line) => line[5] === 'w1'),
+          JSON.stringify(logs.lines.slice(0, 2)),
+        );
+        assert.deepEqual(fleet.violations(), []);
+      } finally {
+        assert.deepEqual(await fleet.cleanup(), [], 'no task process leaked');
+      }
+    });
+
+    for (const fault of ['partition', 'SIGSTOP', 'SIGKILL'] as const) {
+      it(`a worker ${fault === 'partition' ? 'partitioned' : `${fault}ed`}: its tasks are gone before its lease ends, then run again once`, async () => {
+        const leaseSec = 3;
+        const fleet = new Fleet({
+          hosts: { h: ['n1', 'n2', 'n3', 'n4'] },
+          sleepSec: 5,
+          slots: 4,
+          hostPlacement: false,
+        });
+        try {
+          await fleet.open();
+          const { daemon: scheduler } = await fleet.scheduler('s');
+          const w1 = await fleet.worker('w1', 'h1', leaseSec);
+          await waitFor(() => fleet.livePids().length >= 2, 15_000, 'w1 runs tasks');
+          const w2 = await fleet.worker('w2', 'h2', leaseSec);
+          await waitFor(() => fleet.livePids().length === 4, 15_000, 'four tasks run');
+          const w1Nodes = fleet
+            .placements()
+            .filter(([, host]) => host === 'h1')
+            .map(([node]) => node);
+          assert.ok(w1Nodes.length > 0, 'w1 got tasks');
+          const faulted = new Promise<void>((resolve) => setTimeout(resolve, (leaseSec + 2) * 1000));
+          const lease = fleet.watchLease('w1', faulted);
+          await sleep(300);
+          if (fault === 'partition') fleet.networkOf(w1).partition();
+          else w1.child!.kill(fault);
+          await waitFor(() => fleet.livePids(w1Nodes).length === 0, (leaseSec + 1) * 1000, "w1's tasks die");
+          const goneAt = performance.now();
+          const leaseEnd = lease.lastChange() + leaseSec * 1000;
+          assert.ok(
+            goneAt < leaseEnd,
+            `gone ${((leaseEnd - goneAt) / 1000).toFixed(2)} s before the lease end`,
+          );
+          // Declared lost after ttl + grace; its nodes run again, once, on w2.
+          await scheduler.withOutput(
+            waitFor(async () => (await fleet.done()).length === 4, 30_000, 'every node done'),
+          );
+          if (fault === 'partition') fleet.networkOf(w1).heal();
+          if (fault === 'SIGSTOP') w1.child!.kill('SIGCONT');
+          await sleep(1500);
+          const runs = fleet.placements();
+          for (const node of w1Nodes)
+            assert.deepEqual(
+              runs.filter(([n]) => n === node).map(([, host]) => host),
+              ['h1', 'h2'],
+              `${node} ran on w1, then once on w2`,
+            );
+          assert.deepEqual(fleet.violations(), []);
+          const states = await query<{ name: string; state: string }>(
+            fleet.url,
+            "SELECT name, state FROM workers WHERE name = 'w1' ORDER BY started_at",
+          );
+          assert.equal(states[0]!.state, 'lost');
+          assert.equal((await fleet.done()).length, 4, 'a late status changed nothing');
+          assert.match(scheduler.output, /worker lost: its lease ran out/);
+          void w2;
+        } finally {
+          assert.deepEqual(await fleet.cleanup(), [], 'no task process leaked');
+        }
+      });
+    }
+
+    it('a worker SIGTERMed stops its tasks, stores their statuses and deregisters', async () => {
+      const fleet = new Fleet({ hosts: { h: ['n1', 'n2'] }, sleepSec: 30, slots: 2, hostPlacement: false });
+      try {
+        await fleet.open();
+        await fleet.scheduler('s');
+        const w1 = await fleet.worker('w1', 'h1', 4);
+        await waitFor(() => fleet.livePids().length === 2, 15_000, 'two tasks run');
+        const pids = fleet.livePids();
+        assert.equal(await w1.stop('SIGTERM'), 0, w1.output.slice(-3000));
+        assert.ok(pids.every((pid) => !isAlive(pid)));
+        const rows = await query<{ state: string }>(fleet.url, "SELECT state FROM workers WHERE name = 'w1'");
+        assert.deepEqual(
+          rows.map((r) => r.state),
+          ['stopped'],
+        );
+        assert.equal((await query(fleet.url, 'SELECT 1 FROM running_tasks')).length, 0, 'no row left');
+        const statuses = await query<{ bits: number; data: string }>(
+          fleet.url,
+          'SELECT bits, data FROM statuses',
+        );
+        assert.equal(statuses.length, 2, 'both tasks have a status');
+      } finally {
+        assert.deepEqual(await fleet.cleanup(), [], 'no task process leaked');
+      }
+    });
+
+    it('the leader failing over while workers run interrupts and doubles nothing', async () => {
+      const fleet = new Fleet({
+        hosts: { h: ['n1', 'n2', 'n3', 'n4'] },
+        sleepSec: 4,
+        slots: 2,
+        hostPlacement: false,
+      });
+      try {
+        await fleet.open();
+        const a = await fleet.scheduler('a');
+        await waitFor(
+          async () => ((await call(a.port, 'leader')).data as { role: string }).role === 'leader',
+        );
+        const b = await fleet.scheduler('b');
+        await fleet.worker('w1', 'h1', 4);
+        await fleet.worker('w2', 'h2', 4);
+        await waitFor(() => fleet.livePids().length === 4, 15_000, 'four tasks run');
+        const running = fleet.livePids();
+        a.daemon.child!.kill('SIGKILL');
+        await a.daemon.exit;
+        await b.daemon.withOutput(
+          waitFor(async () => (await fleet.done()).length === 4, 30_000, 'every node done under b'),
+        );
+        assert.ok(running.every((pid) => !isAlive(pid)));
+        assert.equal(fleet.placements().length, 4, 'each node ran once: nothing interrupted or doubled');
+        assert.deepEqual(fleet.violations(), []);
+        assert.equal(((await call(b.port, 'leader')).data as { role: string }).role, 'leader');
+      } finally {
+        assert.deepEqual(await fleet.cleanup(), [], 'no task process leaked');
+      }
+    });
+  });
+}
