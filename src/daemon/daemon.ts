@@ -10,6 +10,8 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.js';
 import { FileConfigLoader } from '../config/fileLoader.js';
+import { runnerModeWarnings } from '../config/runnerModeWarnings.js';
+import { formatKeyPath } from '../config/issues.js';
 import type { Logger } from '../logging/logger.js';
 import { LocalRunner } from '../runners/localRunner.js';
 import type { Runner } from '../runners/runner.js';
@@ -134,6 +136,7 @@ export class SchedulerDaemon {
         }
         this.errors.clear(ErrorRegistryKeys.config);
         logConfigLoaded(this.logger, state.config, state.generation);
+        this.warnAboutRunnerMode(state.config);
         this.nodes.onConfigChange(state.config.settings);
         if (!simulated) this.cluster?.watchTaskCgroups(this.logContainment(state.config));
         this.requestPass(0);
@@ -271,6 +274,14 @@ export class SchedulerDaemon {
     });
   }
 
+  /** Keys that do nothing with this runner: a warning each. */
+  private warnAboutRunnerMode(config: Config): void {
+    if (this.options.dryRun || this.options.benchmarkRun) return;
+    const mode = this.options.database?.runner === 'remote' ? 'remote' : 'local';
+    for (const warning of runnerModeWarnings(config, mode))
+      this.logger.warn({ path: formatKeyPath(warning.path) }, warning.message);
+  }
+
   /** Logs each containment the config's launch plans use, once; returns the plans. */
   private logContainment(config: Config): LaunchPlan[] {
     const plans = [this.plans.forSettings(config.settings)];
@@ -369,6 +380,7 @@ export class SchedulerDaemon {
     }
     for (const warning of this.config.warnings)
       this.logger.warn({ path: warning.path.join('.') }, warning.message);
+    this.warnAboutRunnerMode(this.config);
     await this.nodes.refresh();
     await this.startServer();
     if (this.cluster) await this.startCluster(this.cluster, choices);

@@ -49,6 +49,8 @@ function clientConfig(url: string, options: ConnectionOptions): pg.ClientConfig 
     idle_in_transaction_session_timeout: timeout,
     keepAlive: true,
     keepAliveInitialDelayMillis: Math.min(10_000, timeout),
+    // A startup parameter, so it holds before the first query (no racing SET on a fresh connection).
+    options: '-c synchronous_commit=on',
   };
 }
 
@@ -56,7 +58,6 @@ export function openPool(url: string, options: ConnectionOptions): PgPool {
   const pool = new pg.Pool({ ...clientConfig(url, options), max: options.max ?? 4 });
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
-    void client.query('SET synchronous_commit = on').catch(() => undefined);
   });
   // An idle client that dies (server restart) is dropped by the pool; its error must not crash us.
   pool.on('error', () => undefined);
@@ -69,7 +70,6 @@ export async function openClient(url: string, options: ConnectionOptions): Promi
   client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.query('SET synchronous_commit = on');
   } catch (error) {
     await client.end().catch(() => undefined);
     throw error;
