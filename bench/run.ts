@@ -11,6 +11,7 @@ import { runSupervisorBench } from './supervisor.js';
 import { runUiBench } from './ui.js';
 import { runPostgresBench } from './postgres.js';
 import { runLaunchStepsBench } from './launchSteps.js';
+import { runDistributedBench } from './distributed.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
@@ -21,6 +22,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   ui: runUiBench,
   postgres: runPostgresBench,
   steps: runLaunchStepsBench,
+  distributed: runDistributedBench,
 };
 
 const requested = process.argv.slice(2);

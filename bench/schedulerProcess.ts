@@ -39,6 +39,34 @@ export function trivialJobConfig(
   };
 }
 
+/** A `bistro worker` named `name` on `url` (data in `dir/worker-NAME`), optionally behind `prefix` (a namespace). */
+export function startWorker(
+  dir: string,
+  url: string,
+  name: string,
+  extraArgs: readonly string[] = [],
+  prefix: readonly string[] = [],
+): SchedulerProcess {
+  const dataDir = join(dir, `worker-${name}`);
+  return spawnBistro(
+    [
+      ...prefix,
+      process.execPath,
+      BISTRO,
+      'worker',
+      '--database',
+      url,
+      '--worker-name',
+      name,
+      '--data-dir',
+      dataDir,
+      ...extraArgs,
+    ],
+    dataDir,
+    true,
+  );
+}
+
 /** Writes `config` to `dir/config.json` and starts the scheduler on it (data in `dir/data`). */
 export function startScheduler(
   dir: string,
@@ -49,11 +77,16 @@ export function startScheduler(
   const configFile = join(dir, 'config.json');
   const dataDir = options.dataDir ?? join(dir, 'data');
   writeFileSync(configFile, JSON.stringify(config));
-  const child = spawn(
-    process.execPath,
-    [BISTRO, 'scheduler', '--config', configFile, '--data-dir', dataDir, ...extraArgs],
-    { stdio: options.captureOutput ? ['ignore', 'pipe', 'pipe'] : 'ignore' },
+  return spawnBistro(
+    [process.execPath, BISTRO, 'scheduler', '--config', configFile, '--data-dir', dataDir, ...extraArgs],
+    dataDir,
+    options.captureOutput ?? false,
   );
+}
+
+function spawnBistro(command: readonly string[], dataDir: string, captureOutput: boolean): SchedulerProcess {
+  const [file, ...args] = command;
+  const child = spawn(file!, args, { stdio: captureOutput ? ['ignore', 'pipe', 'pipe'] : 'ignore' });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
