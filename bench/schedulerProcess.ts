@@ -1,6 +1,6 @@
 /** A real `bistro scheduler` for the benchmarks: its config written to a temp dir, stopped with SIGTERM. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,17 +84,18 @@ export function startScheduler(
   );
 }
 
+/** Output goes to a file beside the data dir (not a pipe the benchmark must drain while it measures). */
 function spawnBistro(command: readonly string[], dataDir: string, captureOutput: boolean): SchedulerProcess {
   const [file, ...args] = command;
-  const child = spawn(file!, args, { stdio: captureOutput ? ['ignore', 'pipe', 'pipe'] : 'ignore' });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const logFile = `${dataDir}.log`;
+  const fd = captureOutput ? openSync(logFile, 'w') : undefined;
+  const child = spawn(file!, args, { stdio: fd === undefined ? 'ignore' : ['ignore', fd, fd] });
+  if (fd !== undefined) closeSync(fd);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
     dataDir,
-    output: () => output,
+    output: () => (fd === undefined ? '' : readFileSync(logFile, 'utf8')),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

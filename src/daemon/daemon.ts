@@ -30,7 +30,7 @@ import { Cluster, type ClusterHooks } from './cluster.js';
 import { RemoteRunner } from '../runners/remoteRunner.js';
 import { NotificationListener } from '../store/postgres/notificationListener.js';
 import { COMPLETION_CHANNEL } from '../store/postgres/pgStatusStore.js';
-import { stillRunning, storedStatuses, workerRows } from '../store/postgres/remoteTasks.js';
+import { completedTasks, workerRows } from '../store/postgres/remoteTasks.js';
 import {
   DEFAULT_KILL_BOUND_SEC,
   DEFAULT_LEADER_LEASE_SEC,
@@ -265,8 +265,7 @@ export class SchedulerDaemon {
       leads: () => cluster.leads,
       dispatch: (task, incarnation, spec) => cluster.dispatchRemote(task, incarnation, spec),
       requestKill: (task, request, reason) => cluster.requestKill(task, request, reason),
-      stillRunning: (ids) => stillRunning(pool, ids),
-      storedStatuses: (keys) => storedStatuses(pool, keys),
+      completed: (tasks) => completedTasks(pool, tasks),
       onComplete: (finished) => {
         this.metrics.taskCompleted(finished);
         this.pacer.taskCompleted();

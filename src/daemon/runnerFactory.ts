@@ -41,7 +41,7 @@ export interface RunnerSetup {
   readonly shared?: Pick<LocalRunnerDeps, 'dispatch' | 'killElsewhere'>;
   /** A task's process group appears or ends (the worker watchdog tracks them). */
   readonly onProcessGroup?: LocalRunnerDeps['onProcessGroup'];
-  readonly onSpawned?: LocalRunnerDeps['onSpawned'];
+  readonly startedFields?: LocalRunnerDeps['startedFields'];
 }
 
 export function createRunner(setup: RunnerSetup): { runner: Runner; priority: CpuPriority | undefined } {
@@ -79,7 +79,7 @@ export function createRunner(setup: RunnerSetup): { runner: Runner; priority: Cp
     onComplete: setup.onComplete,
     ...setup.shared,
     ...(setup.onProcessGroup ? { onProcessGroup: setup.onProcessGroup } : {}),
-    ...(setup.onSpawned ? { onSpawned: setup.onSpawned } : {}),
+    ...(setup.startedFields ? { startedFields: setup.startedFields } : {}),
   });
   return { runner, priority };
 }

@@ -28,7 +28,10 @@ export async function stopAllTasks(
   config: Config,
   options: StopOptions,
 ): Promise<AbandonedTask[]> {
-  const requests = [config.settings.killSubprocess, ...[...config.jobs.values()].map((j) => j.killSubprocess)];
+  const requests = [
+    config.settings.killSubprocess,
+    ...[...config.jobs.values()].map((j) => j.killSubprocess),
+  ];
   return stopTasks(runner, (task) => killRequestFor(config, task.job), requests, options);
 }
 
@@ -44,11 +47,9 @@ export async function stopTasks(
     .map((request) => request.killWaitMs);
   const bound = Math.max(0, ...waits) + options.graceMs;
   let allDone = false;
-  const done = runner
-    .stopAll(requestFor, 'shutdown')
-    .then(() => {
-      allDone = true;
-    });
+  const done = runner.stopAll(requestFor, 'shutdown').then(() => {
+    allDone = true;
+  });
   await Promise.race([done, delay(bound), options.escalated]);
   if (allDone) return [];
   options.logger.warn('stopping: SIGKILL to every task process in reach');

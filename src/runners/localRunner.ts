@@ -53,8 +53,8 @@ export interface LocalRunnerDeps {
   readonly killElsewhere?: (task: RunningTask, request: KillRequest, reason: string) => KillOutcome;
   /** A task's process group appears (true) or ends (false): the worker watchdog tracks them. */
   readonly onProcessGroup?: (pgid: number, alive: boolean) => void;
-  /** A task's process exists (a worker measures its dispatch latency). */
-  readonly onSpawned?: (task: RunningTask, pid: number) => void;
+  /** Extra fields for a task's "task started" line (a worker adds its dispatch latency). */
+  readonly startedFields?: (task: RunningTask) => Record<string, unknown>;
 }
 
 /**
@@ -371,10 +371,16 @@ export class LocalRunner implements Runner {
     const task = this.taskOf(invocationId);
     if (!task) return;
     this.deps.logger.info(
-      { job: task.job, node: task.node, invocationId, pid, worker: this.deps.arguments.hostname },
+      {
+        job: task.job,
+        node: task.node,
+        invocationId,
+        pid,
+        worker: this.deps.arguments.hostname,
+        ...this.deps.startedFields?.(task),
+      },
       'task started',
     );
-    this.deps.onSpawned?.(task, pid);
     const pgid = this.plans.get(invocationId)?.processGroupLeader === false ? undefined : pid;
     if (pgid !== undefined && this.deps.onProcessGroup) {
       this.processGroups.set(invocationId, pgid);

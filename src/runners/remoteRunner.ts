@@ -39,12 +39,10 @@ export interface RemoteRunnerDeps {
   readonly dispatch: (task: RunningTask, incarnation: string, spec: RemoteTaskSpec) => Promise<void>;
   /** Records a kill request on the task's row; its worker applies it. */
   readonly requestKill: (task: RunningTask, request: KillRequest, reason: string) => KillOutcome;
-  /** Which of these invocations still have a row. */
-  readonly stillRunning: (invocationIds: readonly string[]) => Promise<Set<string>>;
-  /** The statuses stored for these (job, node) pairs, keyed `job\0node`. */
-  readonly storedStatuses: (
-    keys: readonly { job: string; node: string }[],
-  ) => Promise<Map<string, TaskStatus>>;
+  /** Of these tasks, the ones whose row is gone, with the status stored for their (job, node). */
+  readonly completed: (
+    tasks: readonly RunningTask[],
+  ) => Promise<{ readonly invocationId: string; readonly status: TaskStatus }[]>;
   readonly onComplete?: (finished: FinishedTask) => void;
 }
 
@@ -216,16 +214,14 @@ export class RemoteRunner implements Runner {
     if (this.stopped || !deps.leads()) return;
     const watched = [...deps.statuses.runningTasks()].filter((task) => !this.pending.has(task.invocationId));
     if (watched.length === 0) return;
-    const present = await deps.stillRunning(watched.map((task) => task.invocationId));
-    const gone = watched.filter((task) => !present.has(task.invocationId));
-    if (gone.length === 0) return;
-    const stored = await deps.storedStatuses(gone);
+    // A row deleted with no status stored is a loss this leader applies itself (WorkerLossMonitor).
+    const completed = await deps.completed(watched);
+    if (completed.length === 0) return;
+    const byId = new Map(watched.map((task) => [task.invocationId, task]));
     const now = Date.now() / 1000;
-    for (const task of gone) {
-      const status = stored.get(`${task.job}\u0000${task.node}`);
-      // A row deleted with no status stored is a loss this leader applies itself (WorkerLossMonitor).
-      if (!status || !deps.statuses.finishedElsewhere(task.job, task.node, task.invocationId, status))
-        continue;
+    for (const { invocationId, status } of completed) {
+      const task = byId.get(invocationId)!;
+      if (!deps.statuses.finishedElsewhere(task.job, task.node, task.invocationId, status)) continue;
       const finished: FinishedTask = {
         invocationId: task.invocationId,
         job: task.job,

@@ -22,7 +22,7 @@ import type { TaskStart } from '../scheduler/pass.js';
 import type { TaskStatus } from '../statuses/taskStatus.js';
 import type { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import { limitsFor, type CgroupLimits } from '../supervisor/containment/limits.js';
-import { compileLaunchPlan, type CompiledPlan, type LaunchPlan } from '../supervisor/launchPlan.js';
+import { compileLaunchPlan, type CompiledPlan } from '../supervisor/launchPlan.js';
 import type { Settings } from '../config/settings.js';
 import type { ResourceCharges } from '../statuses/runningTask.js';
 import { argvFor, taskArgument, type TaskArgumentContext } from './taskArguments.js';
@@ -84,30 +84,28 @@ export class RemoteLaunches {
     private readonly context: TaskArgumentContext,
   ) {}
 
-  /** The launch of a row's spec; throws RemoteTaskSpecError when it is not one. */
+  /**
+   * The launch of a row's spec, with the job's kill request; throws
+   * RemoteTaskSpecError when it is not a spec. Plans compile once per
+   * distinct options and limits (one job's tasks share one).
+   */
   inputFor(
     invocationId: string,
     job: string,
     raw: unknown,
-  ): LaunchInput & { readonly plan: () => LaunchPlan } {
+  ): LaunchInput & { readonly killRequest: KillRequest } {
     const parsed = specSchema.safeParse(raw);
     if (!parsed.success) throw new RemoteTaskSpecError(invocationId, parsed.error.message);
     const spec = parsed.data;
+    const compiled = this.compile(spec);
     return {
+      killRequest: compiled.plan?.killRequest ?? DEFAULT_KILL_REQUEST,
       argv: () => argvFor(job, spec.command, spec.node, spec.argument, this.context),
       plan: () => {
-        const compiled = this.compile(spec);
         if (compiled.problem !== undefined) throw new RemoteTaskSpecError(invocationId, compiled.problem);
         return compiled.plan;
       },
     };
-  }
-
-  /** The kill request of a spec (the job's), or the default when the spec is unreadable. */
-  killRequestOf(raw: unknown): KillRequest {
-    const parsed = specSchema.safeParse(raw);
-    if (!parsed.success) return DEFAULT_KILL_REQUEST;
-    return readOptions(parsed.data).killRequest ?? DEFAULT_KILL_REQUEST;
   }
 
   private compile(spec: RemoteTaskSpec): CompiledPlan {

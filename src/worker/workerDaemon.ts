@@ -14,12 +14,12 @@
  */
 import { hostname } from 'node:os';
 import { parseConfig, type Config } from '../config/config.js';
-import type { KillRequest } from '../config/killRequest.js';
+import { DEFAULT_KILL_REQUEST, type KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
 import { LeasedWorker } from '../cluster/leasedWorker.js';
 import { leaseProblem, workerMarginMs } from '../cluster/leaseTiming.js';
 import { LaunchPlans } from '../runners/launchPlans.js';
-import type { LocalRunner } from '../runners/localRunner.js';
+import type { LaunchInput, LocalRunner } from '../runners/localRunner.js';
 import { RemoteLaunches, RemoteTaskSpecError } from '../runners/remoteTaskSpec.js';
 import { StatusBits as B } from '../statuses/taskStatus.js';
 import { finalStatus } from '../statuses/backoff.js';
@@ -80,7 +80,8 @@ export class WorkerDaemon {
   private listener: NotificationListener | undefined;
   private timer: NodeJS.Timeout | undefined;
   private looking: Promise<void> | undefined;
-  private lookAgain = false;
+  /** What the next look does: claim dispatched rows, apply kill requests. */
+  private pending = { claims: false, kills: false };
   private stopping: Promise<AbandonedTask[]> | undefined;
   private escalateStop: () => void = () => undefined;
   private readonly escalated = new Promise<void>((resolve) => (this.escalateStop = resolve));
@@ -134,11 +135,9 @@ export class WorkerDaemon {
       config: workerConfig,
       onComplete: (finished) => {
         this.taskInfo.delete(finished.invocationId);
-        // A slot is free: more may be waiting.
-        this.wake();
       },
       onProcessGroup: (pgid, alive) => this.leased?.processGroup(pgid, alive),
-      onSpawned: (task, pid) => this.spawned(task, pid),
+      startedFields: (task) => this.startedFields(task),
     });
     this.runner = runner as LocalRunner;
   }
@@ -184,7 +183,7 @@ export class WorkerDaemon {
     this.listener = new NotificationListener(
       options.url,
       DISPATCH_CHANNEL,
-      () => this.wake(),
+      (payload) => this.notified(payload),
       options.logger,
     );
     this.listener.start();
@@ -195,23 +194,30 @@ export class WorkerDaemon {
     return this.leased?.incarnation;
   }
 
-  /** Looks for dispatched rows and kill requests now. */
-  wake(): void {
+  /** A notification: rows dispatched to this incarnation, or a kill request (`kill:`); none at a (re)connect. */
+  private notified(payload: string | undefined): void {
+    const incarnation = this.leased?.incarnation;
+    if (payload === undefined) this.wake({ claims: true, kills: true });
+    else if (payload === incarnation) this.wake({ claims: true, kills: false });
+    else if (payload === `kill:${incarnation}`) this.wake({ claims: false, kills: true });
+  }
+
+  /** Claims dispatched rows and applies kill requests now (both by default). */
+  wake(what: { claims: boolean; kills: boolean } = { claims: true, kills: true }): void {
     if (this.stopping) return;
-    if (this.looking) {
-      this.lookAgain = true;
-      return;
-    }
+    this.pending.claims ||= what.claims;
+    this.pending.kills ||= what.kills;
+    if (this.looking) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.looking = this.look()
+    const look = this.pending;
+    this.pending = { claims: false, kills: false };
+    this.looking = this.look(look)
       .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not read dispatched tasks'))
       .finally(() => {
         this.looking = undefined;
-        if (this.lookAgain) {
-          this.lookAgain = false;
-          this.wake();
-        } else this.schedule();
+        if (this.pending.claims || this.pending.kills) this.wake({ claims: false, kills: false });
+        else this.schedule();
       });
   }
 
@@ -223,21 +229,21 @@ export class WorkerDaemon {
     }, CLAIM_POLL_MS);
   }
 
-  private async look(): Promise<void> {
+  private async look(what: { claims: boolean; kills: boolean }): Promise<void> {
     const leased = this.leased;
     const incarnation = leased?.incarnation;
     if (!leased || incarnation === undefined) return;
-    await this.applyKillRequests(incarnation);
+    if (what.kills) await this.applyKillRequests(incarnation);
     // No fresh, acknowledged lease: leave the rows dispatched (the leader declares them lost if it lasts).
-    if (!leased.mayStart()) return;
+    if (!what.claims || !leased.mayStart()) return;
     const claimed = await claimDispatched(this.storage.pool, incarnation, CLAIM_BATCH);
     for (const row of claimed) this.run(row);
-    if (claimed.length === CLAIM_BATCH) this.lookAgain = true;
+    if (claimed.length === CLAIM_BATCH) this.pending.claims = true;
   }
 
-  private run({ task, spec, killRequest, dispatchedAtMs }: ClaimedTask): void {
+  private run({ task, spec, killRequest: requested, dispatchedAtMs }: ClaimedTask): void {
     const { logger } = this.options;
-    if (killRequest) {
+    if (requested) {
       // Killed while it waited for this worker: it never starts.
       const report = {
         bits: B.INCOMPLETE | B.USES_BACKOFF,
@@ -246,10 +252,13 @@ export class WorkerDaemon {
       this.storage.statuses.complete(task, finalStatus(report, task.backoff, Date.now() / 1000));
       return;
     }
-    let input;
+    let input: LaunchInput;
+    let killRequest: KillRequest = DEFAULT_KILL_REQUEST;
     try {
-      input = this.launches.inputFor(task.invocationId, task.job, spec);
-      const plan = input.plan();
+      const launch = this.launches.inputFor(task.invocationId, task.job, spec);
+      input = launch;
+      killRequest = launch.killRequest;
+      const plan = launch.plan();
       // The watchdog must reach the task's cgroups before the task exists.
       for (const dir of taskCgroupRoots(plan.containment))
         if (!this.watchedCgroups.has(dir)) {
@@ -268,10 +277,7 @@ export class WorkerDaemon {
         },
       };
     }
-    this.taskInfo.set(task.invocationId, {
-      killRequest: this.launches.killRequestOf(spec),
-      dispatchedAtMs,
-    });
+    this.taskInfo.set(task.invocationId, { killRequest, dispatchedAtMs });
     logger.debug({ job: task.job, node: task.node, invocationId: task.invocationId }, 'task claimed');
     this.runner.run(task, input);
   }
@@ -284,19 +290,13 @@ export class WorkerDaemon {
         this.runner.applyKillRequest(invocationId, killRequest as KillRequest);
   }
 
-  private spawned(task: RunningTask, pid: number): void {
+  /** The worker's name and how long the task waited from its dispatch (database clock) to its process. */
+  private startedFields(task: RunningTask): Record<string, unknown> {
     const info = this.taskInfo.get(task.invocationId);
-    this.options.logger.info(
-      {
-        job: task.job,
-        node: task.node,
-        invocationId: task.invocationId,
-        pid,
-        worker: this.options.name,
-        dispatch_latency_ms: info ? Math.max(0, Date.now() - info.dispatchedAtMs) : undefined,
-      },
-      'task running',
-    );
+    return {
+      worker: this.options.name,
+      ...(info ? { dispatch_latency_ms: Math.max(0, Date.now() - info.dispatchedAtMs) } : {}),
+    };
   }
 
   /** SIGTERM: stop claiming, kill every task with its kill request, store their statuses, deregister. */

@@ -20,7 +20,8 @@ export class NotificationListener {
   constructor(
     private readonly url: string,
     private readonly channel: string,
-    private readonly wake: () => void,
+    /** A notification came (with its payload), or the listener (re)connected (no payload). */
+    private readonly wake: (payload?: string) => void,
     private readonly logger: Logger,
   ) {}
 
@@ -47,7 +48,7 @@ export class NotificationListener {
         await client.end().catch(() => undefined);
         return;
       }
-      client.on('notification', () => this.wake());
+      client.on('notification', (message) => this.wake(message.payload ?? ''));
       client.on('error', (error) => this.reconnect(client, error));
       client.on('end', () => this.reconnect(client, undefined));
       await client.query(`LISTEN ${this.channel}`);

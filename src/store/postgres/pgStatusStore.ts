@@ -45,7 +45,11 @@ export interface Dispatch {
   readonly spec?: unknown;
 }
 
-/** Channels whose notifications only say "look": dispatches for workers, completions for the leader. */
+/**
+ * Channels whose notifications only say "look": dispatches for workers (the
+ * payload names the incarnation to look, `kill:` first for a kill request),
+ * completions for the leader.
+ */
 export const DISPATCH_CHANNEL = 'bistro_dispatch';
 export const COMPLETION_CHANNEL = 'bistro_completion';
 
@@ -277,7 +281,10 @@ export class PgStatusStore {
             [op.invocationId, JSON.stringify(op.request)],
           );
           // Its worker looks at once instead of at its next renewal.
-          await client.query(`SELECT pg_notify('${DISPATCH_CHANNEL}', '')`);
+          await client.query(
+            `SELECT pg_notify('${DISPATCH_CHANNEL}', 'kill:' || incarnation) FROM running_tasks WHERE invocation_id = $1`,
+            [op.invocationId],
+          );
         });
     }
   }
@@ -297,10 +304,11 @@ export class PgStatusStore {
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[])
            AS v(id, job, node, incarnation, start_time, charges, backoff, shard, spec)
          WHERE EXISTS (SELECT 1 FROM fence)
-         RETURNING spec IS NOT NULL AS remote
+         RETURNING incarnation, spec IS NOT NULL AS remote
        )
-       SELECT count(*)::int AS inserted,
-         CASE WHEN bool_or(remote) THEN pg_notify('${DISPATCH_CHANNEL}', '') END AS notified FROM ins`,
+       SELECT (SELECT count(*)::int FROM ins) AS inserted,
+         (SELECT count(*) FROM (SELECT pg_notify('${DISPATCH_CHANNEL}', i.incarnation)
+            FROM (SELECT DISTINCT incarnation FROM ins WHERE remote) i) n) AS notified`,
       [
         term,
         items.map((d) => d.task.invocationId),

@@ -46,26 +46,22 @@ export async function claimDispatched(
     .sort((a, b) => a.dispatchedAtMs - b.dispatchedAtMs);
 }
 
-/** Which of these invocations still have a row. */
-export async function stillRunning(pool: PgPool, invocationIds: readonly string[]): Promise<Set<string>> {
-  const result = await pool.query<{ invocation_id: string }>(
-    'SELECT invocation_id FROM running_tasks WHERE invocation_id = ANY($1::text[])',
-    [invocationIds],
-  );
-  return new Set(result.rows.map((row) => row.invocation_id));
-}
-
-/** The stored statuses of these (job, node) pairs, keyed `job\0node`. */
-export async function storedStatuses(
+/**
+ * Of these running tasks, the ones whose row is gone (completed, or declared
+ * lost), with the status stored for their (job, node): one round trip.
+ */
+export async function completedTasks(
   pool: PgPool,
-  keys: readonly { job: string; node: string }[],
-): Promise<Map<string, TaskStatus>> {
-  const result = await pool.query<StatusRow>(
-    `SELECT s.job, s.node, s.bits, s.time, s.backoff_sec, s.progress_sec, s.data
-     FROM statuses s JOIN unnest($1::text[], $2::text[]) AS k(job, node) USING (job, node)`,
-    [keys.map((k) => k.job), keys.map((k) => k.node)],
+  tasks: readonly RunningTask[],
+): Promise<{ invocationId: string; status: TaskStatus }[]> {
+  const result = await pool.query<StatusRow & { invocation_id: string }>(
+    `SELECT k.id AS invocation_id, s.job, s.node, s.bits, s.time, s.backoff_sec, s.progress_sec, s.data
+     FROM unnest($1::text[], $2::text[], $3::text[]) AS k(id, job, node)
+     JOIN statuses s ON s.job = k.job AND s.node = k.node
+     WHERE NOT EXISTS (SELECT 1 FROM running_tasks r WHERE r.invocation_id = k.id)`,
+    [tasks.map((t) => t.invocationId), tasks.map((t) => t.job), tasks.map((t) => t.node)],
   );
-  return new Map(result.rows.map((row) => [`${row.job}\u0000${row.node}`, statusFromRow(row)]));
+  return result.rows.map((row) => ({ invocationId: row.invocation_id, status: statusFromRow(row) }));
 }
 
 /** One incarnation in the worker registry. */
