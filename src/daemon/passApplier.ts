@@ -96,7 +96,10 @@ export class PassApplier implements PacedPass {
       }
       metrics.taskStarted(start.job.name);
     }
-    deps.errors.set(ErrorRegistryKeys.placement, refusals.slice(0, MAX_REFUSALS_SHOWN));
+    deps.errors.set(ErrorRegistryKeys.placement, [
+      ...(runner.placementProblems?.() ?? []),
+      ...refusals.slice(0, MAX_REFUSALS_SHOWN),
+    ]);
     for (const kill of result.kills) {
       if (kill.reason === 'orphan' && deps.spareFromOrphanKill?.(kill.invocationId)) continue;
       const outcome = runner.kill(kill.invocationId, kill.request, kill.reason);

@@ -74,14 +74,20 @@ export class RemoteRunner implements Runner {
     );
   }
 
-  /** Problems of the last placement (negative worker resources). */
+  /** Problems of this pass's placement (a worker resource below zero). */
   placementProblems(): readonly string[] {
     return this.placement?.problems ?? [];
   }
 
-  /** What each worker has left of its worker-level resources, as of the last pass. */
+  /** What a worker has left of its worker-level resources now. */
   availableOn(worker: string): Readonly<Record<string, number>> | undefined {
-    return this.placement?.availableOn(worker);
+    const { deps } = this;
+    return new WorkerPlacement(
+      deps.config().settings,
+      deps.workers(),
+      deps.statuses.runningTasks(),
+      this.cursor,
+    ).availableOn(worker);
   }
 
   start(start: TaskStart, now: number): RunningTask | StartRefusal {

@@ -46,6 +46,8 @@ export interface Runner {
   start(task: TaskStart, now: number): RunningTask | StartRefusal;
   /** Before a pass's starts (a remote runner reads its workers' room afresh). */
   beginPass?(): void;
+  /** Problems placing tasks (a worker resource below zero), for the error registry. */
+  placementProblems?(): readonly string[];
   kill(invocationId: string, request: KillRequest, reason: string): KillOutcome;
   /**
    * Kills the running task of (job, node) with its job's kill request (the

@@ -46,7 +46,7 @@ export interface ApiContext {
   leadership(): Leadership | undefined;
   /** The worker registry (a shared database only). */
   workers?(): Promise<readonly WorkerRow[]>;
-  /** What a worker has left of its worker resources, as the leader last placed tasks. */
+  /** What a worker has left of its worker resources now (the leader's view). */
   workerAvailable?(worker: string): Readonly<Record<string, number>> | undefined;
   /** Whether save_job may set or change a job's command. */
   readonly allowCommand: boolean;

@@ -7,6 +7,7 @@
  * a node leave a violation behind.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { NetworkHost, netnsUnavailable } from '../helpers/netns.js';
 import { runBistro } from '../helpers/cli.js';
 
 const PLACED_TASK = fileURLToPath(new URL('../fixtures/tasks/placed_task.sh', import.meta.url));
+const WORKER_ROLE_SQL = fileURLToPath(new URL('../../examples/worker-role.sql', import.meta.url));
 const DONE = 4;
 
 let cluster: PostgresCluster | undefined;
@@ -56,7 +58,7 @@ class Fleet {
   readonly logDir = join(this.dir, 'log');
   private readonly schedulers: DaemonProcess[] = [];
   private readonly workers: DaemonProcess[] = [];
-  private readonly namespaces: NetworkHost[] = [];
+  private readonly namespaces: (NetworkHost | undefined)[] = [];
   url = '';
   private database = '';
 
@@ -124,6 +126,12 @@ class Fleet {
     ]);
     await daemon.withOutput(waitFor(() => /worker started/.test(daemon.output), 15_000, `${name} starts`));
     return daemon;
+  }
+
+  /** A worker this test started itself; cleaned up with the rest. */
+  adopt(worker: DaemonProcess): void {
+    this.workers.push(worker);
+    this.namespaces.push(undefined);
   }
 
   networkOf(worker: DaemonProcess): NetworkHost {
@@ -205,7 +213,7 @@ class Fleet {
       daemon.child?.kill('SIGCONT');
       await daemon.cleanup();
     }
-    for (const host of this.namespaces) host.destroy();
+    for (const host of this.namespaces) host?.destroy();
     const left = this.livePids();
     for (const pid of left) process.kill(pid, 'SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
@@ -348,6 +356,59 @@ if (skipReason) {
         }
       });
     }
+
+    it('a worker role confined by row-level security runs its tasks and touches no other rows', async () => {
+      const fleet = new Fleet({ hosts: { h: ['n1', 'n2'] }, sleepSec: 0.2, slots: 2, hostPlacement: false });
+      try {
+        await fleet.open();
+        await fleet.scheduler('s');
+        await waitFor(
+          async () =>
+            (await query(fleet.url, 'SELECT 1 FROM leader_lease WHERE holder IS NOT NULL')).length > 0,
+          10_000,
+          'the scheduler leads (the schema is in place)',
+        );
+        execFileSync('psql', [fleet.url, '-q', '-v', 'worker=w1', '-f', WORKER_ROLE_SQL], { stdio: 'pipe' });
+        const asWorker = fleet.url.replace('postgres://postgres@', 'postgres://w1@');
+        const worker = new DaemonProcess({ command: 'worker' });
+        fleet.adopt(worker);
+        worker.start([
+          '--database',
+          asWorker,
+          '--worker-name',
+          'w1',
+          '--worker-lease-sec',
+          '4',
+          '--kill-bound-sec',
+          '0.5',
+        ]);
+        await worker.withOutput(
+          waitFor(async () => (await fleet.done()).length === 2, 20_000, 'both nodes done'),
+        );
+        // The role sees and changes only its own rows.
+        const otherWorkers = await query(
+          asWorker,
+          "UPDATE workers SET state = 'lost' WHERE name <> 'w1' RETURNING 1",
+        );
+        assert.equal(otherWorkers.length, 0);
+        assert.equal(
+          (await query(asWorker, 'SELECT 1 FROM statuses')).length,
+          0,
+          'no status of a task it does not run',
+        );
+        await assert.rejects(
+          query(
+            asWorker,
+            "INSERT INTO task_logs (kind, line_id, job, node, line, worker) VALUES ('stdout', 1, 'j', 'n1', 'x', 'w2')",
+          ),
+          /row-level security/,
+        );
+        await assert.rejects(query(asWorker, 'UPDATE leader_term SET term = term + 1'), /permission denied/);
+      } finally {
+        assert.deepEqual(await fleet.cleanup(), [], 'no task process leaked');
+        await query(cluster!.url, 'DROP ROLE IF EXISTS w1').catch(() => undefined);
+      }
+    });
 
     it('a worker SIGTERMed stops its tasks, stores their statuses and deregisters', async () => {
       const fleet = new Fleet({ hosts: { h: ['n1', 'n2'] }, sleepSec: 30, slots: 2, hostPlacement: false });

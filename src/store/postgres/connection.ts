@@ -9,7 +9,11 @@
  * PgBouncer in transaction mode is not supported: it breaks LISTEN and
  * session settings.
  */
+import { userInfo } from 'node:os';
 import pg from 'pg';
+
+// Like libpq, the user defaults to the OS user (node-postgres reads only $USER, unset under some service managers).
+pg.defaults.user ??= userInfo().username;
 
 export type PgPool = pg.Pool;
 export type PgClient = pg.PoolClient | pg.Client;
