@@ -432,26 +432,20 @@ if (skipReason) {
       }
     });
 
-    it('bistro db migrate applies the schema once; a runner other than local is refused', async () => {
+    it('bistro db migrate applies the schema once; a bad runner or a remote one without a database is refused', async () => {
       const url = await cluster!.createDatabase(`failover_${++databases}`);
       const first = runBistro(['db', 'migrate', '--database', url]);
       assert.equal(first.status, 0, first.stderr);
       assert.match(first.stdout, /schema migrated from version 0 to \d+/);
       const again = runBistro(['db', 'migrate', '--database', url]);
       assert.match(again.stdout, /schema is up to date/);
-      const remote = runBistro([
-        'scheduler',
-        '--config',
-        'x',
-        '--data-dir',
-        'y',
-        '--database',
-        url,
-        '--runner',
-        'remote',
-      ]);
-      assert.equal(remote.status, 2);
-      assert.match(remote.stderr, /--runner: "remote" is not available/);
+      const scheduler = ['scheduler', '--config', 'x', '--data-dir', 'y'];
+      const bad = runBistro([...scheduler, '--database', url, '--runner', 'elsewhere']);
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /--runner: expected "local" or "remote", got "elsewhere"/);
+      const noDatabase = runBistro([...scheduler, '--runner', 'remote']);
+      assert.equal(noDatabase.status, 2);
+      assert.match(noDatabase.stderr, /--runner remote needs --database/);
     });
   });
 }
