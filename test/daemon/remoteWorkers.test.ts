@@ -20,6 +20,7 @@ import { isAlive, sleep, waitFor } from '../helpers/processes.js';
 import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
 import { NetworkHost, netnsUnavailable } from '../helpers/netns.js';
 import { runBistro } from '../helpers/cli.js';
+import { browserMissing, launchChromium } from '../../bench/browser.js';
 
 const PLACED_TASK = fileURLToPath(new URL('../fixtures/tasks/placed_task.sh', import.meta.url));
 const WORKER_ROLE_SQL = fileURLToPath(new URL('../../examples/worker-role.sql', import.meta.url));
@@ -221,7 +222,7 @@ class Fleet {
   }
 }
 
-const skipReason = postgresUnavailable() ?? netnsUnavailable();
+const skipReason = postgresUnavailable() ?? netnsUnavailable() ?? browserMissing();
 if (skipReason) {
   console.log(`# remote worker tests skipped: ${skipReason}`);
 } else {
@@ -280,6 +281,16 @@ if (skipReason) {
         assert.match(cli.stdout, /w1\s+h1\s+healthy/);
         const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         assert.match(metrics, /bistro_workers\{state="healthy"\} 2/);
+        // The UI's Workers page lists them.
+        const browser = await launchChromium();
+        try {
+          const page = await browser.newPage();
+          await page.goto(`http://127.0.0.1:${port}/#/workers`);
+          await page.waitForSelector('tr[data-worker="w2"]');
+          assert.match((await page.textContent('tr[data-worker="w1"]')) ?? '', /w1\s*h1\s*healthy/);
+        } finally {
+          await browser.close();
+        }
         // Lines a worker wrote name it.
         const logs = (await call(port, 'task_logs', { log_type: 'statuses', jobs: ['j'], nodes: ['a1'] }))
           .data as {

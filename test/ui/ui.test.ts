@@ -93,6 +93,14 @@ describe('web UI', { skip: missing }, () => {
     await waitFor(() => !isAlive(victim.pid), 10_000, 'the task process to be gone');
   });
 
+  it('says an embedded scheduler has no workers, and shows the worker of each running task', async () => {
+    await page.goto(`http://127.0.0.1:${port}/#/workers`);
+    await page.waitForSelector('[data-testid="no-workers"]');
+    await page.goto(`http://127.0.0.1:${port}/#/running`);
+    await page.waitForSelector('table[data-testid="running"] th');
+    assert.ok((await page.locator('table[data-testid="running"] th').allTextContents()).includes('Worker'));
+  });
+
   it("shows a task's output in the logs view, and a job's nodes", async () => {
     await page.goto(`http://127.0.0.1:${port}/#/logs/quick/d2`);
     await page.waitForFunction(

@@ -1,6 +1,6 @@
 /**
  * The scheduler's web UI: jobs with progress, a job's nodes, running tasks
- * with kill buttons, task logs, and the error registry as a banner. One
+ * with kill buttons, workers, task logs, and the error registry as a banner. One
  * request every 2 s refreshes the shared data; views update in place.
  */
 import { render } from 'preact';
@@ -12,6 +12,7 @@ import { JobDetailView } from './views/jobDetail.js';
 import { JobsView, type JobSummary } from './views/jobs.js';
 import { LogsView } from './views/logs.js';
 import { RunningView, type RunningTask } from './views/running.js';
+import { WorkersView } from './views/workers.js';
 
 interface Snapshot {
   errors: Record<string, string>;
@@ -77,13 +78,15 @@ function App() {
   if (snapshot) {
     if (route === 'job' && a) view = html`<${JobDetailView} job=${decodeURIComponent(a)} tick=${tick} />`;
     else if (route === 'running') view = html`<${RunningView} tasks=${snapshot.running} />`;
+    else if (route === 'workers') view = html`<${WorkersView} tick=${tick} />`;
     else if (route === 'logs')
       view = html`<${LogsView} job=${decodeURIComponent(a ?? '')} node=${decodeURIComponent(b ?? '')} />`;
     else view = html`<${JobsView} jobs=${snapshot.jobs} histograms=${snapshot.histograms} />`;
   }
   return html`<div data-ready=${snapshot ? 'yes' : 'no'}>
     <header>
-      <strong>Bistro</strong>${nav('jobs', 'Jobs')}${nav('running', 'Running tasks')}${nav('logs', 'Logs')}
+      <strong>Bistro</strong
+      >${nav('jobs', 'Jobs')}${nav('running', 'Running tasks')}${nav('workers', 'Workers')}${nav('logs', 'Logs')}
     </header>
     ${problem ? html`<div class="banner">${problem}</div>` : null}
     ${snapshot ? html`<${Banner} errors=${snapshot.errors} />` : null}

@@ -10,6 +10,8 @@ import { html } from '../html.js';
 export interface RunningTask {
   start_time: number;
   invocation_id?: string;
+  /** The worker running it (`worker_shard`): a remote worker's name, `local` for the scheduler itself. */
+  worker_shard?: string;
   usage?: { cpuSeconds?: number; memoryBytes?: number; memoryPeakBytes?: number };
 }
 
@@ -65,6 +67,7 @@ export function RunningView({ tasks }: { tasks: Record<string, Record<string, Ru
         <tr>
           <th><button class="link" data-sort="name" onClick=${() => setSortKey('name')}>Job</button></th>
           <th>Node</th>
+          <th>Worker</th>
           <th>Started</th>
           <th>
             <button class="link" data-sort="runtime" onClick=${() => setSortKey('runtime')}>Runtime</button>
@@ -78,7 +81,7 @@ export function RunningView({ tasks }: { tasks: Record<string, Record<string, Ru
         ${
           rows.length === 0
             ? html`<tr>
-                <td colspan="7">No running tasks</td>
+                <td colspan="8">No running tasks</td>
               </tr>`
             : null
         }
@@ -87,6 +90,7 @@ export function RunningView({ tasks }: { tasks: Record<string, Record<string, Ru
             html`<tr data-task=${`${job}/${node}`}>
               <td>${job}</td>
               <td><a href=${`#/logs/${encodeURIComponent(job)}/${encodeURIComponent(node)}`}>${node}</a></td>
+              <td>${task.worker_shard ?? '–'}</td>
               <td>${new Date(task.start_time * 1000).toLocaleString()}</td>
               <td>${age(now - task.start_time)}</td>
               <td>${task.usage?.cpuSeconds !== undefined ? `${task.usage.cpuSeconds.toFixed(2)} s` : '–'}</td>
