@@ -95,6 +95,26 @@ export const MIGRATIONS: readonly string[] = [
      ADD COLUMN dispatched_at timestamptz NOT NULL DEFAULT clock_timestamp();
    CREATE INDEX running_tasks_claim_idx ON running_tasks (incarnation) WHERE state = 'dispatched';
    ALTER TABLE task_logs ADD COLUMN worker text;`,
+  // Appending task log lines in one round trip: the clock row is locked and
+  // advanced, and ids issued, inside the statement (as the client did in five).
+  `CREATE FUNCTION bistro_append_task_logs(
+     kinds text[], jobs text[], nodes text[], lines text[], seconds bigint[], writer text)
+   RETURNS void LANGUAGE plpgsql AS $$
+   DECLARE
+     last bigint;
+     ids bigint[] := ARRAY[]::bigint[];
+     candidate bigint;
+   BEGIN
+     SELECT last_id INTO last FROM task_log_clock WHERE id = 1 FOR UPDATE;
+     FOR i IN 1 .. coalesce(array_length(kinds, 1), 0) LOOP
+       candidate := seconds[i] << 32;
+       last := CASE WHEN candidate > last THEN candidate ELSE last + 1 END;
+       ids := ids || last;
+     END LOOP;
+     INSERT INTO task_logs (kind, line_id, job, node, line, worker)
+       SELECT k, id, j, n, l, writer FROM unnest(kinds, ids, jobs, nodes, lines) AS v(k, id, j, n, l);
+     UPDATE task_log_clock SET last_id = last WHERE id = 1;
+   END $$;`,
 ];
 
 export class SchemaTooNewError extends DatabaseError {

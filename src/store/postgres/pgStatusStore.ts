@@ -50,6 +50,9 @@ export interface Dispatch {
  * payload names the incarnation to look, `kill:` first for a kill request),
  * completions for the leader.
  */
+/** How long a completion waits for others to share its statement. */
+const COMPLETION_BATCH_MS = 5;
+
 export const DISPATCH_CHANNEL = 'bistro_dispatch';
 export const COMPLETION_CHANNEL = 'bistro_completion';
 
@@ -88,6 +91,8 @@ export interface RunningRow {
 export class PgStatusStore {
   private readonly queue: Op[] = [];
   private running = false;
+  /** The head of the queue is being written: nothing may join it. */
+  private writingHead = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
   private closed = false;
@@ -128,7 +133,7 @@ export class PgStatusStore {
   complete(task: RunningTask, status: TaskStatus, written?: () => void): void {
     // Its status queued by the in-memory change is the same one: the completion writes it.
     const key = `${task.job}\u0000${task.node}`;
-    const first = this.running ? 1 : 0;
+    const first = this.writingHead ? 1 : 0;
     for (let i = this.queue.length - 1; i >= first; i--) {
       const op = this.queue[i]!;
       if (op.kind !== 'statuses' || op.items.get(key)?.status !== status) continue;
@@ -211,7 +216,7 @@ export class PgStatusStore {
 
   /** The last queued write, if it is not being written already (then it can still take more). */
   private openTail(): Op | undefined {
-    if (this.queue.length === 0 || (this.running && this.queue.length === 1)) return undefined;
+    if (this.queue.length === 0 || (this.writingHead && this.queue.length === 1)) return undefined;
     return this.queue.at(-1);
   }
 
@@ -223,12 +228,15 @@ export class PgStatusStore {
   private kick(): void {
     if (this.running || this.retryTimer || this.closed) return;
     this.running = true;
-    setImmediate(() => void this.runQueue());
+    // Completions wait a moment for company (one statement for several); starts and kills do not wait.
+    if (this.queue[0]?.kind === 'complete') setTimeout(() => void this.runQueue(), COMPLETION_BATCH_MS);
+    else setImmediate(() => void this.runQueue());
   }
 
   private async runQueue(): Promise<void> {
     while (this.queue.length > 0) {
       const op = this.queue[0]!;
+      this.writingHead = true;
       try {
         await this.execute(op);
       } catch (error) {
@@ -252,6 +260,8 @@ export class PgStatusStore {
         if (op.kind === 'dispatch' || op.kind === 'kill') settle(op, error as Error);
         else if (!(error instanceof FencedOutError)) this.health.failed('statuses', error);
         continue;
+      } finally {
+        this.writingHead = false;
       }
       this.queue.shift();
       this.health.succeeded('statuses');

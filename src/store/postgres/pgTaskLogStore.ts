@@ -15,7 +15,7 @@ import type { LogLineRow, LogPage, LogQuery } from '../taskLogQueries.js';
 import { DEFAULT_PAGE_SIZE, startLineId } from '../taskLogQueries.js';
 import { MAX_KEPT_EVENTS, type LogTable, type TaskLogs } from '../taskLogStore.js';
 import { STORE_RETRY_MS, type StoreHealth } from '../storeHealth.js';
-import { inTransaction, isConnectionError, type PgPool } from './connection.js';
+import { isConnectionError, type PgPool } from './connection.js';
 
 const FLUSH_INTERVAL_MS = 100;
 const ROWS_PER_TRANSACTION = 5000;
@@ -153,9 +153,12 @@ export class PgTaskLogStore implements TaskLogs {
     this.timer.unref();
   }
 
+  /** Writes the lines buffered now; lines that arrive meanwhile wait for the next flush (fewer, larger writes). */
   private async writeBatches(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.slice(0, ROWS_PER_TRANSACTION);
+    let remaining = this.buffer.length;
+    while (remaining > 0 && this.buffer.length > 0) {
+      const batch = this.buffer.slice(0, Math.min(ROWS_PER_TRANSACTION, remaining));
+      remaining -= batch.length;
       try {
         await this.insert(batch);
       } catch (error) {
@@ -178,31 +181,16 @@ export class PgTaskLogStore implements TaskLogs {
     this.buffer.splice(0, count);
   }
 
+  /** One statement: the function locks the clock row, issues the ids in order and inserts. */
   private async insert(batch: readonly BufferedLine[]): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      const clock = await client.query<{ last_id: string }>(
-        'SELECT last_id::text AS last_id FROM task_log_clock WHERE id = 1 FOR UPDATE',
-      );
-      let last = BigInt(clock.rows[0]!.last_id);
-      const ids = batch.map((row) => {
-        const candidate = BigInt(Math.floor(row.timeMs / 1000)) << 32n;
-        last = candidate > last ? candidate : last + 1n;
-        return last.toString();
-      });
-      await client.query(
-        `INSERT INTO task_logs (kind, line_id, job, node, line, worker)
-         SELECT *, $6::text FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])`,
-        [
-          batch.map((r) => r.table),
-          ids,
-          batch.map((r) => r.job),
-          batch.map((r) => r.node),
-          batch.map((r) => r.line),
-          this.worker ?? null,
-        ],
-      );
-      await client.query('UPDATE task_log_clock SET last_id = $1 WHERE id = 1', [last.toString()]);
-    });
+    await this.pool.query('SELECT bistro_append_task_logs($1, $2, $3, $4, $5, $6)', [
+      batch.map((r) => r.table),
+      batch.map((r) => r.job),
+      batch.map((r) => r.node),
+      batch.map((r) => r.line),
+      batch.map((r) => Math.floor(r.timeMs / 1000)),
+      this.worker ?? null,
+    ]);
   }
 
   private dropOldestOutput(): void {
