@@ -86,7 +86,10 @@ export class WorkerDaemon {
   private escalateStop: () => void = () => undefined;
   private readonly escalated = new Promise<void>((resolve) => (this.escalateStop = resolve));
   /** Each running task's kill request (its job's, from the spec) and dispatch time. */
-  private readonly taskInfo = new Map<string, { killRequest: KillRequest; dispatchedAtMs: number }>();
+  private readonly taskInfo = new Map<
+    string,
+    { killRequest: KillRequest; dispatchedAtMs: number; claimedAtMs: number }
+  >();
   private readonly watchedCgroups = new Set<string>();
 
   constructor(private readonly options: WorkerOptions) {
@@ -277,7 +280,7 @@ export class WorkerDaemon {
         },
       };
     }
-    this.taskInfo.set(task.invocationId, { killRequest, dispatchedAtMs });
+    this.taskInfo.set(task.invocationId, { killRequest, dispatchedAtMs, claimedAtMs: Date.now() });
     logger.debug({ job: task.job, node: task.node, invocationId: task.invocationId }, 'task claimed');
     this.runner.run(task, input);
   }
@@ -295,7 +298,12 @@ export class WorkerDaemon {
     const info = this.taskInfo.get(task.invocationId);
     return {
       worker: this.options.name,
-      ...(info ? { dispatch_latency_ms: Math.max(0, Date.now() - info.dispatchedAtMs) } : {}),
+      ...(info
+        ? {
+            dispatch_latency_ms: Math.max(0, Date.now() - info.dispatchedAtMs),
+            claim_latency_ms: Math.max(0, info.claimedAtMs - info.dispatchedAtMs),
+          }
+        : {}),
     };
   }
 
