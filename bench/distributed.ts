@@ -77,7 +77,7 @@ async function localRun(url: string): Promise<number> {
 }
 
 /** Workers first (registered), then the scheduler: the clock starts with the scheduler. */
-async function remoteRun(url: string): Promise<{ rate: number; latencies: number[] }> {
+async function remoteRun(url: string): Promise<{ rate: number; latencies: number[]; claims: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'bistro-bench-dist-'));
   const workers = Array.from({ length: WORKERS }, (_, i) => startWorker(dir, url, `w${i + 1}`));
   try {
@@ -94,10 +94,11 @@ async function remoteRun(url: string): Promise<{ rate: number; latencies: number
     await waitDone(url, started);
     const rate = TASKS / ((performance.now() - started) / 1000);
     await scheduler.stop();
-    const latencies = workers.flatMap((w) =>
-      [...w.output().matchAll(/"dispatch_latency_ms":([\d.]+)/g)].map((m) => Number(m[1])),
-    );
-    return { rate, latencies };
+    const figure = (name: string) =>
+      workers.flatMap((w) =>
+        [...w.output().matchAll(new RegExp(`"${name}":([\\d.]+)`, 'g'))].map((m) => Number(m[1])),
+      );
+    return { rate, latencies: figure('dispatch_latency_ms'), claims: figure('claim_latency_ms') };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     rmSync(dir, { recursive: true, force: true });
@@ -200,7 +201,7 @@ export async function runDistributedBench(): Promise<void> {
   const cluster = await PostgresCluster.start({ forNamespaces: skip === undefined });
   try {
     // Interleaved pairs, so a slow spell of the machine hits both runners; the median pair is reported.
-    const pairs: { local: number; remote: { rate: number; latencies: number[] } }[] = [];
+    const pairs: { local: number; remote: { rate: number; latencies: number[]; claims: number[] } }[] = [];
     for (let pair = 0; pair < PAIRS; pair++) {
       const local = await localRun(await cluster.createDatabase(`local_${pair}`));
       const remote = await remoteRun(await cluster.createDatabase(`remote_${pair}`));
@@ -241,6 +242,12 @@ export async function runDistributedBench(): Promise<void> {
         tasks: remote.latencies.length,
       },
       { metric: 'dispatch_latency_ms_p99', value: round(p99, 2), unit: 'ms', tasks: remote.latencies.length },
+      {
+        metric: 'claim_latency_ms_p50',
+        value: round(percentile(remote.claims, 50), 2),
+        unit: 'ms',
+        part_of: 'dispatch_latency_ms: row inserted -> row claimed by its worker',
+      },
     ];
     if (margins.length > 0)
       figures.push({
