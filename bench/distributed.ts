@@ -22,6 +22,7 @@ import { PostgresCluster } from '../test/helpers/postgres.js';
 import { NetworkHost, netnsUnavailable } from '../test/helpers/netns.js';
 import { startScheduler, startWorker, trivialJobConfig, type SchedulerProcess } from './schedulerProcess.js';
 import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
+import { countDone } from './postgres.js';
 
 const TASKS = 5000;
 const WORKERS = 4;
@@ -31,19 +32,6 @@ const SCRIPT = 'echo done > "$2"';
 const PARTITION_RUNS = 3;
 const PAIRS = 3;
 const PARTITION_LEASE_SEC = 4;
-
-async function countDone(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const row = await client.query<{ n: string }>('SELECT COUNT(*) AS n FROM statuses WHERE bits = 4');
-    return Number(row.rows[0]!.n);
-  } catch {
-    return 0;
-  } finally {
-    await client.end();
-  }
-}
 
 async function waitDone(url: string, started: number): Promise<void> {
   for (;;) {

@@ -63,7 +63,8 @@ async function sqliteRun(): Promise<number> {
   return rate;
 }
 
-async function countDone(url: string): Promise<number> {
+/** Statuses `done` in the database at `url` (0 before the schema exists). */
+export async function countDone(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
