@@ -19,6 +19,8 @@ export interface LeasedWorkerOptions {
   readonly killBoundMs: number;
   /** What the worker reports (usable CPU cores and RAM). */
   readonly resources?: Record<string, unknown>;
+  /** A `bistro worker` (the leader may dispatch to it); false for a scheduler's own tasks. */
+  readonly takesDispatch: boolean;
   /** Task cgroup sub-trees the watchdog empties when it fires. */
   readonly cgroupDirs: readonly string[];
   readonly logger: Logger;
@@ -57,6 +59,7 @@ export class LeasedWorker {
       ttlMs: options.ttlMs,
       killBoundMs: options.killBoundMs,
       resources: options.resources ?? {},
+      takesDispatch: options.takesDispatch,
       watchdog,
       logger: options.logger,
       onLost: (reason) => options.killAllNow(`worker lease lost: ${reason}`),

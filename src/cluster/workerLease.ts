@@ -38,6 +38,8 @@ export interface WorkerLeaseOptions {
   readonly ttlMs: number;
   readonly killBoundMs: number;
   readonly resources: Record<string, unknown>;
+  /** A `bistro worker`: the leader may dispatch tasks to it (a scheduler's own worker takes none). */
+  readonly takesDispatch: boolean;
   readonly watchdog: Watchdog;
   readonly logger: Logger;
   /** The lease is lost: SIGKILL every task now. */
@@ -141,8 +143,8 @@ export class WorkerLease {
     const incarnation = randomUUID();
     const sent = boottimeMs();
     const result = await client.query<{ lease_seq: string }>(
-      `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, resources, lease_seq, lease_until)
-       VALUES ($1, $2, $3, $4, $5, 'healthy', $6, $7::int, $8, 1, now() + $7::int * interval '1 millisecond')
+      `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, resources, takes_dispatch, lease_seq, lease_until)
+       VALUES ($1, $2, $3, $4, $5, 'healthy', $6, $7::int, $8, $9, 1, now() + $7::int * interval '1 millisecond')
        RETURNING lease_seq::text`,
       [
         incarnation,
@@ -153,6 +155,7 @@ export class WorkerLease {
         this.options.killBoundMs,
         this.options.ttlMs,
         JSON.stringify(this.options.resources),
+        this.options.takesDispatch,
       ],
     );
     this.current = incarnation;

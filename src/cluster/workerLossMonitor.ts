@@ -59,8 +59,9 @@ export class WorkerLossMonitor {
       lease_ms: number;
       kill_bound_ms: number;
       resources: { cpu_cores?: number; ram_mb?: number } | null;
+      takes_dispatch: boolean;
     }>(
-      `SELECT incarnation, name, host, lease_seq::text, lease_ms, kill_bound_ms, resources
+      `SELECT incarnation, name, host, lease_seq::text, lease_ms, kill_bound_ms, resources, takes_dispatch
        FROM workers WHERE state = 'healthy' ORDER BY name, started_at`,
     );
     const present = new Set<string>();
@@ -77,11 +78,11 @@ export class WorkerLossMonitor {
       };
       if (!seen || seen.seq !== worker.lease_seq) {
         this.seen.set(worker.incarnation, { seq: worker.lease_seq, since: now });
-        fresh.push(candidate);
+        if (worker.takes_dispatch) fresh.push(candidate);
         continue;
       }
-      // A worker whose lease this leader saw renewed within its ttl may get tasks.
-      if (now - seen.since < worker.lease_ms) fresh.push(candidate);
+      // A `bistro worker` whose lease this leader saw renewed within its ttl may get tasks.
+      if (worker.takes_dispatch && now - seen.since < worker.lease_ms) fresh.push(candidate);
       if (now - seen.since < worker.lease_ms + lossGraceMs(worker.kill_bound_ms)) continue;
       const lost = await this.declareLost(term, worker.incarnation, worker.lease_seq);
       if (lost === undefined) continue;

@@ -12,6 +12,7 @@ import type { Logger } from '../logging/logger.js';
 import { LeaderLease, type LeaderInfo } from '../cluster/leaderLease.js';
 import { leaderMarginMs, leaseProblem, workerMarginMs } from '../cluster/leaseTiming.js';
 import { LeasedWorker } from '../cluster/leasedWorker.js';
+import { usableResources } from '../cluster/usableResources.js';
 import { WorkerLossMonitor, type LostTask } from '../cluster/workerLossMonitor.js';
 import type { KillRequest } from '../config/killRequest.js';
 import type { RunningTask } from '../statuses/runningTask.js';
@@ -242,6 +243,8 @@ export class Cluster {
       host: options.host,
       ttlMs: options.workerLeaseMs,
       killBoundMs: options.killBoundMs,
+      resources: { ...usableResources() },
+      takesDispatch: false,
       cgroupDirs,
       logger: options.logger,
       killAllNow: (reason) => {

@@ -111,6 +111,7 @@ export class SchedulerDaemon {
     this.logger = options.logger;
     this.instanceName = options.instanceNodeName ?? hostname();
     const simulated = options.dryRun || options.benchmarkRun;
+    const runsTasksHere = !simulated && options.database?.runner !== 'remote';
     // First: a second scheduler on this data dir (or a copy of it) must stop here, before it reads anything.
     this.identity = simulated
       ? undefined
@@ -119,11 +120,8 @@ export class SchedulerDaemon {
     this.plans = new LaunchPlans(this.containment);
     this.configLoader = new FileConfigLoader(options.configFile, {
       // Limits the host cannot enforce make their job invalid at load, not every launch fail.
-      // (Workers check their own host: with --runner remote nothing runs here.)
-      check:
-        simulated || options.database?.runner === 'remote'
-          ? undefined
-          : (config) => withEnforceableLimits(config, this.plans),
+      // (With --runner remote, workers check their own hosts.)
+      check: runsTasksHere ? (config) => withEnforceableLimits(config, this.plans) : undefined,
       onChange: (state) => {
         this.metrics.configLoaded(state.error === undefined);
         if (state.error) {
@@ -138,7 +136,7 @@ export class SchedulerDaemon {
         logConfigLoaded(this.logger, state.config, state.generation);
         this.warnAboutRunnerMode(state.config);
         this.nodes.onConfigChange(state.config.settings);
-        if (!simulated) this.cluster?.watchTaskCgroups(this.logContainment(state.config));
+        if (runsTasksHere) this.cluster?.watchTaskCgroups(this.logContainment(state.config));
         this.requestPass(0);
       },
     });
@@ -209,13 +207,6 @@ export class SchedulerDaemon {
           },
         });
     this.runner = created.runner;
-    if (this.cluster?.remote)
-      this.completions = new NotificationListener(
-        this.cluster.url,
-        COMPLETION_CHANNEL,
-        () => (this.runner as RemoteRunner).wake(),
-        this.logger,
-      );
     this.priority = created.priority;
     this.metrics = new SchedulerMetrics(
       this.statuses,
@@ -257,7 +248,7 @@ export class SchedulerDaemon {
   /** Tasks on `bistro worker` processes: placed on healthy workers, dispatched and watched through the database. */
   private remoteRunner(cluster: Cluster): RemoteRunner {
     const pool = cluster.storage.pool;
-    return new RemoteRunner({
+    const runner = new RemoteRunner({
       statuses: this.statuses,
       config: () => this.config,
       logger: this.logger,
@@ -271,6 +262,13 @@ export class SchedulerDaemon {
         this.pacer.taskCompleted();
       },
     });
+    this.completions = new NotificationListener(
+      cluster.url,
+      COMPLETION_CHANNEL,
+      () => runner.wake(),
+      this.logger,
+    );
+    return runner;
   }
 
   /** Keys that do nothing with this runner: a warning each. */
@@ -317,8 +315,8 @@ export class SchedulerDaemon {
       ...(this.cluster
         ? {
             workers: () => workerRows(this.cluster!.storage.pool),
-            workerAvailable: (worker: string) =>
-              this.runner instanceof RemoteRunner ? this.runner.availableOn(worker) : undefined,
+            workersAvailable: () =>
+              this.runner instanceof RemoteRunner ? this.runner.available() : new Map(),
           }
         : {}),
     });

@@ -30,7 +30,7 @@ export interface DaemonApiParts {
   readonly logStore: TaskLogs;
   readonly leadership: ApiContext['leadership'];
   readonly workers?: ApiContext['workers'];
-  readonly workerAvailable?: ApiContext['workerAvailable'];
+  readonly workersAvailable?: ApiContext['workersAvailable'];
   readonly configFile: string;
   readonly allowCommand: boolean;
   /** A forgiven job's tasks may start: the daemon schedules a pass. */
@@ -67,7 +67,7 @@ export function daemonApi(parts: DaemonApiParts): ApiContext {
     queryLogs: (query) => parts.logStore.query(query),
     leadership: parts.leadership,
     ...(parts.workers ? { workers: parts.workers } : {}),
-    ...(parts.workerAvailable ? { workerAvailable: parts.workerAvailable } : {}),
+    ...(parts.workersAvailable ? { workersAvailable: parts.workersAvailable } : {}),
     configWriter: new ConfigWriter(parts.configFile),
     allowCommand: parts.allowCommand,
   };

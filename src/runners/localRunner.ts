@@ -249,7 +249,7 @@ export class LocalRunner implements Runner {
       return { ok: true, message: `Task ${invocationId} will not start: killed while starting` };
     }
     if (this.deps.killElsewhere && !this.tasks.has(invocationId) && !this.launching.has(invocationId)) {
-      const task = [...this.deps.statuses.runningTasks()].find((t) => t.invocationId === invocationId);
+      const task = this.deps.statuses.runningInvocation(invocationId);
       if (task) return this.deps.killElsewhere(task, request, reason);
     }
     const outcome = this.supervisor.kill(invocationId, request, reason);

@@ -23,6 +23,7 @@ import { remoteTaskSpec, type RemoteTaskSpec } from './remoteTaskSpec.js';
 import type { AbandonedTask, FinishedTask, Runner, StartRefusal, TaskKillOutcome } from './runner.js';
 import { runningTaskFor } from './runningTaskFor.js';
 import { forgiveJob, killTaskByName } from './taskControl.js';
+import { Poller } from '../store/postgres/poller.js';
 
 /** How often the leader looks for completions when no notification came. */
 const COMPLETION_POLL_MS = 500;
@@ -52,26 +53,29 @@ export class RemoteRunner implements Runner {
   private cursor: string | undefined;
   /** Dispatches not yet committed; a kill meanwhile is sent once the row exists. */
   private readonly pending = new Map<string, { kill?: { request: KillRequest; reason: string } }>();
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
-  private pollAgain = false;
-  private stopped = false;
+  private readonly completions: Poller;
 
-  constructor(private readonly deps: RemoteRunnerDeps) {}
+  constructor(private readonly deps: RemoteRunnerDeps) {
+    this.completions = new Poller(
+      () => this.poll(),
+      COMPLETION_POLL_MS,
+      (error) => deps.logger.debug({ err: error }, 'completion poll failed'),
+    );
+  }
 
   /** Starts watching for completions. */
   watchCompletions(): void {
-    this.schedulePoll();
+    this.completions.start();
+  }
+
+  /** Looks for completions now (a notification came). */
+  wake(): void {
+    this.completions.wake();
   }
 
   /** A new pass: workers and their room are read afresh. */
   beginPass(): void {
-    this.placement = new WorkerPlacement(
-      this.deps.config().settings,
-      this.deps.workers(),
-      this.deps.statuses.runningTasks(),
-      this.cursor,
-    );
+    this.placement = this.freshPlacement();
   }
 
   /** Problems of this pass's placement (a worker resource below zero). */
@@ -79,25 +83,25 @@ export class RemoteRunner implements Runner {
     return this.placement?.problems ?? [];
   }
 
-  /** What a worker has left of its worker-level resources now. */
-  availableOn(worker: string): Readonly<Record<string, number>> | undefined {
+  /** What each healthy worker has left of its worker-level resources now, by name. */
+  available(): ReadonlyMap<string, Readonly<Record<string, number>>> {
+    return this.freshPlacement().available;
+  }
+
+  /** The healthy workers and their room now, given the running tasks. */
+  private freshPlacement(): WorkerPlacement {
     const { deps } = this;
     return new WorkerPlacement(
       deps.config().settings,
       deps.workers(),
       deps.statuses.runningTasks(),
       this.cursor,
-    ).availableOn(worker);
+    );
   }
 
   start(start: TaskStart, now: number): RunningTask | StartRefusal {
     const { deps } = this;
-    this.placement ??= new WorkerPlacement(
-      deps.config().settings,
-      deps.workers(),
-      deps.statuses.runningTasks(),
-      this.cursor,
-    );
+    this.placement ??= this.freshPlacement();
     const placed = this.placement.place(start.job, start.pathToNode);
     if (!placed.worker) return { refused: placed.outcome, reason: placed.reason };
     this.cursor = this.placement.cursor;
@@ -146,7 +150,7 @@ export class RemoteRunner implements Runner {
       pending.kill ??= { request, reason };
       return { ok: true, message: `Kill of ${invocationId} will be sent once its dispatch is recorded` };
     }
-    const task = this.runningTask(invocationId);
+    const task = this.deps.statuses.runningInvocation(invocationId);
     if (!task) return { ok: false, reason: 'unknown_task', message: `Task ${invocationId} is not running` };
     return this.deps.requestKill(task, request, reason);
   }
@@ -161,9 +165,7 @@ export class RemoteRunner implements Runner {
 
   /** Remote tasks outlive a scheduler's stop: they belong to their workers. */
   async stopAll(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.polling;
+    await this.completions.stop();
   }
 
   killReachable(): void {
@@ -182,42 +184,9 @@ export class RemoteRunner implements Runner {
     return new Set();
   }
 
-  /** Looks for completions now (a notification came). */
-  wake(): void {
-    if (this.polling) {
-      this.pollAgain = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.polling = this.poll()
-      .catch((error: unknown) => this.deps.logger.debug({ err: error }, 'completion poll failed'))
-      .finally(() => {
-        this.polling = undefined;
-        if (this.pollAgain) {
-          this.pollAgain = false;
-          this.wake();
-        } else this.schedulePoll();
-      });
-  }
-
-  private schedulePoll(): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.wake();
-    }, COMPLETION_POLL_MS);
-    this.timer.unref();
-  }
-
-  private runningTask(invocationId: string): RunningTask | undefined {
-    for (const task of this.deps.statuses.runningTasks()) if (task.invocationId === invocationId) return task;
-    return undefined;
-  }
-
   private async poll(): Promise<void> {
     const { deps } = this;
-    if (this.stopped || !deps.leads()) return;
+    if (!deps.leads()) return;
     const watched = [...deps.statuses.runningTasks()].filter((task) => !this.pending.has(task.invocationId));
     if (watched.length === 0) return;
     // A row deleted with no status stored is a loss this leader applies itself (WorkerLossMonitor).

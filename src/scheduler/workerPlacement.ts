@@ -78,7 +78,7 @@ export function requiredHost(job: Job, pathToNode: readonly string[]): string | 
 
 export class WorkerPlacement {
   private readonly resources: readonly ResourceDefinition[];
-  private readonly available = new Map<string, Record<string, number>>();
+  private readonly room = new Map<string, Record<string, number>>();
   private readonly filters = new Map<string, ((name: string) => boolean) | undefined>();
   /** Problems found while charging running tasks, for the error registry. */
   readonly problems: string[] = [];
@@ -93,10 +93,10 @@ export class WorkerPlacement {
     const workerLevel = settings.levels.length - 1;
     this.resources = settings.resources.filter((resource) => resource.levelId === workerLevel);
     for (const worker of workers)
-      this.available.set(worker.name, workerCapacity(settings, this.resources, worker));
+      this.room.set(worker.name, workerCapacity(settings, this.resources, worker));
     for (const task of running) {
       const held = task.charges[task.workerShard];
-      const room = this.available.get(task.workerShard);
+      const room = this.room.get(task.workerShard);
       if (!held || !room) continue;
       for (const [name, amount] of Object.entries(held)) {
         if (room[name] === undefined) continue;
@@ -112,9 +112,9 @@ export class WorkerPlacement {
     return this.lastPick;
   }
 
-  /** What each worker has left (the `workers` handler shows it). */
-  availableOn(worker: string): Readonly<Record<string, number>> | undefined {
-    return this.available.get(worker);
+  /** What each worker has left, by name (the `workers` handler shows it). */
+  get available(): ReadonlyMap<string, Readonly<Record<string, number>>> {
+    return this.room;
   }
 
   /** Picks and charges a worker for a task of `job` on the node at `pathToNode`. */
@@ -136,7 +136,7 @@ export class WorkerPlacement {
       const where = host === undefined ? '' : ` on host ${host}`;
       return { outcome: 'no_fit', reason: `waiting for worker resources${where}` };
     }
-    const room = this.available.get(chosen.name)!;
+    const room = this.room.get(chosen.name)!;
     for (const [name, amount] of Object.entries(needs)) room[name] = room[name]! - amount;
     this.lastPick = chosen.name;
     return { worker: chosen, charges: needs };
@@ -158,7 +158,7 @@ export class WorkerPlacement {
   }
 
   private fits(worker: WorkerCandidate, needs: Readonly<Record<string, number>>): boolean {
-    const room = this.available.get(worker.name)!;
+    const room = this.room.get(worker.name)!;
     for (const [name, amount] of Object.entries(needs)) if ((room[name] ?? 0) - amount < 0) return false;
     return true;
   }
@@ -184,7 +184,7 @@ export class WorkerPlacement {
     let bestLeft = Infinity;
     for (const worker of pool) {
       if (!fits(worker)) continue;
-      const room = this.available.get(worker.name)!;
+      const room = this.room.get(worker.name)!;
       let left = 0;
       for (const resource of this.resources)
         left += ((room[resource.name] ?? 0) - (needs[resource.name] ?? 0)) * resource.weight;

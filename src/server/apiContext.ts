@@ -46,8 +46,8 @@ export interface ApiContext {
   leadership(): Leadership | undefined;
   /** The worker registry (a shared database only). */
   workers?(): Promise<readonly WorkerRow[]>;
-  /** What a worker has left of its worker resources now (the leader's view). */
-  workerAvailable?(worker: string): Readonly<Record<string, number>> | undefined;
+  /** What each healthy worker has left of its worker resources now (the leader's view), by name. */
+  workersAvailable?(): ReadonlyMap<string, Readonly<Record<string, number>>>;
   /** Whether save_job may set or change a job's command. */
   readonly allowCommand: boolean;
 }

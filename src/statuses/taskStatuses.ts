@@ -72,6 +72,12 @@ export class TaskStatuses {
     return this.running.get(taskKey(job, node));
   }
 
+  /** The running task of this invocation (a linear scan: for kills, not per-task paths). */
+  runningInvocation(invocationId: string): RunningTask | undefined {
+    for (const task of this.running.values()) if (task.invocationId === invocationId) return task;
+    return undefined;
+  }
+
   get runningCount(): number {
     return this.running.size;
   }

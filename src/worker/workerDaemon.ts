@@ -28,6 +28,7 @@ import type { RunningTask } from '../statuses/runningTask.js';
 import { DatabaseError } from '../store/postgres/connection.js';
 import { NotificationListener } from '../store/postgres/notificationListener.js';
 import { DISPATCH_CHANNEL } from '../store/postgres/pgStatusStore.js';
+import { Poller } from '../store/postgres/poller.js';
 import { PgStorage } from '../store/postgres/pgStorage.js';
 import { claimDispatched, killRequestedRows, type ClaimedTask } from '../store/postgres/remoteTasks.js';
 import { StoreHealth } from '../store/storeHealth.js';
@@ -38,7 +39,7 @@ import { createRunner } from '../daemon/runnerFactory.js';
 import { DEFAULT_STOP_GRACE_MS, stopTasks } from '../daemon/shutdown.js';
 import { taskCgroupRoots } from '../daemon/clusterAddresses.js';
 import type { AbandonedTask } from '../runners/runner.js';
-import { usableResources } from './usableResources.js';
+import { usableResources } from '../cluster/usableResources.js';
 import { seededRandom } from '../scheduler/random.js';
 
 /** How often a worker looks for dispatched rows when no notification came. */
@@ -78,8 +79,11 @@ export class WorkerDaemon {
   private readonly host = hostname();
   private leased: LeasedWorker | undefined;
   private listener: NotificationListener | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private looking: Promise<void> | undefined;
+  private readonly poller = new Poller(
+    () => this.look(),
+    CLAIM_POLL_MS,
+    (error) => this.options.logger.warn({ err: error }, 'could not read dispatched tasks'),
+  );
   /** What the next look does: claim dispatched rows, apply kill requests. */
   private pending = { claims: false, kills: false };
   private stopping: Promise<AbandonedTask[]> | undefined;
@@ -174,6 +178,7 @@ export class WorkerDaemon {
       ttlMs: options.workerLeaseMs,
       killBoundMs: options.killBoundMs,
       resources: { ...resources },
+      takesDispatch: true,
       cgroupDirs,
       logger: options.logger,
       killAllNow: (reason) => this.runner.killAllNow(reason),
@@ -190,7 +195,7 @@ export class WorkerDaemon {
       options.logger,
     );
     this.listener.start();
-    this.schedule();
+    this.poller.start();
   }
 
   get incarnation(): string | undefined {
@@ -207,32 +212,15 @@ export class WorkerDaemon {
 
   /** Claims dispatched rows and applies kill requests now (both by default). */
   wake(what: { claims: boolean; kills: boolean } = { claims: true, kills: true }): void {
-    if (this.stopping) return;
     this.pending.claims ||= what.claims;
     this.pending.kills ||= what.kills;
-    if (this.looking) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const look = this.pending;
+    this.poller.wake();
+  }
+
+  /** One look: what was asked for since the last (both on the timer). */
+  private async look(): Promise<void> {
+    const what = this.pending.claims || this.pending.kills ? this.pending : { claims: true, kills: true };
     this.pending = { claims: false, kills: false };
-    this.looking = this.look(look)
-      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not read dispatched tasks'))
-      .finally(() => {
-        this.looking = undefined;
-        if (this.pending.claims || this.pending.kills) this.wake({ claims: false, kills: false });
-        else this.schedule();
-      });
-  }
-
-  private schedule(): void {
-    if (this.stopping || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.wake();
-    }, CLAIM_POLL_MS);
-  }
-
-  private async look(what: { claims: boolean; kills: boolean }): Promise<void> {
     const leased = this.leased;
     const incarnation = leased?.incarnation;
     if (!leased || incarnation === undefined) return;
@@ -241,7 +229,8 @@ export class WorkerDaemon {
     if (!what.claims || !leased.mayStart()) return;
     const claimed = await claimDispatched(this.storage.pool, incarnation, CLAIM_BATCH);
     for (const row of claimed) this.run(row);
-    if (claimed.length === CLAIM_BATCH) this.pending.claims = true;
+    // More may wait: look again right after this one.
+    if (claimed.length === CLAIM_BATCH) this.wake({ claims: true, kills: false });
   }
 
   private run({ task, spec, killRequest: requested, dispatchedAtMs }: ClaimedTask): void {
@@ -320,14 +309,13 @@ export class WorkerDaemon {
 
   private async doStop(): Promise<AbandonedTask[]> {
     const { logger } = this.options;
-    if (this.timer) clearTimeout(this.timer);
     await this.listener?.stop();
-    await this.looking;
+    await this.poller.stop();
     logger.info({ running: this.runner.runningCount }, 'worker stopping: killing every running task');
     const requests = [...this.taskInfo.values()].map((info) => info.killRequest);
     const abandoned = await stopTasks(
       this.runner,
-      (task) => this.taskInfo.get(task.invocationId)?.killRequest ?? workerConfig().settings.killSubprocess,
+      (task) => this.taskInfo.get(task.invocationId)?.killRequest ?? DEFAULT_KILL_REQUEST,
       requests,
       {
         graceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,

@@ -1,18 +1,14 @@
 /** `bistro scheduler`: runs the scheduler daemon in the foreground. */
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/issues.js';
-import {
-  DEFAULT_PRIORITY_BOOST,
-  DEFAULT_STOP_GRACE_MS,
-  SchedulerDaemon,
-  type StopReport,
-} from '../../daemon/daemon.js';
+import { DEFAULT_PRIORITY_BOOST, DEFAULT_STOP_GRACE_MS, SchedulerDaemon } from '../../daemon/daemon.js';
 import { InstanceIdentityError } from '../../daemon/instanceIdentity.js';
 import { createLogger } from '../../logging/logger.js';
 import { StoreError } from '../../store/database.js';
 import { ApiError } from '../../server/apiErrors.js';
 import { ApiListenError } from '../../server/apiServerHost.js';
 import { CliExit, printError } from '../output.js';
+import { runUntilStopped } from '../untilStopped.js';
 import { seconds, whole } from '../numberOptions.js';
 import { DatabaseError, databaseUrlFrom } from '../../store/postgres/connection.js';
 import {
@@ -209,20 +205,10 @@ export function registerSchedulerCommand(program: Command): void {
         }
         throw error;
       }
-      const report = await new Promise<StopReport>((resolve) => {
-        let signals = 0;
-        const onSignal = (signal: NodeJS.Signals) => {
-          signals++;
-          logger.warn({ signal }, signals === 1 ? 'stopping' : 'stopping now');
-          if (signals === 1) void daemon.stop().then(resolve);
-          else daemon.escalate();
-        };
-        for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, onSignal);
-      });
-      logger.flush();
-      // A stop always ends: nothing a task left behind (a process we could not reap) keeps us alive.
-      setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
-      // Non-zero when some process of ours that we found is still alive.
-      if (report.abandoned.some((task) => task.pids.length > 0)) throw new CliExit(1);
+      const running = daemon;
+      await runUntilStopped(
+        { stop: async () => (await running.stop()).abandoned, escalate: () => running.escalate() },
+        logger,
+      );
     });
 }

@@ -8,9 +8,9 @@ import { createLogger } from '../../logging/logger.js';
 import { StoreError } from '../../store/database.js';
 import { DatabaseError, databaseUrlFrom } from '../../store/postgres/connection.js';
 import { WorkerDaemon } from '../../worker/workerDaemon.js';
-import type { AbandonedTask } from '../../runners/runner.js';
 import { seconds, whole } from '../numberOptions.js';
 import { CliExit, printError } from '../output.js';
+import { runUntilStopped } from '../untilStopped.js';
 
 interface WorkerCliOptions {
   database?: string;
@@ -92,18 +92,6 @@ export function registerWorkerCommand(program: Command): void {
         }
         throw error;
       }
-      const abandoned = await new Promise<AbandonedTask[]>((resolve) => {
-        let signals = 0;
-        const onSignal = (signal: NodeJS.Signals) => {
-          signals++;
-          logger.warn({ signal }, signals === 1 ? 'stopping' : 'stopping now');
-          if (signals === 1) void worker.stop().then(resolve);
-          else worker.escalate();
-        };
-        for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, onSignal);
-      });
-      logger.flush();
-      setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
-      if (abandoned.some((task) => task.pids.length > 0)) throw new CliExit(1);
+      await runUntilStopped(worker, logger);
     });
 }

@@ -10,6 +10,7 @@ import type { Handler } from '../apiContext.js';
 export const workers: Handler<'workers'> = async (_args, context) => {
   const rows = (await context.workers?.()) ?? [];
   const running = [...context.statuses.runningTasks()];
+  const available = context.workersAvailable?.();
   return rows.map((row) => {
     const tasks = row.state === 'healthy' ? running.filter((task) => task.workerShard === row.name) : [];
     return {
@@ -23,7 +24,7 @@ export const workers: Handler<'workers'> = async (_args, context) => {
       lease_age_sec: Math.round(row.leaseAgeMs) / 1000,
       lease_sec: row.leaseMs / 1000,
       reported: row.resources,
-      available: row.state === 'healthy' ? (context.workerAvailable?.(row.name) ?? null) : null,
+      available: row.state === 'healthy' ? (available?.get(row.name) ?? null) : null,
       running_tasks: row.runningTasks,
       tasks: tasks.map((task) => ({ job: task.job, node: task.node, invocation_id: task.invocationId })),
     };

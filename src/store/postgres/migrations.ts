@@ -89,9 +89,12 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (kind, line_id)
    );
    CREATE INDEX task_logs_job_node_idx ON task_logs (kind, job, node, line_id);`,
-  // Remote workers: what a worker needs to run a dispatched task, when it was
-  // dispatched (dispatch latency), and which worker wrote each log line.
-  `ALTER TABLE running_tasks ADD COLUMN spec jsonb,
+  // Remote workers: which incarnations take dispatched tasks (a `bistro worker`,
+  // not a scheduler running its own), what a worker needs to run a dispatched
+  // task, when it was dispatched (dispatch latency), and which worker wrote
+  // each log line.
+  `ALTER TABLE workers ADD COLUMN takes_dispatch boolean NOT NULL DEFAULT false;
+   ALTER TABLE running_tasks ADD COLUMN spec jsonb,
      ADD COLUMN dispatched_at timestamptz NOT NULL DEFAULT clock_timestamp();
    CREATE INDEX running_tasks_claim_idx ON running_tasks (incarnation) WHERE state = 'dispatched';
    ALTER TABLE task_logs ADD COLUMN worker text;`,
