@@ -9,6 +9,7 @@ import { registerSchedulerCommand } from './commands/scheduler.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { registerValidateCommand } from './commands/validate.js';
 import { registerDbCommand } from './commands/db.js';
+import { registerConfigCommand } from './commands/config.js';
 import { registerHistoryCommand } from './commands/history.js';
 import { registerCompletionCommand } from './commands/completion.js';
 import { PACKAGE_VERSION } from '../logging/buildInfo.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerClientCommands(program);
   registerHistoryCommand(program);
   registerDbCommand(program);
+  registerConfigCommand(program);
   registerCompletionCommand(program);
   return program;
 }

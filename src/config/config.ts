@@ -41,18 +41,28 @@ export function analyzeConfig(input: unknown, options: SettingsOptions = {}): Co
   for (const [key, value] of Object.entries(top)) {
     if (key === 'bistro_settings') continue;
     if (!key.startsWith(JOB_PREFIX)) {
-      warnings.push({
-        path: [key],
-        message: 'top-level key is neither "bistro_settings" nor "bistro_job->NAME"; ignored',
-        kind: 'invalid',
-      });
+      warnings.push(...jobKeyWarnings(key, undefined));
       continue;
     }
     const job = parseJob(key.slice(JOB_PREFIX.length), value, settings);
     jobs.set(job.name, job);
-    for (const warning of job.warnings) warnings.push({ ...warning, path: [key, ...warning.path] });
+    warnings.push(...jobKeyWarnings(key, job));
   }
   return { settings, jobs, warnings, settingsErrors: sink.errors };
+}
+
+/** The warnings of a top-level key: the job's own, with full paths, or that the key means nothing. */
+export function jobKeyWarnings(key: string, job: Job | undefined): ConfigIssue[] {
+  if (job === undefined) {
+    return [
+      {
+        path: [key],
+        message: 'top-level key is neither "bistro_settings" nor "bistro_job->NAME"; ignored',
+        kind: 'invalid',
+      },
+    ];
+  }
+  return job.warnings.map((warning) => ({ ...warning, path: [key, ...warning.path] }));
 }
 
 /** Parses a config object; throws `ConfigError` if the settings are unusable. */

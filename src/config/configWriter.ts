@@ -1,5 +1,5 @@
 /**
- * `save_job` / `delete_job` on the config file: an atomic read-modify-write
+ * `save_job` / `delete_job` / `save_settings` on the config file: an atomic read-modify-write
  * (temp file, fsync, rename) under a lock file, keeping every other key as
  * it was and the file's mode and owner (a 600 config stays 600). The change takes effect at the next poll, like
  * any other edit. The writer owns `create_time` / `modify_time`.
@@ -19,47 +19,47 @@ import { JOB_PREFIX, parseConfigJson } from './config.js';
 import { ConfigError } from './issues.js';
 import { readRegularFile } from './regularFile.js';
 import { isPlainObject } from './reader.js';
+import { stampedJob, type ConfigWrites, type WriteContext } from './configWrites.js';
+import { assertValidSettings } from './validateFile.js';
 
 const LOCK_WAIT_MS = 5000;
 
-export class ConfigWriter {
+export class ConfigWriter implements ConfigWrites {
   constructor(readonly file: string) {}
 
-  /** Saves `job` under `name`; returns the stored object. */
   async saveJob(
     name: string,
     job: Record<string, unknown>,
+    context: WriteContext,
     nowSec = Math.floor(Date.now() / 1000),
   ): Promise<Record<string, unknown>> {
     return this.modify((config) => {
       const key = `${JOB_PREFIX}${name}`;
       const previous = config[key];
-      const { create_time: _c, modify_time: _m, ...rest } = job;
-      const createTime =
-        isPlainObject(previous) && typeof previous['create_time'] === 'number'
-          ? previous['create_time']
-          : nowSec;
-      const stored = { ...rest, create_time: createTime, modify_time: nowSec };
+      context.guard?.(isPlainObject(previous) ? previous : undefined);
+      const stored = stampedJob(previous, job, nowSec);
       config[key] = stored;
       return { result: stored, changed: true };
     });
   }
 
-  /** Deletes the job; returns whether it existed. */
-  async deleteJob(name: string): Promise<boolean> {
+  async deleteJob(name: string, context: WriteContext): Promise<boolean> {
     return this.modify((config) => {
       const key = `${JOB_PREFIX}${name}`;
+      const previous = config[key];
       const existed = Object.hasOwn(config, key);
+      if (existed) context.guard?.(isPlainObject(previous) ? previous : undefined);
       delete config[key];
       return { result: existed, changed: existed };
     });
   }
 
-  /** The job object as it stands in the file, if any. */
-  readJob(name: string): Record<string, unknown> | undefined {
-    const config = parseConfigJson(readRegularFile(this.file), this.file);
-    const job = isPlainObject(config) ? config[`${JOB_PREFIX}${name}`] : undefined;
-    return isPlainObject(job) ? job : undefined;
+  async saveSettings(settings: Record<string, unknown>, _context: WriteContext): Promise<void> {
+    assertValidSettings(settings);
+    return this.modify((config) => {
+      config['bistro_settings'] = settings;
+      return { result: undefined, changed: true };
+    });
   }
 
   private async modify<T>(

@@ -13,26 +13,11 @@ import { resolve } from 'node:path';
 import { parseConfig, parseConfigJson, type Config } from './config.js';
 import { readRegularFile } from './regularFile.js';
 import { ConfigError } from './issues.js';
-import type { SettingsOptions } from './settings.js';
+import type { ConfigSource, ConfigSourceOptions, ConfigState } from './configSource.js';
 
-export interface ConfigState {
-  /** The config in force (the last good one). */
-  readonly config: Config;
-  /** Why the newest file was rejected, if it was. */
-  readonly error: ConfigError | undefined;
-  /** Increments whenever a new good config is accepted. */
-  readonly generation: number;
-  /** sha256 of the text of the config in force. */
-  readonly hash: string;
-}
+export type { ConfigState } from './configSource.js';
 
-export interface FileConfigLoaderOptions extends SettingsOptions {
-  readonly onChange?: (state: ConfigState) => void;
-  /** Checks against the host after parsing (say, limits it cannot enforce); may mark jobs invalid. */
-  readonly check?: (config: Config) => Config;
-}
-
-export class FileConfigLoader {
+export class FileConfigLoader implements ConfigSource {
   readonly file: string;
   private state: ConfigState;
   private fingerprint = '';
@@ -41,13 +26,17 @@ export class FileConfigLoader {
   /** Reads the file once; throws `ConfigError` naming the file if it is missing or invalid. */
   constructor(
     file: string,
-    private readonly options: FileConfigLoaderOptions = {},
+    private readonly options: ConfigSourceOptions = {},
   ) {
     this.file = resolve(file);
     const read = this.read();
     if (read instanceof ConfigError) throw read;
     this.fingerprint = read.fingerprint;
     this.state = { config: read.config, error: undefined, generation: 1, hash: read.hash };
+  }
+
+  get description(): string {
+    return this.file;
   }
 
   current(): ConfigState {
@@ -62,18 +51,19 @@ export class FileConfigLoader {
       this.state = { ...this.state, error: read };
       // Forget the fingerprint so the next poll re-reads the file.
       this.fingerprint = '';
-      if (changed) this.options.onChange?.(this.state);
+      if (changed) this.options.onChange?.(this.state, this.state.config);
       return false;
     }
     if (read.fingerprint === this.fingerprint && this.state.error === undefined) return false;
     this.fingerprint = read.fingerprint;
+    const previous = this.state.config;
     this.state = {
       config: read.config,
       error: undefined,
       generation: this.state.generation + 1,
       hash: read.hash,
     };
-    this.options.onChange?.(this.state);
+    this.options.onChange?.(this.state, previous);
     return true;
   }
 
@@ -83,7 +73,7 @@ export class FileConfigLoader {
     this.timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

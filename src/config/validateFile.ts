@@ -7,6 +7,7 @@ import { compileNodeSources } from '../nodes/fetchNodes.js';
 import { analyzeConfig, jobIssues, parseConfigJson } from './config.js';
 import { ConfigError, type ConfigIssue } from './issues.js';
 import { readRegularFile } from './regularFile.js';
+import { summarizeIssues } from './settings.js';
 
 export interface ValidationReport {
   readonly file: string;
@@ -38,4 +39,17 @@ export function validateConfigFile(file: string): ValidationReport {
   }
   errors.push(...jobIssues(analysis));
   return { file, errors, warnings, jobCount: analysis.jobs.size };
+}
+
+/** Every problem of a `bistro_settings` value, as `bistro validate` reports them. */
+export function settingsProblems(settings: unknown): ConfigIssue[] {
+  const analysis = analyzeConfig({ bistro_settings: settings });
+  if (analysis.settingsErrors.length > 0) return [...analysis.settingsErrors];
+  return [...compileNodeSources(analysis.settings).errors];
+}
+
+/** Throws `ConfigError` naming every problem of a `bistro_settings` value. */
+export function assertValidSettings(settings: unknown): void {
+  const problems = settingsProblems(settings);
+  if (problems.length > 0) throw new ConfigError(`Invalid config: ${summarizeIssues(problems)}`, problems);
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../logging/logger.js';
 import type { ApiContext } from '../server/apiContext.js';
 import { ApiError } from '../server/apiErrors.js';
 import { ApiServerHost } from '../server/apiServerHost.js';
+import { parseApiTokens, type ApiToken } from '../server/apiTokens.js';
 import type { SchedulerMetrics } from '../server/metrics.js';
 import { isLoopbackAddress } from '../server/requestGuard.js';
 
@@ -23,8 +24,7 @@ export async function startApiServer(
   metrics: SchedulerMetrics,
   logger: Logger,
 ): Promise<ApiServerHost> {
-  const token = http.tokenFile ? readFileSync(http.tokenFile, 'utf8').trim() : undefined;
-  if (http.tokenFile && !token) throw new ApiError(`${http.tokenFile}: the API token file is empty`);
+  const tokens = http.tokenFile ? apiTokensFrom(http.tokenFile) : undefined;
   // In a worker thread: a burst of HTTP requests is parsed there, never in front of a kill.
   const server = await ApiServerHost.start(
     context,
@@ -32,21 +32,33 @@ export async function startApiServer(
     {
       port: http.port,
       address: http.address,
-      token,
+      tokens,
       tokenForReads: http.tokenForReads,
       allowedHosts: http.allowedHosts,
     },
     logger,
   );
   logger.info(
-    { address: http.address, port: server.port, auth: token ? 'bearer token for mutations' : 'none' },
+    {
+      address: http.address,
+      port: server.port,
+      auth: tokens ? `bearer token for mutations (${tokens.map((entry) => entry.name).join(', ')})` : 'none',
+    },
     'REST API listening',
   );
-  if (!token && !isLoopbackAddress(http.address)) {
+  if (!tokens && !isLoopbackAddress(http.address)) {
     logger.warn(
       { address: http.address },
       'the REST API listens beyond this host without a token: anyone who can reach it can kill tasks and change jobs (use --api-token-file)',
     );
   }
   return server;
+}
+
+function apiTokensFrom(file: string): ApiToken[] {
+  try {
+    return parseApiTokens(readFileSync(file, 'utf8'), file);
+  } catch (error) {
+    throw new ApiError((error as Error).message);
+  }
 }

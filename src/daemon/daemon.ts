@@ -10,6 +10,11 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.js';
 import { FileConfigLoader } from '../config/fileLoader.js';
+import type { ConfigSource, ConfigSourceOptions } from '../config/configSource.js';
+import type { ConfigWrites } from '../config/configWrites.js';
+import { ConfigWriter } from '../config/configWriter.js';
+import { DatabaseConfigLoader } from '../cluster/databaseConfigLoader.js';
+import { DatabaseConfigWriter } from '../cluster/databaseConfigWriter.js';
 import { runnerModeWarnings } from '../config/runnerModeWarnings.js';
 import { formatKeyPath } from '../config/issues.js';
 import type { Logger } from '../logging/logger.js';
@@ -76,7 +81,9 @@ export class SchedulerDaemon {
   readonly statuses = new TaskStatuses();
   readonly errors = new ErrorRegistry();
   readonly scheduler = new Scheduler();
-  readonly configLoader: FileConfigLoader;
+  readonly configLoader: ConfigSource;
+  /** Where save_job, delete_job and save_settings write. */
+  private readonly configWriter: ConfigWrites;
   readonly storage: TaskStorage;
   readonly statusStore: TaskStateStore;
   readonly logStore: TaskLogs;
@@ -118,11 +125,11 @@ export class SchedulerDaemon {
       : claimInstance(options.dataDir, options.instanceId, options.identityLockDir);
     this.containment = new ContainmentFactory(undefined, { instance: this.identity?.id });
     this.plans = new LaunchPlans(this.containment);
-    this.configLoader = new FileConfigLoader(options.configFile, {
+    const configOptions: ConfigSourceOptions = {
       // Limits the host cannot enforce make their job invalid at load, not every launch fail.
       // (With --runner remote, workers check their own hosts.)
       check: runsTasksHere ? (config) => withEnforceableLimits(config, this.plans) : undefined,
-      onChange: (state) => {
+      onChange: (state, previous) => {
         this.metrics.configLoaded(state.error === undefined);
         if (state.error) {
           this.errors.set(ErrorRegistryKeys.config, [state.error.message]);
@@ -133,13 +140,24 @@ export class SchedulerDaemon {
           return;
         }
         this.errors.clear(ErrorRegistryKeys.config);
-        logConfigLoaded(this.logger, state.config, state.generation);
+        logConfigLoaded(this.logger, state.config, state.generation, previous);
         this.warnAboutRunnerMode(state.config);
         this.nodes.onConfigChange(state.config.settings);
         if (runsTasksHere) this.cluster?.watchTaskCgroups(this.logContainment(state.config));
         this.requestPass(0);
       },
-    });
+    };
+    if (options.configDatabase) {
+      this.configLoader = new DatabaseConfigLoader(options.configDatabase, {
+        ...configOptions,
+        logger: this.logger,
+      });
+      this.configWriter = new DatabaseConfigWriter(options.configDatabase.pool);
+    } else {
+      const file = new FileConfigLoader(options.configFile, configOptions);
+      this.configLoader = file;
+      this.configWriter = new ConfigWriter(file.file);
+    }
     // Released so the stores open even on a full disk; restored once there is room.
     const reserve = new SpaceReserve(options.dataDir);
     reserve.release();
@@ -308,7 +326,7 @@ export class SchedulerDaemon {
       runner: this.runner,
       metrics: this.metrics,
       logStore: this.logStore,
-      configFile: this.configLoader.file,
+      configWriter: this.configWriter,
       allowCommand: this.options.http?.allowCommand ?? false,
       requestPass: () => this.requestPass(0),
       leadership: () => this.leadership(),
@@ -349,7 +367,7 @@ export class SchedulerDaemon {
     const settings = this.config.settings;
     this.logger.info(
       {
-        config: this.configLoader.file,
+        config: this.configLoader.description,
         dataDir: this.options.dataDir,
         instance: this.identity?.id,
         statuses: loaded,
@@ -512,7 +530,7 @@ export class SchedulerDaemon {
   private async doStop(): Promise<StopReport> {
     this.pacer.stop();
     this.pruner.stop();
-    this.configLoader.stop();
+    await this.configLoader.stop();
     this.nodes.stop();
     // A standby takes over at once; our tasks stay rows of our worker until their statuses land.
     await this.cluster?.stopLeading();

@@ -4,7 +4,7 @@
  * 404, a kill the task refuses a 409.
  */
 import type { Config } from '../config/config.js';
-import { ConfigWriter } from '../config/configWriter.js';
+import type { ConfigWrites } from '../config/configWrites.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
 import type { Runner } from '../runners/runner.js';
 import { UnknownTaskError } from '../runners/taskControl.js';
@@ -31,7 +31,7 @@ export interface DaemonApiParts {
   readonly leadership: ApiContext['leadership'];
   readonly workers?: ApiContext['workers'];
   readonly workersAvailable?: ApiContext['workersAvailable'];
-  readonly configFile: string;
+  readonly configWriter: ConfigWrites;
   readonly allowCommand: boolean;
   /** A forgiven job's tasks may start: the daemon schedules a pass. */
   readonly requestPass: () => void;
@@ -68,7 +68,7 @@ export function daemonApi(parts: DaemonApiParts): ApiContext {
     leadership: parts.leadership,
     ...(parts.workers ? { workers: parts.workers } : {}),
     ...(parts.workersAvailable ? { workersAvailable: parts.workersAvailable } : {}),
-    configWriter: new ConfigWriter(parts.configFile),
+    configWriter: parts.configWriter,
     allowCommand: parts.allowCommand,
   };
 }

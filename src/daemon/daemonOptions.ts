@@ -3,8 +3,13 @@ import type { Logger } from '../logging/logger.js';
 import type { AbandonedTask } from '../runners/runner.js';
 import type { HttpOptions } from './apiServer.js';
 
+import type { ConfigDatabase } from '../cluster/databaseConfigLoader.js';
+
 export interface DaemonOptions {
+  /** The config file; ignored when `configDatabase` is given. */
   readonly configFile: string;
+  /** --config-in-database: the config every scheduler on the database shares. */
+  readonly configDatabase?: ConfigDatabase;
   readonly dataDir: string;
   readonly workerCommand?: string;
   readonly instanceNodeName?: string;

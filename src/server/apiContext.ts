@@ -1,6 +1,6 @@
 /** What REST handlers may read and do; the daemon provides it. */
 import type { Config } from '../config/config.js';
-import type { ConfigWriter } from '../config/configWriter.js';
+import type { ConfigWrites } from '../config/configWrites.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
 import type { EligibilityCache } from '../scheduler/eligibility.js';
 import type { NotRunningReasons } from '../scheduler/notRunningReasons.js';
@@ -41,19 +41,30 @@ export interface ApiContext {
   usage(invocationId: string): TaskUsage;
   /** Reads task logs (queued lines first written, so a query sees them). */
   queryLogs(query: LogQuery): LogPage | Promise<LogPage>;
-  readonly configWriter: ConfigWriter;
+  /** Changes jobs and settings: in the config file, or in the database with --config-in-database. */
+  readonly configWriter: ConfigWrites;
   /** Role on a shared database; undefined for an embedded scheduler (always the leader). */
   leadership(): Leadership | undefined;
   /** The worker registry (a shared database only). */
   workers?(): Promise<readonly WorkerRow[]>;
   /** What each healthy worker has left of its worker resources now (the leader's view), by name. */
   workersAvailable?(): ReadonlyMap<string, Readonly<Record<string, number>>>;
-  /** Whether save_job may set or change a job's command. */
+  /** Whether save_job may set or change a job's command, and save_settings may run at all. */
   readonly allowCommand: boolean;
 }
 
+/** Who sent a query. */
+export interface Caller {
+  /** A token's name, or "api" when the API has no token. */
+  readonly actor: string;
+}
+
 /** One handler: its arguments were validated against its route (routes.ts). */
-export type Handler<N extends RouteName> = (args: RouteArgs<N>, context: ApiContext) => unknown;
+export type Handler<N extends RouteName> = (
+  args: RouteArgs<N>,
+  context: ApiContext,
+  caller: Caller,
+) => unknown;
 
 /** The `jobs` argument: missing or empty means all jobs in the config. */
 export function jobsOrAll(jobs: readonly string[] | undefined, context: ApiContext): readonly string[] {

@@ -15,12 +15,12 @@
  * through an ApiBackend, which asks the scheduler's thread
  * (apiServerHost.ts), so that HTTP parsing never delays the scheduler.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiError } from './apiErrors.js';
+import { OPEN_API_ACTOR, tokenHolder, type ApiToken } from './apiTokens.js';
 import {
   crossSiteProblem,
   hostProblem,
@@ -33,8 +33,8 @@ import { routeOf, validateQuery, type ValidatedQuery } from './routes.js';
 export interface HttpOptions {
   readonly port: number;
   readonly address: string;
-  /** Bearer token required for mutating handlers; undefined = open. */
-  readonly token?: string;
+  /** Bearer tokens accepted for mutating handlers; undefined = open. */
+  readonly tokens?: readonly ApiToken[];
   readonly tokenForReads?: boolean;
   readonly bodyLimitBytes?: number;
   /** Host names the Host header may carry besides the bound address. */
@@ -102,14 +102,10 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
       void reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url}` }),
   );
 
-  const authorized = (header: string | undefined): boolean => {
-    if (options.token === undefined) return true;
-    const match = /^Bearer (.+)$/.exec(header ?? '');
-    if (!match) return false;
-    const given = Buffer.from(match[1]!);
-    const expected = Buffer.from(options.token);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  };
+  /** Who sent the request: a token's name, the open API's actor, or undefined (not authorized). */
+  const actorOf = (header: string | undefined): string | undefined =>
+    options.tokens === undefined ? OPEN_API_ACTOR : tokenHolder(header, options.tokens);
+  const authorized = (header: string | undefined): boolean => actorOf(header) !== undefined;
 
   if (existsSync(WEB_ROOT)) {
     void app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', index: ['index.html'] });
@@ -162,11 +158,9 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
         .code(415)
         .send({ error: 'a request that changes state must be sent as Content-Type: application/json' });
     }
-    if ((mutating || options.tokenForReads) && !authorized(request.headers.authorization)) {
-      return reply.code(401).send({
-        error:
-          options.token === undefined ? 'unauthorized' : 'a valid bearer token is required for this request',
-      });
+    const actor = actorOf(request.headers.authorization);
+    if ((mutating || options.tokenForReads) && actor === undefined) {
+      return reply.code(401).send({ error: 'a valid bearer token is required for this request' });
     }
     const answer = async () => {
       const parts: string[] = [];
@@ -174,7 +168,7 @@ export function buildHttpApp(backend: ApiBackend, options: HttpOptions): Fastify
       for (const [id, query] of named) {
         let result: QueryAnswer;
         try {
-          result = await backend.query(validateQuery(query));
+          result = await backend.query({ ...validateQuery(query), actor: actor ?? 'anonymous' });
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           result = { json: JSON.stringify({ error: error.message }), status: error.status };

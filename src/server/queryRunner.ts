@@ -18,7 +18,7 @@ export async function runQuery(query: ValidatedQuery, context: ApiContext): Prom
     return { error: `this scheduler is a standby; ${leader}`, status: 409 };
   }
   try {
-    return { data: await handler(query.args as never, context) };
+    return { data: await handler(query.args as never, context, { actor: query.actor ?? 'api' }) };
   } catch (error) {
     if (error instanceof ApiError) return { error: error.message, status: error.status };
     return { error: `${query.handler} failed: ${String((error as Error)?.message ?? error)}`, status: 500 };

@@ -93,6 +93,7 @@ export const ROUTES = {
     args: z.object({ job_id: requiredName, job: z.record(z.string(), z.unknown()) }),
   },
   delete_job: { mutating: true, args: z.object({ job_id: requiredName }) },
+  save_settings: { mutating: true, args: z.object({ settings: z.record(z.string(), z.unknown()) }) },
   job_grid: {
     mutating: false,
     args: z.object({ job: requiredName, group_level: z.string().min(1).max(256).optional() }),
@@ -116,6 +117,8 @@ export function routeOf(handler: unknown): (typeof ROUTES)[RouteName] | undefine
 export interface ValidatedQuery {
   readonly handler: RouteName;
   readonly args: Readonly<Record<string, unknown>>;
+  /** Who sent it (a token's name, "api" when no token is configured); recorded with config changes. */
+  readonly actor?: string;
 }
 
 /** Checks one query of the envelope; throws ApiError (400) naming the handler or argument. */

@@ -56,6 +56,8 @@ export interface StatusRow {
 export class DaemonProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'bistro-daemon-'));
   readonly configFile = join(this.dir, 'config.json');
+  /** Start with --config-in-database instead of --config (needs --database among the extra arguments). */
+  configInDatabase = false;
   /** Its own by default; another daemon's to test what sharing one does. */
   readonly dataDir: string;
   readonly pidDir = join(this.dir, 'pids');
@@ -140,8 +142,7 @@ export class DaemonProcess {
         : [
             BISTRO_BIN,
             'scheduler',
-            '--config',
-            this.configFile,
+            ...(this.configInDatabase ? ['--config-in-database'] : ['--config', this.configFile]),
             '--data-dir',
             this.dataDir,
             '--config-update-ms',

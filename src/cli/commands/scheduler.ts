@@ -11,6 +11,7 @@ import { CliExit, printError } from '../output.js';
 import { runUntilStopped } from '../untilStopped.js';
 import { seconds, whole } from '../numberOptions.js';
 import { DatabaseError, databaseUrlFrom } from '../../store/postgres/connection.js';
+import { connectConfigDatabase, type ConfigDatabase } from '../../cluster/databaseConfigLoader.js';
 import {
   DEFAULT_KILL_BOUND_SEC,
   DEFAULT_LEADER_LEASE_SEC,
@@ -29,7 +30,8 @@ function isListenError(error: unknown): error is Error {
 }
 
 interface SchedulerOptions {
-  config: string;
+  config?: string;
+  configInDatabase?: boolean;
   dataDir: string;
   workerCommand?: string;
   instanceNodeName?: string;
@@ -63,7 +65,11 @@ export function registerSchedulerCommand(program: Command): void {
   program
     .command('scheduler')
     .description('run the scheduler: poll the config, refresh nodes, start, supervise and kill tasks')
-    .requiredOption('--config <file>', 'the JSON config file')
+    .option('--config <file>', 'the JSON config file')
+    .option(
+      '--config-in-database',
+      'with --database: read settings and jobs from the database, shared by every scheduler on it (see "bistro config")',
+    )
     .requiredOption('--data-dir <dir>', 'where statuses, task logs and job working directories live')
     .option('--worker-command <path>', 'the task executable for jobs without "command"')
     .option('--instance-node-name <name>', 'name of the instance node (default: this host name)')
@@ -144,10 +150,21 @@ export function registerSchedulerCommand(program: Command): void {
         printError('--runner remote needs --database (workers find their tasks in PostgreSQL)');
         throw new CliExit(2);
       }
+      if ((options.config === undefined) === !options.configInDatabase) {
+        printError('give either --config FILE or --config-in-database (with --database)');
+        throw new CliExit(2);
+      }
+      if (options.configInDatabase && !databaseUrl) {
+        printError('--config-in-database needs --database (the config lives in PostgreSQL)');
+        throw new CliExit(2);
+      }
       let daemon: SchedulerDaemon | undefined;
+      let configDatabase: ConfigDatabase | undefined;
       try {
+        if (options.configInDatabase) configDatabase = await connectConfigDatabase(databaseUrl!);
         daemon = new SchedulerDaemon({
-          configFile: options.config,
+          configFile: options.config ?? '',
+          configDatabase,
           dataDir: options.dataDir,
           workerCommand: options.workerCommand,
           instanceNodeName: options.instanceNodeName,
@@ -192,6 +209,7 @@ export function registerSchedulerCommand(program: Command): void {
       } catch (error) {
         // Release what the failed start made (stores, timers, the API worker) so the process exits.
         await daemon?.stop();
+        if (!daemon) await configDatabase?.pool.end().catch(() => undefined);
         if (
           error instanceof ConfigError ||
           error instanceof InstanceIdentityError ||

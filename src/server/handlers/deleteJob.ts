@@ -1,8 +1,9 @@
-/** `delete_job`: removes a job from the config file (picked up at the next poll). */
+/** `delete_job`: removes a job from the config (the file, or the database's shared config). */
 import type { Handler } from '../apiContext.js';
 import { NotFoundError } from '../apiErrors.js';
 
-export const deleteJob: Handler<'delete_job'> = async ({ job_id }, context) => {
-  if (!(await context.configWriter.deleteJob(job_id))) throw new NotFoundError(`Unknown job ${job_id}`);
+export const deleteJob: Handler<'delete_job'> = async ({ job_id }, context, { actor }) => {
+  if (!(await context.configWriter.deleteJob(job_id, { actor })))
+    throw new NotFoundError(`Unknown job ${job_id}`);
   return 'deleted';
 };

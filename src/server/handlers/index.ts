@@ -13,6 +13,7 @@ import { refreshTime } from './refreshTime.js';
 import { leader } from './leader.js';
 import { jobNodeRuntime, runningTasks } from './runningTasks.js';
 import { saveJob } from './saveJob.js';
+import { saveSettings } from './saveSettings.js';
 import { sortedNodeNames } from './sortedNodeNames.js';
 import { taskLogs } from './taskLogs.js';
 import { taskHistoryHandler } from './taskHistory.js';
@@ -37,5 +38,6 @@ export const HANDLERS: { readonly [N in RouteName]: Handler<N> } = {
   kill_task: killTask,
   save_job: saveJob,
   delete_job: deleteJob,
+  save_settings: saveSettings,
   job_node_statuses: jobNodeStatuses,
 };

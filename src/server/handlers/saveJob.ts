@@ -1,5 +1,6 @@
 /**
- * `save_job`: writes a job to the config file (picked up at the next poll).
+ * `save_job`: writes a job to the config: the file (picked up at the next
+ * poll) or the database's shared config (every scheduler is notified).
  * A job with errors is refused. What decides which code runs and how it is
  * contained (`command`, and the supervision keys of `task_subprocess`) may
  * be set, changed or dropped only when the operator allowed it
@@ -31,22 +32,32 @@ function protectedParts(job: Record<string, unknown> | undefined): Record<string
   };
 }
 
-export const saveJob: Handler<'save_job'> = async ({ job_id: name, job }, context) => {
+export const saveJob: Handler<'save_job'> = async ({ job_id: name, job }, context, { actor }) => {
   const parsed = parseJob(name, job, context.config().settings);
   if (parsed.issues.length > 0)
     throw new ApiError(`invalid job: ${parsed.issues.map(formatIssue).join('; ')}`);
-  if (!context.allowCommand) {
-    const wanted = protectedParts(job);
-    const current = protectedParts(context.configWriter.readJob(name));
-    const changed = Object.keys(wanted).filter((key) => !isDeepStrictEqual(wanted[key], current[key]));
-    if (changed.length > 0) {
-      throw new ApiError(
-        `save_job may not set, change or drop ${changed.map((key) => `"${key}"`).join(', ')} ` +
-          '(start the scheduler with --api-allow-command to permit it)',
-        403,
-      );
-    }
-  }
-  await context.configWriter.saveJob(name, job);
+  await context.configWriter.saveJob(name, job, {
+    actor,
+    guard: (previous) => refuseProtectedChanges(job, previous, context.allowCommand),
+  });
   return 'saved';
 };
+
+/** Throws 403 if the change sets, changes or drops a protected part without --api-allow-command. */
+export function refuseProtectedChanges(
+  job: Record<string, unknown> | undefined,
+  previous: Record<string, unknown> | undefined,
+  allowCommand: boolean,
+): void {
+  if (allowCommand) return;
+  const wanted = protectedParts(job);
+  const current = protectedParts(previous);
+  const changed = Object.keys(wanted).filter((key) => !isDeepStrictEqual(wanted[key], current[key]));
+  if (changed.length > 0) {
+    throw new ApiError(
+      `save_job may not set, change or drop ${changed.map((key) => `"${key}"`).join(', ')} ` +
+        '(start the scheduler with --api-allow-command to permit it)',
+      403,
+    );
+  }
+}

@@ -13,6 +13,8 @@
  * - `task_logs` and `task_log_clock`: stdout, stderr and events; the clock
  *   row is locked by every writing transaction, so line ids are issued in
  *   commit order and a tailer never skips a row that committed late.
+ * - `config_head`, `config_entries`, `config_versions`: the shared config
+ *   (settings and jobs by top-level key, as JSON text) and its history.
  */
 import type pg from 'pg';
 import { DatabaseError, inTransaction, type PgPool } from './connection.js';
@@ -117,6 +119,63 @@ export const MIGRATIONS: readonly string[] = [
      INSERT INTO task_logs (kind, line_id, job, node, line, worker)
        SELECT k, id, j, n, l, writer FROM unnest(kinds, ids, jobs, nodes, lines) AS v(k, id, j, n, l);
      UPDATE task_log_clock SET last_id = last WHERE id = 1;
+   END $$;`,
+  // The config in the database (--config-in-database): the entries in force,
+  // every change as a numbered version, and one function that writes a batch
+  // of entries under the head row's lock, so versions are issued gapless and
+  // in commit order, and notifies the schedulers.
+  `CREATE TABLE config_head (id int PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
+   INSERT INTO config_head VALUES (1, 0);
+   CREATE TABLE config_entries (
+     key text PRIMARY KEY,
+     value json NOT NULL,
+     version bigint NOT NULL,
+     ordinal bigint NOT NULL
+   );
+   CREATE TABLE config_versions (
+     version bigint PRIMARY KEY,
+     at timestamptz NOT NULL DEFAULT clock_timestamp(),
+     actor text NOT NULL,
+     action text NOT NULL,
+     key text NOT NULL,
+     value json,
+     ordinal bigint NOT NULL,
+     previous_version bigint
+   );
+   CREATE INDEX config_versions_key_idx ON config_versions (key, version);
+   CREATE FUNCTION bistro_write_config(
+     keys text[], vals text[], ordinals bigint[], expected bigint[], who text, what text)
+   RETURNS bigint LANGUAGE plpgsql AS $$
+   DECLARE
+     head bigint;
+     found_version bigint;
+     found_ordinal bigint;
+     place bigint;
+   BEGIN
+     SELECT version INTO head FROM config_head WHERE id = 1 FOR UPDATE;
+     FOR i IN 1 .. coalesce(array_length(keys, 1), 0) LOOP
+       found_version := NULL;
+       found_ordinal := NULL;
+       SELECT version, ordinal INTO found_version, found_ordinal FROM config_entries WHERE key = keys[i];
+       IF expected[i] IS NOT NULL AND coalesce(found_version, 0) <> expected[i] THEN
+         RAISE EXCEPTION 'config entry % changed meanwhile (version %, expected %)',
+           keys[i], coalesce(found_version, 0), expected[i] USING ERRCODE = 'serialization_failure';
+       END IF;
+       head := head + 1;
+       place := coalesce(ordinals[i], found_ordinal, head);
+       IF vals[i] IS NULL THEN
+         DELETE FROM config_entries WHERE key = keys[i];
+       ELSE
+         INSERT INTO config_entries (key, value, version, ordinal) VALUES (keys[i], vals[i]::json, head, place)
+           ON CONFLICT (key) DO UPDATE
+           SET value = excluded.value, version = excluded.version, ordinal = excluded.ordinal;
+       END IF;
+       INSERT INTO config_versions (version, actor, action, key, value, ordinal, previous_version)
+         VALUES (head, who, what, keys[i], vals[i]::json, place, found_version);
+     END LOOP;
+     UPDATE config_head SET version = head WHERE id = 1;
+     PERFORM pg_notify('bistro_config', head::text);
+     RETURN head;
    END $$;`,
 ];
 

@@ -1,0 +1,154 @@
+/**
+ * Changes to the config every scheduler on a database shares: `save_job`,
+ * `delete_job` and `save_settings` from the API, and import, export and
+ * rollback from the CLI. Each change is one transaction that writes the
+ * entry, records the version (who, when, what it replaced) and notifies the
+ * schedulers. A write decided on an entry that changed meanwhile is retried
+ * on the new one, so the caller's guard always judged what it replaces.
+ * Settings are validated as `bistro validate` does; an invalid one changes
+ * nothing. A job with errors is kept with them, as in a file.
+ */
+import { JOB_PREFIX } from '../config/config.js';
+import { entryText, joinConfigText, splitConfigText } from '../config/configText.js';
+import { stampedJob, type ConfigWrites, type WriteContext } from '../config/configWrites.js';
+import { ConfigError } from '../config/issues.js';
+import { isPlainObject } from '../config/reader.js';
+import { assertValidSettings, settingsProblems } from '../config/validateFile.js';
+import { summarizeIssues } from '../config/settings.js';
+import {
+  configVersion,
+  isConfigConflict,
+  readConfigEntry,
+  readConfigTexts,
+  writeConfig,
+  type ConfigWrite,
+} from '../store/postgres/configTables.js';
+import type { PgPool } from '../store/postgres/connection.js';
+
+const SETTINGS_KEY = 'bistro_settings';
+/** Attempts of a write whose entry keeps changing under it. */
+const MAX_ATTEMPTS = 5;
+
+export interface ImportReport {
+  readonly version: number;
+  readonly written: number;
+  readonly deleted: number;
+  readonly unchanged: number;
+}
+
+export class DatabaseConfigWriter implements ConfigWrites {
+  constructor(private readonly pool: PgPool) {}
+
+  async saveJob(
+    name: string,
+    job: Record<string, unknown>,
+    context: WriteContext,
+  ): Promise<Record<string, unknown>> {
+    let stored: Record<string, unknown> = {};
+    await this.change(`${JOB_PREFIX}${name}`, context, (previous) => {
+      stored = stampedJob(previous, job);
+      return entryText(stored);
+    });
+    return stored;
+  }
+
+  async deleteJob(name: string, context: WriteContext): Promise<boolean> {
+    let existed = false;
+    await this.change(`${JOB_PREFIX}${name}`, context, (_previous, exists) => {
+      existed = exists;
+      return exists ? null : undefined;
+    });
+    return existed;
+  }
+
+  async saveSettings(settings: Record<string, unknown>, context: WriteContext): Promise<void> {
+    assertValidSettings(settings);
+    await writeConfig(this.pool, [{ key: SETTINGS_KEY, text: entryText(settings) }], context.actor, 'save');
+  }
+
+  /**
+   * Makes the database's config the file's: every entry as written in the
+   * file (its text kept), in file order, and no other. Refused, changing
+   * nothing, if the file's settings are invalid.
+   */
+  async importText(text: string, file: string, actor: string): Promise<ImportReport> {
+    const entries = splitConfigText(text, file);
+    const settings = entries.find((entry) => entry.key === SETTINGS_KEY);
+    const problems = settingsProblems(settings && JSON.parse(settings.text));
+    if (problems.length > 0)
+      throw new ConfigError(`${file}: Invalid config: ${summarizeIssues(problems)}`, problems, file);
+    const current = new Map(
+      (await readConfigTexts(this.pool)).map((row, index) => [row.key, { ...row, index }]),
+    );
+    const writes: ConfigWrite[] = [];
+    entries.forEach((entry, index) => {
+      const now = current.get(entry.key);
+      // Ordinals 1..n: each is at most the version count, so later additions sort after them.
+      if (now?.text !== entry.text || now.index !== index)
+        writes.push({ key: entry.key, text: entry.text, ordinal: index + 1 });
+    });
+    const keys = new Set(entries.map((entry) => entry.key));
+    const deletions = [...current.keys()].filter((key) => !keys.has(key));
+    for (const key of deletions) writes.push({ key, text: null });
+    const version = writes.length > 0 ? await writeConfig(this.pool, writes, actor, 'import') : 0;
+    return {
+      version,
+      written: writes.length - deletions.length,
+      deleted: deletions.length,
+      unchanged: entries.length - (writes.length - deletions.length),
+    };
+  }
+
+  /** The config as a file: the entries' stored text, in order. */
+  async exportText(): Promise<string> {
+    return joinConfigText(await readConfigTexts(this.pool));
+  }
+
+  /** Restores the entry a version wrote (or deletes it, if that version deleted it); returns the new version. */
+  async rollback(version: number, actor: string): Promise<{ key: string; version: number }> {
+    const target = await configVersion(this.pool, version);
+    if (!target) throw new ConfigError(`there is no config version ${version}`);
+    if (target.key === SETTINGS_KEY) {
+      if (target.text === null)
+        throw new ConfigError(`version ${version} deleted bistro_settings; nothing to restore`);
+      assertValidSettings(JSON.parse(target.text));
+    }
+    const written = await writeConfig(
+      this.pool,
+      [{ key: target.key, text: target.text }],
+      actor,
+      `rollback to ${version}`,
+    );
+    return { key: target.key, version: written };
+  }
+
+  /**
+   * Reads the entry, lets `decide` compute its new text (null: delete,
+   * undefined: no change) after the guard approved, and writes it only if
+   * the entry is still the one read.
+   */
+  private async change(
+    key: string,
+    context: WriteContext,
+    decide: (previous: Record<string, unknown> | undefined, exists: boolean) => string | null | undefined,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const { value, version } = await readConfigEntry(this.pool, key);
+      const previous = isPlainObject(value) ? value : undefined;
+      context.guard?.(previous);
+      const text = decide(previous, version > 0);
+      if (text === undefined) return;
+      try {
+        await writeConfig(
+          this.pool,
+          [{ key, text, expectedVersion: version }],
+          context.actor,
+          text === null ? 'delete' : 'save',
+        );
+        return;
+      } catch (error) {
+        if (!isConfigConflict(error) || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+}

@@ -1,0 +1,330 @@
+/**
+ * The config in PostgreSQL (--config-in-database), on a throw-away cluster:
+ * two schedulers share it; the standby refuses writes naming the leader; a
+ * job saved through the leader reaches both through the notification (the
+ * poll is set to a minute); history records who changed what; rollback
+ * restores a job; a bad settings update changes nothing; a bad job in an
+ * import is kept with its errors while the others run; import and export
+ * round-trip the bundled examples byte for byte.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { DaemonProcess } from '../helpers/daemon.js';
+import { call, freePort, post } from '../helpers/http.js';
+import { waitFor } from '../helpers/processes.js';
+import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+import { PROJECT_ROOT, runBistro } from '../helpers/cli.js';
+
+const EXAMPLES = join(PROJECT_ROOT, 'examples');
+const ADMIN_TOKEN = 'admin-token-0123456789';
+const SUBMITTER_TOKEN = 'submitter-token-987654';
+
+let cluster: PostgresCluster | undefined;
+let databases = 0;
+
+interface Scheduler {
+  readonly daemon: DaemonProcess;
+  readonly port: number;
+}
+
+async function startScheduler(url: string, name: string, extra: string[] = []): Promise<Scheduler> {
+  const daemon = new DaemonProcess();
+  daemon.configInDatabase = true;
+  const tokens = join(daemon.dir, 'tokens');
+  writeFileSync(tokens, `# name token\nadmin ${ADMIN_TOKEN}\nsubmitter ${SUBMITTER_TOKEN}\n`);
+  const port = await freePort();
+  daemon.start([
+    '--database',
+    url,
+    '--worker-name',
+    name,
+    '--leader-lease-sec',
+    '2',
+    '--worker-lease-sec',
+    '3',
+    '--kill-bound-sec',
+    '0.5',
+    '--config-update-ms',
+    '60000',
+    '--http-port',
+    String(port),
+    '--api-token-file',
+    tokens,
+    ...extra,
+  ]);
+  await daemon.withOutput(waitFor(() => /REST API listening/.test(daemon.output), 15_000, `${name} API`));
+  return { daemon, port };
+}
+
+async function role(port: number): Promise<string | undefined> {
+  try {
+    return ((await call(port, 'leader')).data as { role: string; leader: string | null } | undefined)?.role;
+  } catch {
+    return undefined;
+  }
+}
+
+async function jobs(port: number): Promise<Record<string, { owner: string; errors?: unknown }>> {
+  return (await call(port, 'jobs')).data as Record<string, { owner: string; errors?: unknown }>;
+}
+
+/** A config of `jobs` (name -> owner) on one node, run by the test task. */
+function configFile(dir: string, daemon: DaemonProcess, owners: Record<string, string>): string {
+  daemon.writeConfig(
+    { nodes: { levels: ['db'], node_sources: [{ source: 'manual', prefs: { d1: [] } }] }, resources: {} },
+    Object.fromEntries(
+      Object.entries(owners).map(([name, owner]) => [
+        name,
+        { owner, config: { status: 'done', pid_dir: join(dir, 'pids'), lock_dir: join(dir, 'locks') } },
+      ]),
+    ),
+  );
+  const file = join(dir, 'config.json');
+  writeFileSync(file, readFileSync(daemon.configFile));
+  return file;
+}
+
+const DONE = 4;
+
+async function doneStatuses(url: string, job: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const rows = await client.query<{ bits: number }>('SELECT bits FROM statuses WHERE job = $1', [job]);
+    return rows.rows.filter((row) => (row.bits & DONE) !== 0).length;
+  } finally {
+    await client.end();
+  }
+}
+
+function importFile(url: string, file: string): void {
+  const imported = runBistro(['config', 'import', file, '--database', url]);
+  assert.equal(imported.status, 0, imported.stderr);
+}
+
+const skipReason = postgresUnavailable();
+if (skipReason) {
+  console.log(`# config-in-database tests skipped: ${skipReason}`);
+} else {
+  describe('the config in PostgreSQL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bistro-configdb-'));
+    const started: Scheduler[] = [];
+    before(async () => {
+      cluster = await PostgresCluster.start();
+    });
+    after(async () => {
+      for (const scheduler of started.reverse()) await scheduler.daemon.cleanup();
+      await cluster?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('two schedulers share it; writes go through the leader and reach both within a second', async () => {
+      const url = await cluster!.createDatabase(`configdb_${++databases}`);
+      const seed = new DaemonProcess();
+      importFile(url, configFile(dir, seed, { first: 'ops' }));
+      await seed.cleanup();
+
+      const a = await startScheduler(url, 'a');
+      started.push(a);
+      await a.daemon.withOutput(waitFor(async () => (await role(a.port)) === 'leader', 10_000, 'a leads'));
+      const b = await startScheduler(url, 'b');
+      started.push(b);
+      await b.daemon.withOutput(
+        waitFor(async () => (await role(b.port)) === 'standby', 10_000, 'b stands by'),
+      );
+      assert.deepEqual(Object.keys(await jobs(a.port)), ['first']);
+      assert.deepEqual(Object.keys(await jobs(b.port)), ['first']);
+
+      // The standby refuses, naming the leader.
+      const refused = await call(
+        b.port,
+        'save_job',
+        { job_id: 'second', job: { owner: 'x' } },
+        SUBMITTER_TOKEN,
+      );
+      assert.match(refused.error ?? '', /standby; the leader is a/);
+      assert.equal((await jobs(b.port))['second'], undefined);
+
+      // Through the leader: both see it within a second (the poll is a minute away).
+      const saved = Date.now();
+      const ok = await call(a.port, 'save_job', { job_id: 'second', job: { owner: 'v1' } }, SUBMITTER_TOKEN);
+      assert.equal(ok.data, 'saved', ok.error);
+      await a.daemon.withOutput(
+        waitFor(async () => (await jobs(a.port))['second']?.owner === 'v1', 1000, 'the leader sees the job'),
+      );
+      await b.daemon.withOutput(
+        waitFor(async () => (await jobs(b.port))['second']?.owner === 'v1', 1000, 'the standby sees the job'),
+      );
+      assert.ok(Date.now() - saved < 1500);
+
+      // Without a token, a write is refused; with one, its name is the actor.
+      const anonymous = await post(a.port, {
+        q: { handler: 'save_job', job_id: 'second', job: { owner: 'v2' } },
+      });
+      assert.equal(anonymous.status, 401);
+      assert.equal(
+        (await call(a.port, 'save_job', { job_id: 'second', job: { owner: 'v2' } }, ADMIN_TOKEN)).data,
+        'saved',
+      );
+      await waitFor(
+        async () => (await jobs(b.port))['second']?.owner === 'v2',
+        1000,
+        'v2 reaches the standby',
+      );
+
+      // History: who, what, and the version each change replaced.
+      const history = runBistro(['config', 'history', 'second', '--database', url, '--json']);
+      assert.equal(history.status, 0, history.stderr);
+      const versions = JSON.parse(history.stdout) as {
+        version: number;
+        actor: string;
+        action: string;
+        value: { owner: string } | null;
+        previous_version: number | null;
+      }[];
+      assert.deepEqual(
+        versions.map((v) => [v.actor, v.action, v.value?.owner]),
+        [
+          ['admin', 'save', 'v2'],
+          ['submitter', 'save', 'v1'],
+        ],
+      );
+      assert.equal(versions[0]!.previous_version, versions[1]!.version);
+      assert.equal(versions[1]!.previous_version, null);
+      const table = runBistro(['config', 'history', '--database', url]);
+      assert.match(table.stdout, /VERSION +TIME +WHO +ACTION +ENTRY/);
+      assert.match(table.stdout, /cli +import +bistro_job->first/);
+
+      // Rollback restores the previous job, on both schedulers.
+      const rollback = runBistro(['config', 'rollback', String(versions[1]!.version), '--database', url]);
+      assert.equal(rollback.status, 0, rollback.stderr);
+      assert.match(rollback.stdout, /bistro_job->second: restored as of version/);
+      await waitFor(async () => (await jobs(a.port))['second']?.owner === 'v1', 1000, 'rolled back on a');
+      await waitFor(async () => (await jobs(b.port))['second']?.owner === 'v1', 1000, 'rolled back on b');
+      const missing = runBistro(['config', 'rollback', '999999', '--database', url]);
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /no config version 999999/);
+
+      // delete_job: gone from both, recorded as a delete.
+      assert.equal((await call(a.port, 'delete_job', { job_id: 'second' }, ADMIN_TOKEN)).data, 'deleted');
+      await waitFor(async () => (await jobs(b.port))['second'] === undefined, 1000, 'deleted on b');
+      assert.match(
+        (await call(a.port, 'delete_job', { job_id: 'second' }, ADMIN_TOKEN)).error ?? '',
+        /Unknown job/,
+      );
+      const afterDelete = JSON.parse(
+        runBistro(['config', 'history', 'second', '--database', url, '--json', '--limit', '1']).stdout,
+      ) as { action: string; value: unknown; actor: string }[];
+      assert.deepEqual(afterDelete, [{ ...afterDelete[0], action: 'delete', value: null, actor: 'admin' }]);
+
+      // The job ran on the leader, from the shared config.
+      await a.daemon.withOutput(
+        waitFor(async () => (await doneStatuses(url, 'first')) === 1, 10_000, 'first ran'),
+      );
+    });
+
+    it('settings: validated as bistro validate does, refused without --api-allow-command, the config in force kept', async () => {
+      const url = await cluster!.createDatabase(`configdb_${++databases}`);
+      const seed = new DaemonProcess();
+      importFile(url, configFile(dir, seed, { only: 'ops' }));
+      const settings = (
+        JSON.parse(readFileSync(seed.configFile, 'utf8')) as Record<string, Record<string, unknown>>
+      )['bistro_settings']!;
+      await seed.cleanup();
+      const plain = await startScheduler(url, 'plain');
+      started.push(plain);
+      await waitFor(async () => (await role(plain.port)) === 'leader', 10_000, 'plain leads');
+      const forbidden = await call(plain.port, 'save_settings', { settings }, ADMIN_TOKEN);
+      assert.match(forbidden.error ?? '', /--api-allow-command/);
+      await plain.daemon.cleanup();
+      started.pop();
+
+      const admin = await startScheduler(url, 'admin', ['--api-allow-command']);
+      started.push(admin);
+      await waitFor(async () => (await role(admin.port)) === 'leader', 10_000, 'admin leads');
+      const bad = await call(
+        admin.port,
+        'save_settings',
+        { settings: { ...settings, backoff: 'soon' } },
+        ADMIN_TOKEN,
+      );
+      assert.match(bad.error ?? '', /^Invalid config: bistro_settings\.backoff: /);
+      const badSource = await call(
+        admin.port,
+        'save_settings',
+        { settings: { ...settings, nodes: { levels: ['db'], node_sources: [{ source: 'nonsense' }] } } },
+        ADMIN_TOKEN,
+      );
+      assert.match(badSource.error ?? '', /bistro_settings\.nodes\.node_sources/);
+      const history = JSON.parse(
+        runBistro(['config', 'history', '--settings', '--database', url, '--json']).stdout,
+      ) as unknown[];
+      assert.equal(history.length, 1, 'the refused updates wrote nothing');
+
+      const good = await call(
+        admin.port,
+        'save_settings',
+        { settings: { ...settings, enabled: false } },
+        ADMIN_TOKEN,
+      );
+      assert.equal(good.data, 'saved', good.error);
+      const exported = runBistro(['config', 'export', '--database', url]);
+      assert.equal(
+        (JSON.parse(exported.stdout) as { bistro_settings: { enabled: boolean } }).bistro_settings.enabled,
+        false,
+      );
+
+      // A bad job through the API is refused; through an import it is kept with its errors.
+      const badJob = await call(admin.port, 'save_job', { job_id: 'broken', job: { owner: 7 } }, ADMIN_TOKEN);
+      assert.match(badJob.error ?? '', /invalid job: owner/);
+      const withBadJob = JSON.parse(exported.stdout) as Record<string, unknown>;
+      withBadJob['bistro_job->broken'] = { owner: 'x', priority: 'high' };
+      const file = join(dir, 'bad-job.json');
+      writeFileSync(file, JSON.stringify(withBadJob, null, 2));
+      importFile(url, file);
+      await waitFor(
+        async () => (await jobs(admin.port))['broken'] !== undefined,
+        1000,
+        'the bad job arrives',
+      );
+      const listed = await jobs(admin.port);
+      assert.ok(listed['broken']!.errors, 'kept with its errors');
+      assert.equal(listed['only']!.errors, undefined);
+
+      // An import with invalid settings changes nothing.
+      const invalid = join(dir, 'invalid.json');
+      writeFileSync(invalid, JSON.stringify({ bistro_settings: { nodes: 5 } }));
+      const refused = runBistro(['config', 'import', invalid, '--database', url]);
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /Invalid config: bistro_settings/);
+      assert.ok((await jobs(admin.port))['only']);
+    });
+
+    it('import and export round-trip every bundled example byte for byte', async () => {
+      const url = await cluster!.createDatabase(`configdb_${++databases}`);
+      const examples = readdirSync(EXAMPLES).filter((name) => name.endsWith('.json'));
+      assert.ok(examples.length >= 3, examples.join(', '));
+      for (const name of examples) {
+        const file = join(EXAMPLES, name);
+        importFile(url, file);
+        const exported = runBistro(['config', 'export', '--database', url]);
+        assert.equal(exported.status, 0, exported.stderr);
+        assert.equal(exported.stdout, readFileSync(file, 'utf8'), name);
+        const again = runBistro(['config', 'import', file, '--database', url]);
+        assert.match(again.stdout, /already holds this config/);
+      }
+      // Any other layout round-trips value for value, in key order.
+      const compact = join(dir, 'compact.json');
+      const text =
+        '{"bistro_job->b":{"owner":"x","config":{"z":1,"a":"}\\"{"}},"bistro_settings":{"enabled":false,"nodes":{"levels":[],"node_sources":[]},"resources":{}}}';
+      writeFileSync(compact, text);
+      importFile(url, compact);
+      const exported = runBistro(['config', 'export', '--database', url]).stdout;
+      assert.equal(JSON.stringify(JSON.parse(exported)), text);
+    });
+  });
+}
