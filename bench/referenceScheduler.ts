@@ -82,6 +82,14 @@ export function referencePass(
     const list: RefNode[] = [];
     candidates.set(job, list);
     if (job.levelForTasks === settings.levels.length - 1) continue;
+    // One task that does not fit in what the running tasks left at the instance node fits nowhere.
+    const instance = nodes[0]!;
+    const fits = settings.resources.every(
+      (r) =>
+        r.levelId !== instance.level ||
+        (job.resources[r.name] ?? r.defaultAmount) <= available.get(key(instance, r.name))!,
+    );
+    if (!fits) continue;
     const prerequisitesDone = job.runOnlyAfterAllNodesAreDoneFor.every((name) => {
       const other = config.jobs.get(name);
       if (!other || !jobCanRun(other)) return false;

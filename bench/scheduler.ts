@@ -7,6 +7,7 @@
  * implementation on the same state, in the same process.
  */
 import { parseConfig } from '../src/config/config.js';
+import { ConfigAssembly } from '../src/config/configAssembly.js';
 import { fetchNodes } from '../src/nodes/fetchNodes.js';
 import { Scheduler } from '../src/scheduler/pass.js';
 import { seededRandom } from '../src/scheduler/random.js';
@@ -107,9 +108,78 @@ async function measure(scale: Scale): Promise<Figure[]> {
   ];
 }
 
+/** Tasks at most this many at once in the task-queue shape: every pass after the first finds them all blocked. */
+const QUEUE_CONCURRENCY = 64;
+
+/**
+ * The task-queue shape: `jobs` jobs of one task each (on the instance node),
+ * as programs submit them to a config in the database; the config is
+ * assembled entry by entry, as the scheduler's database loader does.
+ */
+export async function measureTaskQueue(jobs: number, passes = 15, referencePasses = 3): Promise<Figure[]> {
+  const assembly = new ConfigAssembly();
+  assembly.set(
+    'bistro_settings',
+    {
+      enabled: true,
+      nodes: { levels: [], node_sources: [] },
+      resources: { instance: { concurrency: { limit: QUEUE_CONCURRENCY, default: 1 } } },
+    },
+    0,
+  );
+  for (let j = 0; j < jobs; j++) assembly.set(`bistro_job->task${j}`, { owner: 'bench' }, j + 1);
+  const config = assembly.build();
+  const nodes = await fetchNodes(config.settings, { instanceName: 'scheduler' });
+  const statuses = new TaskStatuses();
+  const scheduler = new Scheduler();
+  const random = seededRandom(1);
+  let firstStarts = 0;
+  const firstPassMs = timeMs(() => {
+    const result = scheduler.run({ config, nodes, statuses, now: 1000, random });
+    firstStarts = result.starts.length;
+    result.starts.forEach((start, index) =>
+      statuses.recordStart({
+        job: start.job.name,
+        node: start.node,
+        invocationId: `q${index}`,
+        startTime: 1000,
+        charges: start.charges,
+        backoff: start.backoff,
+        workerShard: 'local',
+      }),
+    );
+  });
+  const samples: number[] = [];
+  for (let i = 0; i < passes; i++)
+    samples.push(timeMs(() => scheduler.run({ config, nodes, statuses, now: 1001 + i, random })));
+  const referenceSamples: number[] = [];
+  let referenceStarts = -1;
+  for (let i = 0; i < referencePasses; i++) {
+    referenceSamples.push(
+      timeMs(() => (referenceStarts = referencePass(config, nodes, statuses, 1001 + i, random).length)),
+    );
+  }
+  if (referenceStarts !== 0) throw new Error('the reference started tasks in a saturated task queue');
+  const p50 = percentile(samples, 50);
+  const referenceP50 = percentile(referenceSamples, 50);
+  const context = { nodes: 1, jobs, running_tasks: statuses.runningCount, shape: 'task_queue' };
+  console.log(
+    `task queue, ${jobs} one-task jobs: first pass ${round(firstPassMs)} ms (${firstStarts} starts), ` +
+      `saturated pass p50 ${round(p50)} ms (p90 ${round(percentile(samples, 90))} ms), ` +
+      `reference p50 ${round(referenceP50)} ms`,
+  );
+  return [
+    { metric: 'pass_ms_p50', value: round(p50), unit: 'ms', ...context },
+    { metric: 'first_pass_ms', value: round(firstPassMs), unit: 'ms', ...context, starts: firstStarts },
+    { metric: 'reference_pass_ms_p50', value: round(referenceP50), unit: 'ms', ...context },
+    { metric: 'ratio_vs_reference', value: round(referenceP50 / p50), unit: 'x faster', ...context },
+  ];
+}
+
 export async function runSchedulerBench(): Promise<void> {
   printMachine('scheduler');
   const figures: Figure[] = [];
   for (const scale of SCALES) figures.push(...(await measure(scale)));
+  figures.push(...(await measureTaskQueue(10_000)));
   printFigures('scheduler', figures);
 }

@@ -28,6 +28,12 @@ import { runPolicy, type JobCandidates } from './policies.js';
 import { shuffleInPlace, type RandomSource } from './random.js';
 import { ResourceLedger, type LedgerCharge } from './resourceLedger.js';
 import type { PassSnapshot } from './notRunningReasons.js';
+import type { Settings } from '../config/settings.js';
+
+/** The node every path ends at (NodeSet position 0). */
+const INSTANCE_NODE = 0;
+/** The candidates of a job that cannot start anything this pass. */
+const NO_NODES = new Int32Array(0);
 
 export interface PassInput {
   readonly config: Config;
@@ -67,8 +73,8 @@ interface CandidateList extends JobCandidates {
   readonly job: Job;
   /** Amount of each configured resource (by index) one task needs. */
   readonly needs: Int32Array;
-  /** Name ids started this pass. */
-  readonly started: Set<number>;
+  /** Name ids started this pass (made at the first start: most jobs of a busy pass start nothing). */
+  started: Set<number> | undefined;
 }
 
 export const ErrorKeys = { mainLoop: 'Main loop', resources: 'Running tasks resources' } as const;
@@ -80,6 +86,7 @@ export class Scheduler {
   /** What the last pass saw, for working out why a task did not start (notRunningReasons.ts). */
   lastSnapshot: PassSnapshot | undefined;
   private orphanDeadlines: Deadlines = new Map();
+  private readonly needsCache = new WeakMap<Job, { resources: Settings['resources']; needs: Int32Array }>();
   private overcommitDeadlines: Deadlines = new Map();
 
   /** The index for this node set and resource config, rebuilt only when either changes. */
@@ -93,6 +100,18 @@ export class Scheduler {
       this.index = new NodeIndex(nodes, config.settings.resources, statuses.names);
     }
     return this.index;
+  }
+
+  /** A job's amount of every resource, in the settings' order; cached while the job and resources stay the same. */
+  private needsOf(job: Job, resources: Settings['resources']): Int32Array {
+    const cached = this.needsCache.get(job);
+    if (cached?.resources === resources) return cached.needs;
+    const needs = Int32Array.from(
+      resources,
+      (resource) => job.resources[resource.name] ?? resource.defaultAmount,
+    );
+    this.needsCache.set(job, { resources, needs });
+    return needs;
   }
 
   run(input: PassInput): PassResult {
@@ -155,21 +174,21 @@ export class Scheduler {
 
     const entries: CandidateList[] = [];
     for (const job of jobs) {
-      const needs = Int32Array.from(
-        settings.resources,
-        (resource) => job.resources[resource.name] ?? resource.defaultAmount,
-      );
+      const needs = this.needsOf(job, settings.resources);
       const entry: CandidateList = {
         job,
         needs,
-        started: new Set<number>(),
+        started: undefined,
         priority: job.priority,
-        nodes: new Int32Array(0) as Int32Array,
+        nodes: NO_NODES,
         count: 0,
         cursor: 0,
       };
       entries.push(entry);
       if (job.levelForTasks === workerLevel) continue;
+      // Every path ends at the instance node, and room only shrinks during a pass: a job that does
+      // not fit there fits nowhere (a saturated task queue of thousands of jobs costs this check each).
+      if (!ledger.hasRoom(INSTANCE_NODE, needs)) continue;
       if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
         continue;
       this.fillCandidates(entry, input, index, ledger, random);
@@ -183,9 +202,9 @@ export class Scheduler {
         const entry = candidates as CandidateList;
         const nameId = index.nameIds[node]!;
         // Replicas at the task level share a name: one task per name.
-        if (entry.started.has(nameId)) return false;
+        if (entry.started?.has(nameId)) return false;
         if (!ledger.tryTake(node, entry.needs)) return false;
-        entry.started.add(nameId);
+        (entry.started ??= new Set()).add(nameId);
         const name = index.nodes.names[node]!;
         starts.push({
           job: entry.job,
