@@ -12,6 +12,7 @@ import { runUiBench } from './ui.js';
 import { runPostgresBench } from './postgres.js';
 import { runLaunchStepsBench } from './launchSteps.js';
 import { runDistributedBench } from './distributed.js';
+import { runConfigBench } from './config.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
@@ -23,6 +24,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   postgres: runPostgresBench,
   steps: runLaunchStepsBench,
   distributed: runDistributedBench,
+  config: runConfigBench,
 };
 
 const requested = process.argv.slice(2);

@@ -84,9 +84,37 @@ export function startScheduler(
   );
 }
 
+/** A scheduler on the config in the database at `url` (data in `dir/data`). */
+export function startDatabaseConfigScheduler(
+  dir: string,
+  url: string,
+  extraArgs: readonly string[] = [],
+): SchedulerProcess {
+  const dataDir = join(dir, 'data');
+  return spawnBistro(
+    [
+      process.execPath,
+      BISTRO,
+      'scheduler',
+      '--config-in-database',
+      '--database',
+      url,
+      '--data-dir',
+      dataDir,
+      ...extraArgs,
+    ],
+    dataDir,
+    true,
+  );
+}
+
 /** Output goes to a file beside the data dir (not a pipe the benchmark must drain while it measures). */
 function spawnBistro(command: readonly string[], dataDir: string, captureOutput: boolean): SchedulerProcess {
-  const [file, ...args] = command;
+  const [file, ...rest] = command;
+  // BISTRO_BENCH_PROFILE_DIR=dir: each bistro process writes a CPU profile there when it exits.
+  const profileDir = process.env['BISTRO_BENCH_PROFILE_DIR'];
+  const args =
+    profileDir && file === process.execPath ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...rest] : rest;
   const logFile = `${dataDir}.log`;
   const fd = captureOutput ? openSync(logFile, 'w') : undefined;
   const child = spawn(file!, args, { stdio: fd === undefined ? 'ignore' : ['ignore', fd, fd] });

@@ -15,6 +15,7 @@ import {
   CONFIG_CHANNEL,
   configChangesSince,
   readConfigSnapshot,
+  type ConfigEntryRow,
   type ConfigSnapshotRows,
 } from '../store/postgres/configTables.js';
 import { DatabaseError, openPool, type PgPool } from '../store/postgres/connection.js';
@@ -31,7 +32,7 @@ export interface ConfigDatabase {
 
 /** Connects (migrating the schema if needed) and reads the config at its current version. */
 export async function connectConfigDatabase(url: string): Promise<ConfigDatabase> {
-  const pool = openPool(url, { queryTimeoutMs: 30_000, max: 2, applicationName: 'bistro config' });
+  const pool = openPool(url, { queryTimeoutMs: 30_000, max: 4, applicationName: 'bistro config' });
   try {
     await migrate(pool);
     return { url, pool, snapshot: await readConfigSnapshot(pool) };
@@ -44,13 +45,22 @@ export async function connectConfigDatabase(url: string): Promise<ConfigDatabase
   }
 }
 
+/** The shortest time between two rebuilds while changes stream in. */
+const REBUILD_MIN_MS = 100;
+/** A rebuild is followed by at least this many times its own duration without one (at most a fifth of the time). */
+const REBUILD_SPACING = 5;
+
 export class DatabaseConfigLoader implements ConfigSource {
   readonly description = 'the database';
   private readonly assembly: ConfigAssembly;
+  /** The version that wrote each entry in the assembly. */
+  private readonly versions = new Map<string, number>();
   private state: ConfigState;
   /** The last version applied to the assembly. */
   private applied: number;
   private listener: NotificationListener | undefined;
+  /** performance.now() before which the next rebuild waits (batching a stream of changes). */
+  private nextRebuildAt = 0;
   private poller: Poller | undefined;
 
   /** Parses the snapshot; throws `ConfigError` if the database holds no usable config. */
@@ -65,7 +75,7 @@ export class DatabaseConfigLoader implements ConfigSource {
         'the database holds no config yet; load one with "bistro config import FILE --database URL"',
       );
     }
-    for (const entry of entries) this.assembly.set(entry.key, entry.value, entry.ordinal);
+    for (const entry of entries) this.set(entry);
     this.applied = head;
     this.state = {
       config: this.checked(this.assembly.build()),
@@ -77,6 +87,11 @@ export class DatabaseConfigLoader implements ConfigSource {
 
   current(): ConfigState {
     return this.state;
+  }
+
+  /** An entry as this loader last read it (version 0: absent), for writers to decide on without a read. */
+  entry(key: string): { value: unknown; version: number } {
+    return { value: this.assembly.get(key), version: this.versions.get(key) ?? 0 };
   }
 
   /** The config version in force. */
@@ -108,15 +123,40 @@ export class DatabaseConfigLoader implements ConfigSource {
     await this.database.pool.end().catch(() => undefined);
   }
 
-  /** Applies the versions after the last one applied; resolves when the new state (if any) is in force. */
+  /**
+   * Applies the versions after the last one applied, and puts the result in
+   * force. Under a stream of changes (programs submitting thousands of jobs)
+   * the config is rebuilt at most every REBUILD_MIN_MS, and never so often
+   * that rebuilding takes more than a fifth of the time: changes that come
+   * meanwhile join the next rebuild.
+   */
   async catchUp(): Promise<void> {
+    let pending = false;
     for (;;) {
       const changes = await configChangesSince(this.database.pool, this.applied);
-      if (changes.length === 0) return;
-      for (const change of changes) this.assembly.set(change.key, change.value, change.ordinal);
-      this.applied = changes.at(-1)!.version;
+      for (const change of changes) this.set(change);
+      if (changes.length > 0) {
+        this.applied = changes.at(-1)!.version;
+        pending = true;
+      }
+      if (!pending) return;
+      const wait = this.nextRebuildAt - performance.now();
+      if (wait > 0) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        continue;
+      }
+      const started = performance.now();
       this.accept();
+      pending = false;
+      const took = performance.now() - started;
+      this.nextRebuildAt = started + Math.max(REBUILD_MIN_MS, took * REBUILD_SPACING);
     }
+  }
+
+  private set(entry: ConfigEntryRow): void {
+    this.assembly.set(entry.key, entry.value, entry.ordinal);
+    if (entry.value === undefined) this.versions.delete(entry.key);
+    else this.versions.set(entry.key, entry.version);
   }
 
   private accept(): void {

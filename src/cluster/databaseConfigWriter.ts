@@ -36,8 +36,19 @@ export interface ImportReport {
   readonly unchanged: number;
 }
 
+/** What a writer may decide on before reading: an entry as a loader last saw it (version 0: absent). */
+export type KnownEntry = (key: string) => { value: unknown; version: number };
+
 export class DatabaseConfigWriter implements ConfigWrites {
-  constructor(private readonly pool: PgPool) {}
+  /**
+   * With `known` (the scheduler's loader), a change is first decided on the
+   * entry as the loader saw it, in one round trip; the write's version check
+   * catches a stale view, and the retry reads the entry.
+   */
+  constructor(
+    private readonly pool: PgPool,
+    private readonly known?: KnownEntry,
+  ) {}
 
   async saveJob(
     name: string,
@@ -133,7 +144,8 @@ export class DatabaseConfigWriter implements ConfigWrites {
     decide: (previous: Record<string, unknown> | undefined, exists: boolean) => string | null | undefined,
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const { value, version } = await readConfigEntry(this.pool, key);
+      const { value, version } =
+        attempt === 1 && this.known ? this.known(key) : await readConfigEntry(this.pool, key);
       const previous = isPlainObject(value) ? value : undefined;
       context.guard?.(previous);
       const text = decide(previous, version > 0);

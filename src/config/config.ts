@@ -95,3 +95,16 @@ export function jobIssues(config: Config): ConfigIssue[] {
   }
   return out;
 }
+
+/**
+ * The part of `config` that is new since `previous`: all of it if the
+ * settings changed, else only the jobs whose objects changed (a config
+ * assembled entry by entry keeps unchanged jobs' objects). For reporting
+ * once what a change brought, not everything again at every change.
+ */
+export function changedSince(config: Config, previous: Config | undefined): Config {
+  if (previous === undefined || previous.settings !== config.settings) return config;
+  const jobs = new Map<string, Job>();
+  for (const [name, job] of config.jobs) if (previous.jobs.get(name) !== job) jobs.set(name, job);
+  return { ...config, jobs };
+}

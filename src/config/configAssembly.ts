@@ -38,6 +38,11 @@ export class ConfigAssembly {
     else this.entries.set(key, { value, ordinal });
   }
 
+  /** An entry's value as set. */
+  get(key: string): unknown {
+    return this.entries.get(key)?.value;
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -8,7 +8,7 @@
  * take more than about a fifth of the time.
  */
 import { hostname } from 'node:os';
-import type { Config } from '../config/config.js';
+import { changedSince, type Config } from '../config/config.js';
 import { FileConfigLoader } from '../config/fileLoader.js';
 import type { ConfigSource, ConfigSourceOptions } from '../config/configSource.js';
 import type { ConfigWrites } from '../config/configWrites.js';
@@ -140,19 +140,22 @@ export class SchedulerDaemon {
           return;
         }
         this.errors.clear(ErrorRegistryKeys.config);
-        logConfigLoaded(this.logger, state.config, state.generation, previous);
-        this.warnAboutRunnerMode(state.config);
+        // What the change brought is reported once (a shared config changes job by job).
+        const changed = changedSince(state.config, previous);
+        logConfigLoaded(this.logger, state.config, changed, state.generation);
+        this.warnAboutRunnerMode(changed);
         this.nodes.onConfigChange(state.config.settings);
-        if (runsTasksHere) this.cluster?.watchTaskCgroups(this.logContainment(state.config));
+        if (runsTasksHere) this.cluster?.watchTaskCgroups(this.logContainment(changed));
         this.requestPass(0);
       },
     };
     if (options.configDatabase) {
-      this.configLoader = new DatabaseConfigLoader(options.configDatabase, {
+      const loader = new DatabaseConfigLoader(options.configDatabase, {
         ...configOptions,
         logger: this.logger,
       });
-      this.configWriter = new DatabaseConfigWriter(options.configDatabase.pool);
+      this.configLoader = loader;
+      this.configWriter = new DatabaseConfigWriter(options.configDatabase.pool, (key) => loader.entry(key));
     } else {
       const file = new FileConfigLoader(options.configFile, configOptions);
       this.configLoader = file;
@@ -375,7 +378,7 @@ export class SchedulerDaemon {
       'scheduler starting',
     );
     this.metrics.configLoaded(true);
-    logConfigLoaded(this.logger, this.config, this.configLoader.current().generation);
+    logConfigLoaded(this.logger, this.config, this.config, this.configLoader.current().generation);
     if (!settings.enabled)
       this.logger.warn('bistro_settings.enabled is false: no task will start until it is set to true');
     for (const warning of this.containment.warnings) this.logger.warn(warning);

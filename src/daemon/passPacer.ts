@@ -41,11 +41,13 @@ export class PassPacer {
     this.timer = undefined;
   }
 
-  /** Schedules a pass in `delayMs` unless one is due sooner. */
+  /** Schedules a pass in `delayMs` (or when the budget allows, if later) unless one is due sooner. */
   request(delayMs: number): void {
     // Nothing runs before start() or after stop(): a start that fails (say, the API port
     // is taken) must not leave tasks running behind the error.
     if (!this.running) return;
+    // Whatever asks (a completion, a config change, a forgive), passes stay within their budget.
+    delayMs = Math.max(delayMs, this.budgetGapMs());
     const at = performance.now() + delayMs;
     if (this.timer && at >= this.at) return;
     if (this.timer) clearTimeout(this.timer);
@@ -55,8 +57,12 @@ export class PassPacer {
 
   /** A task completed: a pass soon, within the fifth-of-the-time budget. */
   taskCompleted(): void {
-    const gap = Math.max(0, this.lastEnd + 4 * this.pass.lastDecisionMs() - performance.now());
-    this.request(gap);
+    this.request(0);
+  }
+
+  /** How long until the next pass keeps passes within a fifth of the time. */
+  private budgetGapMs(): number {
+    return Math.max(0, this.lastEnd + 4 * this.pass.lastDecisionMs() - performance.now());
   }
 
   private loop(): void {

@@ -86,6 +86,8 @@ export class Scheduler {
   /** What the last pass saw, for working out why a task did not start (notRunningReasons.ts). */
   lastSnapshot: PassSnapshot | undefined;
   private orphanDeadlines: Deadlines = new Map();
+  private eligibleScratch = new Int32Array(0);
+  private roomScratch = new Uint8Array(0);
   private readonly needsCache = new WeakMap<Job, { resources: Settings['resources']; needs: Int32Array }>();
   private overcommitDeadlines: Deadlines = new Map();
 
@@ -243,9 +245,15 @@ export class Scheduler {
     const mask = this.eligibility.get(job, input.config.settings, index);
     const table = statuses.table(job.name);
     const blocking = StatusBits.RUNNING | StatusBits.DONE | StatusBits.FAILED;
-    // Positions (within the level) of eligible nodes, and whether each has room now.
-    const eligible = new Int32Array(atLevel.length);
-    const hasRoom = new Uint8Array(atLevel.length);
+    const order = input.config.settings.nodeOrder;
+    // Positions (within the level) of eligible nodes, and whether each has room now: scratch
+    // space shared by every job of the pass (most jobs of a large config have no candidate).
+    if (this.eligibleScratch.length < atLevel.length) {
+      this.eligibleScratch = new Int32Array(atLevel.length);
+      this.roomScratch = new Uint8Array(atLevel.length);
+    }
+    const eligible = this.eligibleScratch;
+    const hasRoom = this.roomScratch;
     let count = 0;
     let roomy = 0;
     for (let k = 0; k < atLevel.length; k++) {
@@ -259,18 +267,18 @@ export class Scheduler {
       }
       if (job.dependsOn.length > 0 && !dependenciesDone(job, nameId, statuses)) continue;
       eligible[count++] = k;
-      if (ledger.hasRoom(node, entry.needs)) {
-        hasRoom[k] = 1;
-        roomy++;
-      }
+      const room = ledger.hasRoom(node, entry.needs);
+      hasRoom[k] = room ? 1 : 0;
+      if (room) roomy++;
     }
+    entry.count = count;
+    if (roomy === 0 && order !== 'random') return;
     let ordered = eligible.subarray(0, count);
-    const order = input.config.settings.nodeOrder;
     if (order === 'random') {
       // Shuffle every candidate (not only the roomy ones) so the order depends only on the seed and the candidates.
       shuffleInPlace(ordered, random);
     }
-    const kept = new Int32Array(roomy);
+    const kept = roomy === 0 ? NO_NODES : new Int32Array(roomy);
     let n = 0;
     for (let i = 0; i < ordered.length; i++) if (hasRoom[ordered[i]!]) kept[n++] = ordered[i]!;
     ordered = kept;
@@ -280,7 +288,6 @@ export class Scheduler {
     }
     for (let i = 0; i < ordered.length; i++) ordered[i] = atLevel[ordered[i]!]!;
     entry.nodes = ordered;
-    entry.count = count;
   }
 
   private result(

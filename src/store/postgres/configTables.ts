@@ -22,6 +22,8 @@ export interface ConfigEntryRow {
   /** The parsed JSON value. */
   readonly value: unknown;
   readonly ordinal: number;
+  /** The version that wrote it. */
+  readonly version: number;
 }
 
 export interface ConfigSnapshotRows {
@@ -31,12 +33,7 @@ export interface ConfigSnapshotRows {
 }
 
 /** One version in the change feed: `value` undefined means the key was deleted. */
-export interface ConfigChangeRow {
-  readonly version: number;
-  readonly key: string;
-  readonly value: unknown;
-  readonly ordinal: number;
-}
+export type ConfigChangeRow = ConfigEntryRow;
 
 export interface ConfigVersionRow {
   readonly version: number;
@@ -66,15 +63,21 @@ export async function readConfigSnapshot(pool: PgPool): Promise<ConfigSnapshotRo
     key: string | null;
     value: unknown;
     ordinal: string | null;
+    version: string | null;
   }>(
-    `SELECT h.version AS head, e.key, e.value, e.ordinal
+    `SELECT h.version AS head, e.key, e.value, e.ordinal, e.version
        FROM config_head h LEFT JOIN config_entries e ON true
       ORDER BY e.ordinal`,
   );
   const head = Number(result.rows[0]?.head ?? 0);
   const entries = result.rows
     .filter((row) => row.key !== null)
-    .map((row) => ({ key: row.key!, value: row.value, ordinal: Number(row.ordinal) }));
+    .map((row) => ({
+      key: row.key!,
+      value: row.value,
+      ordinal: Number(row.ordinal),
+      version: Number(row.version),
+    }));
   return { head, entries };
 }
 
