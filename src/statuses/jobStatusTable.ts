@@ -5,7 +5,8 @@
  */
 import type { TaskStatus } from './taskStatus.js';
 
-const INITIAL_CAPACITY = 1024;
+// Small: a task queue has thousands of one-task jobs; a big job grows by doubling.
+const INITIAL_CAPACITY = 8;
 
 export class JobStatusTable {
   /** 0 = no status. */
