@@ -45,10 +45,14 @@ export class DatabaseConfigWriter implements ConfigWrites {
    * entry as the loader saw it, in one round trip; the write's version check
    * catches a stale view, and the retry reads the entry.
    */
+  private readonly batcher: WriteBatcher;
+
   constructor(
     private readonly pool: PgPool,
     private readonly known?: KnownEntry,
-  ) {}
+  ) {
+    this.batcher = new WriteBatcher(pool);
+  }
 
   async saveJob(
     name: string,
@@ -151,16 +155,74 @@ export class DatabaseConfigWriter implements ConfigWrites {
       const text = decide(previous, version > 0);
       if (text === undefined) return;
       try {
-        await writeConfig(
-          this.pool,
-          [{ key, text, expectedVersion: version }],
-          context.actor,
-          text === null ? 'delete' : 'save',
-        );
+        await this.batcher.write({
+          key,
+          text,
+          expectedVersion: version,
+          actor: context.actor,
+          action: text === null ? 'delete' : 'save',
+        });
         return;
       } catch (error) {
         if (!isConfigConflict(error) || attempt >= MAX_ATTEMPTS) throw error;
       }
+    }
+  }
+}
+
+/** Most single-entry writes committed together. */
+const MAX_BATCH = 500;
+
+/**
+ * Group commit for single-entry writes: those that arrive while a
+ * transaction is in flight go together in the next one, so a stream of
+ * `save_job` calls costs one commit (and one turn of the head lock) per
+ * batch instead of per job. One stale entry fails its batch; the batch is
+ * then written entry by entry, so only that entry's writer retries.
+ */
+class WriteBatcher {
+  private readonly waiting: {
+    readonly write: ConfigWrite;
+    readonly resolve: (version: number) => void;
+    readonly reject: (error: unknown) => void;
+  }[] = [];
+  private busy = false;
+
+  constructor(private readonly pool: PgPool) {}
+
+  /** Resolves with the version the write became. */
+  write(write: ConfigWrite): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ write, resolve, reject });
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.waiting.length > 0) await this.writeBatch(this.waiting.splice(0, MAX_BATCH));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async writeBatch(batch: WriteBatcher['waiting']): Promise<void> {
+    try {
+      const head = await writeConfig(
+        this.pool,
+        batch.map((waiting) => waiting.write),
+        'api',
+        'save',
+      );
+      batch.forEach((waiting, index) => waiting.resolve(head - (batch.length - 1 - index)));
+    } catch (error) {
+      if (batch.length === 1 || !isConfigConflict(error)) {
+        for (const waiting of batch) waiting.reject(error);
+        return;
+      }
+      for (const waiting of batch) await this.writeBatch([waiting]);
     }
   }
 }

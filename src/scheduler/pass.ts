@@ -15,6 +15,7 @@ import type { BackoffAtStart } from '../statuses/backoff.js';
 import type { ResourceCharges } from '../statuses/runningTask.js';
 import { StatusBits } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
+import type { JobStatusTable } from '../statuses/jobStatusTable.js';
 import { dependenciesDone, Eligibility, EligibilityCache, prerequisiteJobsDone } from './eligibility.js';
 import {
   dueKills,
@@ -86,6 +87,16 @@ export class Scheduler {
   /** What the last pass saw, for working out why a task did not start (notRunningReasons.ts). */
   lastSnapshot: PassSnapshot | undefined;
   private orphanDeadlines: Deadlines = new Map();
+  /**
+   * Jobs whose candidate list came out empty (every task done, failed,
+   * running or in backoff; with no dependency on other jobs), and what it
+   * was built from: most jobs of a large task queue, skipped at the cost of
+   * a lookup until one of their statuses changes.
+   */
+  private readonly noCandidate = new WeakMap<
+    Job,
+    { table: JobStatusTable | undefined; revision: number; index: NodeIndex; until: number }
+  >();
   private eligibleScratch = new Int32Array(0);
   private roomScratch = new Uint8Array(0);
   private readonly needsCache = new WeakMap<Job, { resources: Settings['resources']; needs: Int32Array }>();
@@ -114,6 +125,19 @@ export class Scheduler {
     );
     this.needsCache.set(job, { resources, needs });
     return needs;
+  }
+
+  /** Whether the job's last candidate list was empty and nothing it was built from changed since. */
+  private knownToHaveNoCandidate(job: Job, statuses: TaskStatuses, index: NodeIndex, now: number): boolean {
+    const known = this.noCandidate.get(job);
+    if (known === undefined) return false;
+    const table = statuses.table(job.name);
+    return (
+      known.table === table &&
+      known.revision === (table?.revision ?? -1) &&
+      now < known.until &&
+      known.index === index
+    );
   }
 
   run(input: PassInput): PassResult {
@@ -191,6 +215,7 @@ export class Scheduler {
       // Every path ends at the instance node, and room only shrinks during a pass: a job that does
       // not fit there fits nowhere (a saturated task queue of thousands of jobs costs this check each).
       if (!ledger.hasRoom(INSTANCE_NODE, needs)) continue;
+      if (this.knownToHaveNoCandidate(job, statuses, index, input.now)) continue;
       if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
         continue;
       this.fillCandidates(entry, input, index, ledger, random);
@@ -256,6 +281,7 @@ export class Scheduler {
     const hasRoom = this.roomScratch;
     let count = 0;
     let roomy = 0;
+    let firstBackoffEnd = Infinity;
     for (let k = 0; k < atLevel.length; k++) {
       if (mask[k] !== Eligibility.ELIGIBLE) continue;
       const node = atLevel[k]!;
@@ -263,7 +289,13 @@ export class Scheduler {
       if (table && nameId < table.bits.length) {
         const bits = table.bits[nameId]!;
         if (bits & blocking) continue;
-        if (bits & StatusBits.USES_BACKOFF && table.time[nameId]! + table.backoffSec[nameId]! > now) continue;
+        if (bits & StatusBits.USES_BACKOFF) {
+          const backoffEnd = table.time[nameId]! + table.backoffSec[nameId]!;
+          if (backoffEnd > now) {
+            if (backoffEnd < firstBackoffEnd) firstBackoffEnd = backoffEnd;
+            continue;
+          }
+        }
       }
       if (job.dependsOn.length > 0 && !dependenciesDone(job, nameId, statuses)) continue;
       eligible[count++] = k;
@@ -272,6 +304,10 @@ export class Scheduler {
       if (room) roomy++;
     }
     entry.count = count;
+    if (count === 0 && job.dependsOn.length === 0 && job.runOnlyAfterAllNodesAreDoneFor.length === 0) {
+      // Until its statuses, its eligibility or the clock (a backoff's end) change, it has none either.
+      this.noCandidate.set(job, { table, revision: table?.revision ?? -1, index, until: firstBackoffEnd });
+    }
     if (roomy === 0 && order !== 'random') return;
     let ordered = eligible.subarray(0, count);
     if (order === 'random') {

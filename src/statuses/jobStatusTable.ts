@@ -16,6 +16,8 @@ export class JobStatusTable {
   progressSec = new Uint32Array(INITIAL_CAPACITY);
   private readonly data = new Map<number, unknown>();
   private count = 0;
+  /** Increments at every change: a pass may trust what it concluded at the same revision. */
+  revision = 0;
 
   get size(): number {
     return this.count;
@@ -34,6 +36,7 @@ export class JobStatusTable {
 
   set(nameId: number, status: TaskStatus): void {
     this.ensureCapacity(nameId + 1);
+    this.revision++;
     if (this.bits[nameId] === 0) this.count++;
     this.bits[nameId] = status.bits;
     this.time[nameId] = status.time;
@@ -46,6 +49,7 @@ export class JobStatusTable {
   /** Removes the status of `nameId`. */
   clear(nameId: number): void {
     if (nameId < 0 || nameId >= this.bits.length || this.bits[nameId] === 0) return;
+    this.revision++;
     this.bits[nameId] = 0;
     this.data.delete(nameId);
     this.count--;

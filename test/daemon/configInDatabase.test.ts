@@ -304,6 +304,41 @@ if (skipReason) {
       assert.ok((await jobs(admin.port))['only']);
     });
 
+    it('a scheduler on a database without a config, or without --database, stops with a clear error', async () => {
+      const url = await cluster!.createDatabase(`configdb_${++databases}`);
+      const data = join(dir, 'empty-data');
+      const empty = runBistro([
+        'scheduler',
+        '--config-in-database',
+        '--database',
+        url,
+        '--data-dir',
+        data,
+        '--http-port',
+        '0',
+      ]);
+      assert.equal(empty.status, 1, empty.stderr);
+      assert.match(
+        empty.stderr,
+        /the database holds no config yet; load one with "bistro config import FILE --database URL"/,
+      );
+      const alone = runBistro(['scheduler', '--config-in-database', '--data-dir', data]);
+      assert.equal(alone.status, 2);
+      assert.match(alone.stderr, /--config-in-database needs --database/);
+      const both = runBistro([
+        'scheduler',
+        '--config-in-database',
+        '--config',
+        'x.json',
+        '--database',
+        url,
+        '--data-dir',
+        data,
+      ]);
+      assert.equal(both.status, 2);
+      assert.match(both.stderr, /either --config FILE or --config-in-database/);
+    });
+
     it('import and export round-trip every bundled example byte for byte', async () => {
       const url = await cluster!.createDatabase(`configdb_${++databases}`);
       const examples = readdirSync(EXAMPLES).filter((name) => name.endsWith('.json'));

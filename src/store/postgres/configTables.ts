@@ -54,6 +54,9 @@ export interface ConfigWrite {
   readonly ordinal?: number;
   /** The entry's version this write was decided on (0: absent); undefined: no check. */
   readonly expectedVersion?: number;
+  /** Who asked, and what for (history); default: the batch's. */
+  readonly actor?: string;
+  readonly action?: string;
 }
 
 /** Every entry at one version, in one snapshot. */
@@ -131,14 +134,15 @@ export async function writeConfig(
   action: string,
 ): Promise<number> {
   const result = await pool.query<{ head: string }>(
-    'SELECT bistro_write_config($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5, $6) AS head',
+    `SELECT bistro_write_config($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])
+         AS head`,
     [
       writes.map((write) => write.key),
       writes.map((write) => write.text),
       writes.map((write) => write.ordinal ?? null),
       writes.map((write) => write.expectedVersion ?? null),
-      actor,
-      action,
+      writes.map((write) => write.actor ?? actor),
+      writes.map((write) => write.action ?? action),
     ],
   );
   return Number(result.rows[0]!.head);

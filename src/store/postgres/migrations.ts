@@ -122,7 +122,7 @@ export const MIGRATIONS: readonly string[] = [
    END $$;`,
   // The config in the database (--config-in-database): the entries in force,
   // every change as a numbered version, and one function that writes a batch
-  // of entries under the head row's lock, so versions are issued gapless and
+  // of entries (each with its writer and action) under the head row's lock, so versions are issued gapless and
   // in commit order, and notifies the schedulers.
   `CREATE TABLE config_head (id int PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
    INSERT INTO config_head VALUES (1, 0);
@@ -144,7 +144,7 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX config_versions_key_idx ON config_versions (key, version);
    CREATE FUNCTION bistro_write_config(
-     keys text[], vals text[], ordinals bigint[], expected bigint[], who text, what text)
+     keys text[], vals text[], ordinals bigint[], expected bigint[], whos text[], whats text[])
    RETURNS bigint LANGUAGE plpgsql AS $$
    DECLARE
      head bigint;
@@ -171,7 +171,7 @@ export const MIGRATIONS: readonly string[] = [
            SET value = excluded.value, version = excluded.version, ordinal = excluded.ordinal;
        END IF;
        INSERT INTO config_versions (version, actor, action, key, value, ordinal, previous_version)
-         VALUES (head, who, what, keys[i], vals[i]::json, place, found_version);
+         VALUES (head, whos[i], whats[i], keys[i], vals[i]::json, place, found_version);
      END LOOP;
      UPDATE config_head SET version = head WHERE id = 1;
      PERFORM pg_notify('bistro_config', head::text);
