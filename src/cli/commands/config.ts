@@ -104,7 +104,7 @@ export function registerConfigCommand(program: Command): void {
       throw new CliExit(2);
     }
     const key = options.settings ? 'bistro_settings' : job === undefined ? undefined : `${JOB_PREFIX}${job}`;
-    const limit = whole('--limit', options.limit, 1);
+    const limit = Math.min(Math.floor(whole('--limit', options.limit, 1)), 1_000_000);
     const rows = await onDatabase(options, (pool) => configHistory(pool, key, limit));
     if (options.json) {
       return printJson(
@@ -130,7 +130,7 @@ export function registerConfigCommand(program: Command): void {
           String(row.version),
           formatTime(row.at.getTime() / 1000, options.utc),
           row.actor,
-          row.action,
+          row.text === null && row.action !== 'delete' ? `${row.action} (deleted)` : row.action,
           row.key,
           row.previousVersion === null ? '-' : String(row.previousVersion),
         ]),
