@@ -6,7 +6,8 @@
  * scheduler. The same passes run through the straightforward reference
  * implementation on the same state, in the same process.
  */
-import { parseConfig } from '../src/config/config.js';
+import { parseConfig, type Config } from '../src/config/config.js';
+import type { NodeSet } from '../src/nodes/nodeSet.js';
 import { ConfigAssembly } from '../src/config/configAssembly.js';
 import { fetchNodes } from '../src/nodes/fetchNodes.js';
 import { Scheduler } from '../src/scheduler/pass.js';
@@ -56,55 +57,102 @@ async function measure(scale: Scale): Promise<Figure[]> {
   const config = parseConfig(input);
   const nodes = await fetchNodes(config.settings, { instanceName: 'scheduler' });
   const nodeCount = nodes.size - 1 - scale.hosts;
+  const measured = saturatedPasses(config, nodes, scale.passes, scale.referencePasses);
+  const rss = measured.rssMb;
+  return figures(measured, `${nodeCount} nodes x ${scale.jobs} jobs`, {
+    nodes: nodeCount,
+    jobs: scale.jobs,
+    running_tasks: measured.runningTasks,
+  }).concat([
+    {
+      metric: 'rss_mb',
+      value: rss,
+      unit: 'MB',
+      nodes: nodeCount,
+      jobs: scale.jobs,
+      running_tasks: measured.runningTasks,
+    },
+  ]);
+}
+
+interface PassTimes {
+  readonly firstPassMs: number;
+  readonly firstStarts: number;
+  readonly samples: readonly number[];
+  readonly referenceSamples: readonly number[];
+  readonly runningTasks: number;
+  /** After the timed passes, before the reference's (which allocates far more). */
+  readonly rssMb: number;
+}
+
+/**
+ * Runs the first pass (its starts recorded as running), then `passes`
+ * timed passes and `referencePasses` of the reference on the saturated
+ * state that leaves; the reference must start nothing there.
+ */
+function saturatedPasses(config: Config, nodes: NodeSet, passes: number, referencePasses: number): PassTimes {
   const statuses = new TaskStatuses();
   const scheduler = new Scheduler();
   const random = seededRandom(1);
-
   let firstStarts = 0;
   const firstPassMs = timeMs(() => {
     const result = scheduler.run({ config, nodes, statuses, now: 1000, random });
     firstStarts = result.starts.length;
-    let invocation = 0;
-    for (const start of result.starts) {
+    result.starts.forEach((start, index) =>
       statuses.recordStart({
         job: start.job.name,
         node: start.node,
-        invocationId: `i${invocation++}`,
+        invocationId: `i${index}`,
         startTime: 1000,
         charges: start.charges,
         backoff: start.backoff,
         workerShard: 'local',
-      });
-    }
+      }),
+    );
   });
   const samples: number[] = [];
-  for (let i = 0; i < scale.passes; i++) {
+  for (let i = 0; i < passes; i++)
     samples.push(timeMs(() => scheduler.run({ config, nodes, statuses, now: 1001 + i, random })));
-  }
   const rss = rssMb();
   const referenceSamples: number[] = [];
   let referenceStarts = -1;
-  for (let i = 0; i < scale.referencePasses; i++) {
+  for (let i = 0; i < referencePasses; i++) {
     referenceSamples.push(
       timeMs(() => (referenceStarts = referencePass(config, nodes, statuses, 1001 + i, random).length)),
     );
   }
-  const p50 = percentile(samples, 50);
-  const referenceP50 = percentile(referenceSamples, 50);
-  const context = { nodes: nodeCount, jobs: scale.jobs, running_tasks: statuses.runningCount };
-  console.log(
-    `${nodeCount} nodes x ${scale.jobs} jobs: first pass ${round(firstPassMs)} ms (${firstStarts} starts), ` +
-      `saturated pass p50 ${round(p50)} ms (p90 ${round(percentile(samples, 90))} ms), ` +
-      `reference p50 ${round(referenceP50)} ms (${referenceStarts} starts), RSS ${rss} MB`,
-  );
-  if (referenceStarts !== 0)
+  if (referencePasses > 0 && referenceStarts !== 0)
     throw new Error('the reference started tasks in a saturated state: the benchmark state is wrong');
+  return {
+    firstPassMs,
+    firstStarts,
+    samples,
+    referenceSamples,
+    runningTasks: statuses.runningCount,
+    rssMb: rss,
+  };
+}
+
+/** Prints one line and returns the pass figures of one shape. */
+function figures(times: PassTimes, shape: string, context: Record<string, unknown>): Figure[] {
+  const p50 = percentile(times.samples, 50);
+  const referenceP50 = percentile(times.referenceSamples, 50);
+  console.log(
+    `${shape}: first pass ${round(times.firstPassMs)} ms (${times.firstStarts} starts), ` +
+      `saturated pass p50 ${round(p50)} ms (p90 ${round(percentile(times.samples, 90))} ms), ` +
+      `reference p50 ${round(referenceP50)} ms`,
+  );
   return [
     { metric: 'pass_ms_p50', value: round(p50), unit: 'ms', ...context },
-    { metric: 'first_pass_ms', value: round(firstPassMs), unit: 'ms', ...context, starts: firstStarts },
+    {
+      metric: 'first_pass_ms',
+      value: round(times.firstPassMs),
+      unit: 'ms',
+      ...context,
+      starts: times.firstStarts,
+    },
     { metric: 'reference_pass_ms_p50', value: round(referenceP50), unit: 'ms', ...context },
     { metric: 'ratio_vs_reference', value: round(referenceP50 / p50), unit: 'x faster', ...context },
-    { metric: 'rss_mb', value: rss, unit: 'MB', ...context },
   ];
 }
 
@@ -130,50 +178,13 @@ export async function measureTaskQueue(jobs: number, passes = 15, referencePasse
   for (let j = 0; j < jobs; j++) assembly.set(`bistro_job->task${j}`, { owner: 'bench' }, j + 1);
   const config = assembly.build();
   const nodes = await fetchNodes(config.settings, { instanceName: 'scheduler' });
-  const statuses = new TaskStatuses();
-  const scheduler = new Scheduler();
-  const random = seededRandom(1);
-  let firstStarts = 0;
-  const firstPassMs = timeMs(() => {
-    const result = scheduler.run({ config, nodes, statuses, now: 1000, random });
-    firstStarts = result.starts.length;
-    result.starts.forEach((start, index) =>
-      statuses.recordStart({
-        job: start.job.name,
-        node: start.node,
-        invocationId: `q${index}`,
-        startTime: 1000,
-        charges: start.charges,
-        backoff: start.backoff,
-        workerShard: 'local',
-      }),
-    );
+  const measured = saturatedPasses(config, nodes, passes, referencePasses);
+  return figures(measured, `task queue, ${jobs} one-task jobs`, {
+    nodes: 1,
+    jobs,
+    running_tasks: measured.runningTasks,
+    shape: 'task_queue',
   });
-  const samples: number[] = [];
-  for (let i = 0; i < passes; i++)
-    samples.push(timeMs(() => scheduler.run({ config, nodes, statuses, now: 1001 + i, random })));
-  const referenceSamples: number[] = [];
-  let referenceStarts = -1;
-  for (let i = 0; i < referencePasses; i++) {
-    referenceSamples.push(
-      timeMs(() => (referenceStarts = referencePass(config, nodes, statuses, 1001 + i, random).length)),
-    );
-  }
-  if (referenceStarts !== 0) throw new Error('the reference started tasks in a saturated task queue');
-  const p50 = percentile(samples, 50);
-  const referenceP50 = percentile(referenceSamples, 50);
-  const context = { nodes: 1, jobs, running_tasks: statuses.runningCount, shape: 'task_queue' };
-  console.log(
-    `task queue, ${jobs} one-task jobs: first pass ${round(firstPassMs)} ms (${firstStarts} starts), ` +
-      `saturated pass p50 ${round(p50)} ms (p90 ${round(percentile(samples, 90))} ms), ` +
-      `reference p50 ${round(referenceP50)} ms`,
-  );
-  return [
-    { metric: 'pass_ms_p50', value: round(p50), unit: 'ms', ...context },
-    { metric: 'first_pass_ms', value: round(firstPassMs), unit: 'ms', ...context, starts: firstStarts },
-    { metric: 'reference_pass_ms_p50', value: round(referenceP50), unit: 'ms', ...context },
-    { metric: 'ratio_vs_reference', value: round(referenceP50 / p50), unit: 'x faster', ...context },
-  ];
 }
 
 export async function runSchedulerBench(): Promise<void> {

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { call, freePort, post } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
-import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+import { clusterArgs, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
 import { PROJECT_ROOT, runBistro } from '../helpers/cli.js';
 
 const EXAMPLES = join(PROJECT_ROOT, 'examples');
@@ -38,16 +38,7 @@ async function startScheduler(url: string, name: string, extra: string[] = []): 
   writeFileSync(tokens, `# name token\nadmin ${ADMIN_TOKEN}\nsubmitter ${SUBMITTER_TOKEN}\n`);
   const port = await freePort();
   daemon.start([
-    '--database',
-    url,
-    '--worker-name',
-    name,
-    '--leader-lease-sec',
-    '2',
-    '--worker-lease-sec',
-    '3',
-    '--kill-bound-sec',
-    '0.5',
+    ...clusterArgs(url, name, { leader: 2, worker: 3 }),
     '--config-update-ms',
     '60000',
     '--http-port',

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { call, freePort } from '../helpers/http.js';
 import { isAlive, sleep, waitFor } from '../helpers/processes.js';
-import { PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
+import { clusterArgs, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
 import { runBistro } from '../helpers/cli.js';
 
 const FLOCK_TASK = fileURLToPath(new URL('../fixtures/tasks/flock_task.sh', import.meta.url));
@@ -66,20 +66,7 @@ async function startScheduler(
   const daemon = new DaemonProcess();
   writeConfig(daemon, shared.lockDir, shared.pidDir, shared.sleepSec, jobName);
   const port = await freePort();
-  daemon.start([
-    '--database',
-    url,
-    '--worker-name',
-    name,
-    '--leader-lease-sec',
-    String(leases.leader),
-    '--worker-lease-sec',
-    String(leases.worker),
-    '--kill-bound-sec',
-    '0.5',
-    '--http-port',
-    String(port),
-  ]);
+  daemon.start([...clusterArgs(url, name, leases), '--http-port', String(port)]);
   await daemon.withOutput(waitFor(() => /REST API listening/.test(daemon.output), 15_000, `${name} API`));
   return { daemon, port };
 }

@@ -37,6 +37,22 @@ export async function leadWithWorker(pool: pg.Pool, incarnation: string): Promis
   );
 }
 
+/** A scheduler's flags for a shared database: its worker name and short leases, as tests use them. */
+export function clusterArgs(url: string, name: string, leases: { leader: number; worker: number }): string[] {
+  return [
+    '--database',
+    url,
+    '--worker-name',
+    name,
+    '--leader-lease-sec',
+    String(leases.leader),
+    '--worker-lease-sec',
+    String(leases.worker),
+    '--kill-bound-sec',
+    '0.5',
+  ];
+}
+
 export class PostgresCluster {
   private constructor(
     readonly dir: string,
