@@ -35,6 +35,8 @@ import type { Settings } from '../config/settings.js';
 const INSTANCE_NODE = 0;
 /** The candidates of a job that cannot start anything this pass. */
 const NO_NODES = new Int32Array(0);
+/** The needs of such a job: never read, as it has no node to try. */
+const NO_NEEDS = new Int32Array(0);
 
 export interface PassInput {
   readonly config: Config;
@@ -200,7 +202,10 @@ export class Scheduler {
 
     const entries: CandidateList[] = [];
     for (const job of jobs) {
-      const needs = this.needsOf(job, settings.resources);
+      // Most jobs of a large task queue: nothing to try this pass, so nothing to prepare.
+      const idle =
+        job.levelForTasks === workerLevel || this.knownToHaveNoCandidate(job, statuses, index, input.now);
+      const needs = idle ? NO_NEEDS : this.needsOf(job, settings.resources);
       const entry: CandidateList = {
         job,
         needs,
@@ -211,11 +216,10 @@ export class Scheduler {
         cursor: 0,
       };
       entries.push(entry);
-      if (job.levelForTasks === workerLevel) continue;
+      if (idle) continue;
       // Every path ends at the instance node, and room only shrinks during a pass: a job that does
       // not fit there fits nowhere (a saturated task queue of thousands of jobs costs this check each).
       if (!ledger.hasRoom(INSTANCE_NODE, needs)) continue;
-      if (this.knownToHaveNoCandidate(job, statuses, index, input.now)) continue;
       if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
         continue;
       this.fillCandidates(entry, input, index, ledger, random);
