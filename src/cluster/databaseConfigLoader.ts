@@ -58,6 +58,8 @@ export class DatabaseConfigLoader implements ConfigSource {
   private state: ConfigState;
   /** The last version applied to the assembly. */
   private applied: number;
+  /** The last version built into the config in force. */
+  private inForce: number;
   private listener: NotificationListener | undefined;
   /** performance.now() before which the next rebuild waits (batching a stream of changes). */
   private nextRebuildAt = 0;
@@ -77,6 +79,7 @@ export class DatabaseConfigLoader implements ConfigSource {
     }
     for (const entry of entries) this.set(entry);
     this.applied = head;
+    this.inForce = head;
     this.state = {
       config: this.checked(this.assembly.build()),
       error: undefined,
@@ -94,9 +97,9 @@ export class DatabaseConfigLoader implements ConfigSource {
     return { value: this.assembly.get(key), version: this.versions.get(key) ?? 0 };
   }
 
-  /** The config version in force. */
-  get version(): number {
-    return this.applied;
+  /** The newest version whose config is in force (changes read since wait for the next rebuild). */
+  get versionInForce(): number {
+    return this.inForce;
   }
 
   start(pollMs: number): void {
@@ -171,6 +174,7 @@ export class DatabaseConfigLoader implements ConfigSource {
       if (changed) this.options.onChange?.(this.state, previous);
       return;
     }
+    this.inForce = this.applied;
     this.state = {
       config,
       error: undefined,

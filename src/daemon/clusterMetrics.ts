@@ -1,5 +1,6 @@
-/** Metrics of a scheduler on a shared database: its role and term. */
+/** Metrics of a scheduler on a shared database: its role and term, and the shared config's version. */
 import { Gauge, type Registry } from 'prom-client';
+import type { DatabaseConfigLoader } from '../cluster/databaseConfigLoader.js';
 import type { Cluster } from './cluster.js';
 import { workerCounts } from '../store/postgres/remoteTasks.js';
 
@@ -37,6 +38,18 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     registers: [registry],
     collect() {
       this.set(cluster.incarnation !== undefined ? 1 : 0);
+    },
+  });
+}
+
+/** With --config-in-database: the version in force, equal on every scheduler once a change reached them all. */
+export function registerConfigVersionMetric(registry: Registry, loader: DatabaseConfigLoader): void {
+  new Gauge({
+    name: 'bistro_config_version',
+    help: 'The version of the config in the database this scheduler has in force',
+    registers: [registry],
+    collect() {
+      this.set(loader.versionInForce);
     },
   });
 }

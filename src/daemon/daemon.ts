@@ -43,7 +43,7 @@ import {
 } from '../cluster/leaseTiming.js';
 import { WORKER_LOST_MESSAGE } from '../cluster/workerLossMonitor.js';
 import { StatusBits as B } from '../statuses/taskStatus.js';
-import { registerClusterMetrics } from './clusterMetrics.js';
+import { registerClusterMetrics, registerConfigVersionMetric } from './clusterMetrics.js';
 import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import type { ApiContext } from '../server/apiContext.js';
 import { startApiServer } from './apiServer.js';
@@ -236,6 +236,8 @@ export class SchedulerDaemon {
     );
     registerStoreMetrics(this.metrics.registry, this.storeHealth);
     if (this.cluster) registerClusterMetrics(this.metrics.registry, this.cluster);
+    if (this.configLoader instanceof DatabaseConfigLoader)
+      registerConfigVersionMetric(this.metrics.registry, this.configLoader);
     this.pass = new PassApplier({
       config: () => this.config,
       nodes: this.nodes,

@@ -151,6 +151,13 @@ if (skipReason) {
         waitFor(async () => (await jobs(b.port))['second']?.owner === 'v1', 1000, 'the standby sees the job'),
       );
       assert.ok(Date.now() - saved < 1500);
+      // Both have the same version in force.
+      const versionOf = async (port: number) =>
+        /^bistro_config_version (\d+)$/m.exec(
+          await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+        )?.[1];
+      assert.equal(await versionOf(a.port), await versionOf(b.port));
+      assert.ok(Number(await versionOf(a.port)) >= 2);
 
       // Without a token, a write is refused; with one, its name is the actor.
       const anonymous = await post(a.port, {
