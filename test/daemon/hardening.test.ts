@@ -236,6 +236,51 @@ describe('hardening', () => {
     assert.equal(stored['bistro_job->x']!['priority'], -2, 'a negative priority is accepted');
   });
 
+  it('save_settings on a file: refused without --api-allow-command, validated, applied at the next poll', async () => {
+    const { daemon: plain, port: plainPort } = await startDaemon(
+      { ...manual({ d1: [] }), enabled: false },
+      { base: { config: { status: 'done' } } },
+    );
+    const before = readFileSync(plain.configFile, 'utf8');
+    const settings = (JSON.parse(before) as { bistro_settings: Record<string, unknown> }).bistro_settings;
+    const refused = await post(plainPort, { q: { handler: 'save_settings', settings } });
+    assert.equal(refused.status, 403);
+    assert.match((refused.body as { q: { error: string } }).q.error, /--api-allow-command/);
+    assert.equal(readFileSync(plain.configFile, 'utf8'), before);
+    // One daemon at a time in this file (a cleanup sweeps the shared slice).
+    started.splice(started.indexOf(plain), 1);
+    assert.deepEqual(await plain.cleanup(), { pids: [], cgroups: [] });
+
+    const { daemon, port } = await startDaemon(
+      { ...manual({ d1: [] }), enabled: false },
+      { base: { config: { status: 'done' } } },
+      {
+        extra: ['--api-allow-command'],
+      },
+    );
+    const original = readFileSync(daemon.configFile, 'utf8');
+    const bad = await post(port, {
+      q: { handler: 'save_settings', settings: { ...settings, idle_wait: 'often' } },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(
+      (bad.body as { q: { error: string } }).q.error,
+      /^Invalid config: bistro_settings\.idle_wait: /,
+    );
+    assert.equal(readFileSync(daemon.configFile, 'utf8'), original, 'an invalid update changes nothing');
+    const good = await post(port, {
+      q: { handler: 'save_settings', settings: { ...settings, enabled: true } },
+    });
+    assert.equal(good.status, 200, JSON.stringify(good.body));
+    const stored = JSON.parse(readFileSync(daemon.configFile, 'utf8')) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    assert.equal(stored['bistro_settings']!['enabled'], true);
+    assert.ok(stored['bistro_job->base'], 'the jobs are kept');
+    await daemon.waitForStatuses((rows) => rows.some((row) => row.job === 'base' && row.bits === 4), 15_000);
+  });
+
   it('a task flooding its status pipe keeps its last status and does not stall the scheduler', async () => {
     const { daemon, port } = await startDaemon(manual({ d1: [] }), {
       flood: {
