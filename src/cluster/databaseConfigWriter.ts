@@ -92,14 +92,13 @@ export class DatabaseConfigWriter implements ConfigWrites {
     const problems = settingsProblems(settings && JSON.parse(settings.text));
     if (problems.length > 0)
       throw new ConfigError(`${file}: Invalid config: ${summarizeIssues(problems)}`, problems, file);
-    const current = new Map(
-      (await readConfigTexts(this.pool)).map((row, index) => [row.key, { ...row, index }]),
-    );
+    const current = new Map((await readConfigTexts(this.pool)).map((row) => [row.key, row]));
     const writes: ConfigWrite[] = [];
     entries.forEach((entry, index) => {
       const now = current.get(entry.key);
-      // Ordinals 1..n: each is at most the version count, so later additions sort after them.
-      if (now?.text !== entry.text || now.index !== index)
+      // The entries end with ordinals 1..n in file order. Each is at most the number of versions
+      // ever written, so an entry added later (ordinal: its version) sorts after them.
+      if (now?.text !== entry.text || now.ordinal !== index + 1)
         writes.push({ key: entry.key, text: entry.text, ordinal: index + 1 });
     });
     const keys = new Set(entries.map((entry) => entry.key));

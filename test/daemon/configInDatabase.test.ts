@@ -350,6 +350,45 @@ if (skipReason) {
         const again = runBistro(['config', 'import', file, '--database', url]);
         assert.match(again.stdout, /already holds this config/);
       }
+      // An entry inserted before unchanged ones, and entries reordered: the file's order wins.
+      const settings = { enabled: false, nodes: { levels: [], node_sources: [] }, resources: {} };
+      const job = (owner: string) => ({ owner });
+      for (const keys of [
+        ['a', 'b'],
+        ['a', 'c', 'b'],
+        ['b', 'a', 'c'],
+      ]) {
+        const file = join(dir, `order-${keys.join('')}.json`);
+        const config = Object.fromEntries([
+          ['bistro_settings', settings],
+          ...keys.map((key) => [`bistro_job->${key}`, job(key)]),
+        ]);
+        writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+        importFile(url, file);
+        assert.equal(runBistro(['config', 'export', '--database', url]).stdout, readFileSync(file, 'utf8'));
+      }
+      // An entry restored by rollback comes back at the end; a later import puts it in file order.
+      const importKeys = (keys: string[]): string => {
+        const file = join(dir, `restore-${keys.join('')}.json`);
+        const config = Object.fromEntries([
+          ['bistro_settings', settings],
+          ...keys.map((key) => [`bistro_job->${key}`, job(key)]),
+        ]);
+        writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+        importFile(url, file);
+        return readFileSync(file, 'utf8');
+      };
+      importKeys(['a', 'b']);
+      const wroteB = (
+        JSON.parse(runBistro(['config', 'history', 'b', '--database', url, '--json']).stdout) as {
+          version: number;
+          value: unknown;
+        }[]
+      ).find((version) => version.value !== null)!.version;
+      importKeys(['a']);
+      assert.equal(runBistro(['config', 'rollback', String(wroteB), '--database', url]).status, 0);
+      const expected = importKeys(['a', 'b', 'c']);
+      assert.equal(runBistro(['config', 'export', '--database', url]).stdout, expected);
       // Any other layout round-trips value for value, in key order.
       const compact = join(dir, 'compact.json');
       const text =
