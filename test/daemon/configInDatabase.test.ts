@@ -352,32 +352,26 @@ if (skipReason) {
       }
       // An entry inserted before unchanged ones, and entries reordered: the file's order wins.
       const settings = { enabled: false, nodes: { levels: [], node_sources: [] }, resources: {} };
-      const job = (owner: string) => ({ owner });
-      for (const keys of [
-        ['a', 'b'],
-        ['a', 'c', 'b'],
-        ['b', 'a', 'c'],
-      ]) {
+      /** Imports settings and a job per key, in that order; returns the file's text. */
+      const importKeys = (keys: string[]): string => {
         const file = join(dir, `order-${keys.join('')}.json`);
         const config = Object.fromEntries([
           ['bistro_settings', settings],
-          ...keys.map((key) => [`bistro_job->${key}`, job(key)]),
-        ]);
-        writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
-        importFile(url, file);
-        assert.equal(runBistro(['config', 'export', '--database', url]).stdout, readFileSync(file, 'utf8'));
-      }
-      // An entry restored by rollback comes back at the end; a later import puts it in file order.
-      const importKeys = (keys: string[]): string => {
-        const file = join(dir, `restore-${keys.join('')}.json`);
-        const config = Object.fromEntries([
-          ['bistro_settings', settings],
-          ...keys.map((key) => [`bistro_job->${key}`, job(key)]),
+          ...keys.map((key) => [`bistro_job->${key}`, { owner: key }]),
         ]);
         writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
         importFile(url, file);
         return readFileSync(file, 'utf8');
       };
+      for (const keys of [
+        ['a', 'b'],
+        ['a', 'c', 'b'],
+        ['b', 'a', 'c'],
+      ]) {
+        const text = importKeys(keys);
+        assert.equal(runBistro(['config', 'export', '--database', url]).stdout, text);
+      }
+      // An entry restored by rollback comes back at the end; a later import puts it in file order.
       importKeys(['a', 'b']);
       const wroteB = (
         JSON.parse(runBistro(['config', 'history', 'b', '--database', url, '--json']).stdout) as {
