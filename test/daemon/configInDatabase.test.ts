@@ -31,14 +31,19 @@ interface Scheduler {
   readonly port: number;
 }
 
-async function startScheduler(url: string, name: string, extra: string[] = []): Promise<Scheduler> {
+async function startScheduler(
+  url: string,
+  name: string,
+  extra: string[] = [],
+  leases = { leader: 2, worker: 3 },
+): Promise<Scheduler> {
   const daemon = new DaemonProcess();
   daemon.configInDatabase = true;
   const tokens = join(daemon.dir, 'tokens');
   writeFileSync(tokens, `# name token\nadmin ${ADMIN_TOKEN}\nsubmitter ${SUBMITTER_TOKEN}\n`);
   const port = await freePort();
   daemon.start([
-    ...clusterArgs(url, name, { leader: 2, worker: 3 }),
+    ...clusterArgs(url, name, leases),
     '--config-update-ms',
     '60000',
     '--http-port',
@@ -335,6 +340,47 @@ if (skipReason) {
       ]);
       assert.equal(both.status, 2);
       assert.match(both.stderr, /either --config FILE or --config-in-database/);
+    });
+
+    it('a database outage makes a write a 503 to retry; afterwards writes and notifications resume', async () => {
+      const url = await cluster!.createDatabase(`configdb_${++databases}`);
+      const seed = new DaemonProcess();
+      importFile(url, configFile(dir, seed, { first: 'ops' }));
+      await seed.cleanup();
+      // Leases well above the outage: this is about the config, not about failover.
+      const leases = { leader: 10, worker: 20 };
+      const a = await startScheduler(url, 'a', [], leases);
+      started.push(a);
+      await waitFor(async () => (await role(a.port)) === 'leader', 15_000, 'a leads');
+      const b = await startScheduler(url, 'b', [], leases);
+      started.push(b);
+      await waitFor(async () => (await role(b.port)) === 'standby', 15_000, 'b stands by');
+
+      cluster!.stopServer('immediate');
+      try {
+        const down = await post(
+          a.port,
+          { q: { handler: 'save_job', job_id: 'later', job: { owner: 'x' } } },
+          ADMIN_TOKEN,
+        );
+        assert.equal(down.status, 503, JSON.stringify(down.body));
+        assert.match((down.body as { q: { error: string } }).q.error, /the database is out of reach.*retry/);
+      } finally {
+        await cluster!.startServer();
+      }
+      await a.daemon.withOutput(
+        waitFor(
+          async () =>
+            (await call(a.port, 'save_job', { job_id: 'later', job: { owner: 'x' } }, ADMIN_TOKEN)).data ===
+            'saved',
+          15_000,
+          'a save after the outage',
+        ),
+      );
+      // The standby's listener reconnected: it sees the job without waiting for its one-minute poll.
+      await b.daemon.withOutput(
+        waitFor(async () => (await jobs(b.port))['later'] !== undefined, 5_000, 'the standby sees it'),
+      );
     });
 
     it('import and export round-trip every bundled example byte for byte', async () => {

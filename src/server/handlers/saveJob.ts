@@ -13,6 +13,7 @@ import { parseJob } from '../../config/job.js';
 import { isPlainObject } from '../../config/reader.js';
 import type { Handler } from '../apiContext.js';
 import { ApiError } from '../apiErrors.js';
+import { configWrite } from './configWrite.js';
 
 /** `task_subprocess` keys that decide containment and supervision. */
 const SUPERVISION_KEYS = [
@@ -36,10 +37,12 @@ export const saveJob: Handler<'save_job'> = async ({ job_id: name, job }, contex
   const parsed = parseJob(name, job, context.config().settings);
   if (parsed.issues.length > 0)
     throw new ApiError(`invalid job: ${parsed.issues.map(formatIssue).join('; ')}`);
-  await context.configWriter.saveJob(name, job, {
-    actor,
-    guard: (previous) => refuseProtectedChanges(job, previous, context.allowCommand),
-  });
+  await configWrite(() =>
+    context.configWriter.saveJob(name, job, {
+      actor,
+      guard: (previous) => refuseProtectedChanges(job, previous, context.allowCommand),
+    }),
+  );
   return 'saved';
 };
 

@@ -7,12 +7,13 @@
 import { ConfigError } from '../../config/issues.js';
 import type { Handler } from '../apiContext.js';
 import { ApiError } from '../apiErrors.js';
+import { configWrite } from './configWrite.js';
 
 export const saveSettings: Handler<'save_settings'> = async ({ settings }, context, { actor }) => {
   if (!context.allowCommand)
     throw new ApiError('save_settings needs a scheduler started with --api-allow-command', 403);
   try {
-    await context.configWriter.saveSettings(settings, { actor });
+    await configWrite(() => context.configWriter.saveSettings(settings, { actor }));
   } catch (error) {
     if (error instanceof ConfigError) throw new ApiError(error.message);
     throw error;
