@@ -8,10 +8,10 @@
  * Settings are validated as `bistro validate` does; an invalid one changes
  * nothing. A job with errors is kept with them, as in a file.
  */
-import { JOB_PREFIX } from '../config/config.js';
+import { analyzeConfig, JOB_PREFIX, jobIssues } from '../config/config.js';
 import { entryText, joinConfigText, splitConfigText } from '../config/configText.js';
 import { stampedJob, type ConfigWrites, type WriteContext } from '../config/configWrites.js';
-import { ConfigError } from '../config/issues.js';
+import { ConfigError, formatKeyPath } from '../config/issues.js';
 import { isPlainObject } from '../config/reader.js';
 import { assertValidSettings, settingsProblems } from '../config/validateFile.js';
 import { summarizeIssues } from '../config/settings.js';
@@ -34,6 +34,8 @@ export interface ImportReport {
   readonly written: number;
   readonly deleted: number;
   readonly unchanged: number;
+  /** Jobs imported with errors (kept, as in a file; they start no task): each problem with its key path. */
+  readonly jobProblems: readonly string[];
 }
 
 /** What a writer may decide on before reading: an entry as a loader last saw it (version 0: absent). */
@@ -110,6 +112,9 @@ export class DatabaseConfigWriter implements ConfigWrites {
       written: writes.length - deletions.length,
       deleted: deletions.length,
       unchanged: entries.length - (writes.length - deletions.length),
+      jobProblems: jobIssues(analyzeConfig(JSON.parse(text))).map(
+        (issue) => `${formatKeyPath(issue.path)}: ${issue.message}`,
+      ),
     };
   }
 

@@ -17,7 +17,7 @@ import { DaemonProcess } from '../helpers/daemon.js';
 import { call, freePort, post } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { clusterArgs, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
-import { PROJECT_ROOT, runBistro } from '../helpers/cli.js';
+import { PROJECT_ROOT, runBistro, type CliResult } from '../helpers/cli.js';
 
 const EXAMPLES = join(PROJECT_ROOT, 'examples');
 const ADMIN_TOKEN = 'admin-token-0123456789';
@@ -97,9 +97,10 @@ async function doneStatuses(url: string, job: string): Promise<number> {
   }
 }
 
-function importFile(url: string, file: string): void {
+function importFile(url: string, file: string): CliResult {
   const imported = runBistro(['config', 'import', file, '--database', url]);
   assert.equal(imported.status, 0, imported.stderr);
+  return imported;
 }
 
 const skipReason = postgresUnavailable();
@@ -288,7 +289,10 @@ if (skipReason) {
       withBadJob['bistro_job->broken'] = { owner: 'x', priority: 'high' };
       const file = join(dir, 'bad-job.json');
       writeFileSync(file, JSON.stringify(withBadJob, null, 2));
-      importFile(url, file);
+      assert.match(
+        importFile(url, file).stderr,
+        /warning: bistro_job->broken\.priority: .*\(the job is kept and starts no task\)/,
+      );
       await waitFor(
         async () => (await jobs(admin.port))['broken'] !== undefined,
         1000,

@@ -73,6 +73,8 @@ export function registerConfigCommand(program: Command): void {
     const report = await onDatabase(options, (pool) =>
       new DatabaseConfigWriter(pool).importText(text, file, CLI_ACTOR),
     );
+    for (const problem of report.jobProblems)
+      printError(`warning: ${problem} (the job is kept and starts no task)`);
     printLine(
       report.version === 0
         ? `${file}: the database already holds this config (${report.unchanged} entries)`
