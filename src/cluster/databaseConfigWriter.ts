@@ -16,6 +16,7 @@ import { isPlainObject } from '../config/reader.js';
 import { assertValidSettings, settingsProblems } from '../config/validateFile.js';
 import { summarizeIssues } from '../config/settings.js';
 import {
+  configHistory,
   configVersion,
   isConfigConflict,
   readConfigEntry,
@@ -139,6 +140,30 @@ export class DatabaseConfigWriter implements ConfigWrites {
       `rollback to ${version}`,
     );
     return { key: target.key, version: written };
+  }
+
+  /**
+   * Undoes the latest change to one entry (a job, or `bistro_settings`):
+   * restores what the version it replaced wrote, or deletes the entry if it
+   * did not exist before. Returns the version restored (0: the entry was
+   * deleted) and the new version.
+   */
+  async undoLatest(key: string, actor: string): Promise<{ restored: number; version: number }> {
+    const [latest] = await configHistory(this.pool, key, 1);
+    if (!latest) throw new ConfigError(`${key} has no recorded change to undo`);
+    if (latest.previousVersion !== null) {
+      const { version } = await this.rollback(latest.previousVersion, actor);
+      return { restored: latest.previousVersion, version };
+    }
+    if (key === SETTINGS_KEY)
+      throw new ConfigError('bistro_settings did not exist before; nothing to restore');
+    const version = await writeConfig(
+      this.pool,
+      [{ key, text: null }],
+      actor,
+      `rollback to before ${latest.version}`,
+    );
+    return { restored: 0, version };
   }
 
   /**

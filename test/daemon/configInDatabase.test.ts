@@ -212,6 +212,19 @@ if (skipReason) {
       const missing = runBistro(['config', 'rollback', '999999', '--database', url]);
       assert.equal(missing.status, 1);
       assert.match(missing.stderr, /no config version 999999/);
+      // By name: undo the job's latest change (here, the rollback itself), or a job's creation.
+      const undo = runBistro(['config', 'rollback', 'second', '--database', url]);
+      assert.equal(undo.status, 0, undo.stderr);
+      assert.match(undo.stdout, /^bistro_job->second: restored as of version \d+/);
+      await waitFor(async () => (await jobs(b.port))['second']?.owner === 'v2', 1000, 'undone on b');
+      assert.equal(
+        (await call(a.port, 'save_job', { job_id: 'third', job: { owner: 'x' } }, ADMIN_TOKEN)).data,
+        'saved',
+      );
+      await waitFor(async () => (await jobs(b.port))['third'] !== undefined, 1000, 'third on b');
+      const uncreate = runBistro(['config', 'rollback', '--job', 'third', '--database', url]);
+      assert.match(uncreate.stdout, /^bistro_job->third: deleted/);
+      await waitFor(async () => (await jobs(b.port))['third'] === undefined, 1000, 'third gone on b');
 
       // delete_job: gone from both, recorded as a delete.
       assert.equal((await call(a.port, 'delete_job', { job_id: 'second' }, ADMIN_TOKEN)).data, 'deleted');

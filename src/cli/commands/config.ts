@@ -143,15 +143,41 @@ export function registerConfigCommand(program: Command): void {
   withDatabase(
     config
       .command('rollback')
-      .description('restore the entry a version wrote (a job or the settings) as a new version')
-      .argument('<version>', 'a version from "bistro config history"'),
-  ).action(async (version: string, options: DatabaseOption) => {
-    const target = whole('<version>', version, 1);
-    const restored = await onDatabase(options, (pool) =>
-      new DatabaseConfigWriter(pool).rollback(target, CLI_ACTOR),
-    );
-    printLine(`${restored.key}: restored as of version ${target} (now version ${restored.version})`);
-  });
+      .description(
+        'restore a version as a new version: a VERSION from "bistro config history" restores what it wrote; ' +
+          "a JOB name (or --job NAME, --settings) undoes that entry's latest change",
+      )
+      .argument('[version-or-job]', 'a version number, or a job name')
+      .option('--job <name>', "undo this job's latest change (for a job whose name is a number)")
+      .option('--settings', 'undo the latest change to bistro_settings'),
+  ).action(
+    async (target: string | undefined, options: DatabaseOption & { job?: string; settings?: boolean }) => {
+      const given = [target, options.job, options.settings ? 'settings' : undefined].filter(
+        (x) => x !== undefined,
+      );
+      if (given.length !== 1) {
+        printError('give one of: a version, a job name, --job NAME, --settings');
+        throw new CliExit(2);
+      }
+      if (target !== undefined && /^\d+$/.test(target)) {
+        const version = whole('<version>', target, 1);
+        const restored = await onDatabase(options, (pool) =>
+          new DatabaseConfigWriter(pool).rollback(version, CLI_ACTOR),
+        );
+        printLine(`${restored.key}: restored as of version ${version} (now version ${restored.version})`);
+        return;
+      }
+      const key = options.settings ? 'bistro_settings' : `${JOB_PREFIX}${options.job ?? target}`;
+      const undone = await onDatabase(options, (pool) =>
+        new DatabaseConfigWriter(pool).undoLatest(key, CLI_ACTOR),
+      );
+      printLine(
+        undone.restored === 0
+          ? `${key}: deleted (it did not exist before its latest change; now version ${undone.version})`
+          : `${key}: restored as of version ${undone.restored} (now version ${undone.version})`,
+      );
+    },
+  );
 }
 
 function readFile(file: string): string {
