@@ -35,8 +35,6 @@ import type { Settings } from '../config/settings.js';
 const INSTANCE_NODE = 0;
 /** The candidates of a job that cannot start anything this pass. */
 const NO_NODES = new Int32Array(0);
-/** The needs of such a job: never read, as it has no node to try. */
-const NO_NEEDS = new Int32Array(0);
 
 export interface PassInput {
   readonly config: Config;
@@ -99,6 +97,7 @@ export class Scheduler {
     Job,
     { table: JobStatusTable | undefined; revision: number; index: NodeIndex; until: number }
   >();
+  private runnable: { jobs: ReadonlyMap<string, Job>; list: readonly Job[] } | undefined;
   private eligibleScratch = new Int32Array(0);
   private roomScratch = new Uint8Array(0);
   private readonly needsCache = new WeakMap<Job, { resources: Settings['resources']; needs: Int32Array }>();
@@ -127,6 +126,12 @@ export class Scheduler {
     );
     this.needsCache.set(job, { resources, needs });
     return needs;
+  }
+
+  /** The config's jobs that may run, in config order; computed once per job map. */
+  private runnableJobs(jobs: ReadonlyMap<string, Job>): readonly Job[] {
+    if (this.runnable?.jobs !== jobs) this.runnable = { jobs, list: [...jobs.values()].filter(jobCanRun) };
+    return this.runnable.list;
   }
 
   /** Whether the job's last candidate list was empty and nothing it was built from changed since. */
@@ -198,14 +203,21 @@ export class Scheduler {
     const { config, statuses, random } = input;
     const settings = config.settings;
     const workerLevel = settings.levels.length - 1;
-    const jobs = shuffleInPlace([...config.jobs.values()].filter(jobCanRun), random);
+    const jobs = shuffleInPlace(this.runnableJobs(config.jobs).slice(), random);
 
+    // Only jobs with a node to try take part in the policy (none of the policies gives a job
+    // without one anything, nor draws a random number for it).
     const entries: CandidateList[] = [];
     for (const job of jobs) {
-      // Most jobs of a large task queue: nothing to try this pass, so nothing to prepare.
-      const idle =
-        job.levelForTasks === workerLevel || this.knownToHaveNoCandidate(job, statuses, index, input.now);
-      const needs = idle ? NO_NEEDS : this.needsOf(job, settings.resources);
+      // Most jobs of a large task queue have nothing to try this pass: nothing to prepare.
+      if (job.levelForTasks === workerLevel || this.knownToHaveNoCandidate(job, statuses, index, input.now))
+        continue;
+      const needs = this.needsOf(job, settings.resources);
+      // Every path ends at the instance node, and room only shrinks during a pass: a job that does
+      // not fit there fits nowhere (a saturated task queue of thousands of jobs costs this check each).
+      if (!ledger.hasRoom(INSTANCE_NODE, needs)) continue;
+      if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
+        continue;
       const entry: CandidateList = {
         job,
         needs,
@@ -215,14 +227,8 @@ export class Scheduler {
         count: 0,
         cursor: 0,
       };
-      entries.push(entry);
-      if (idle) continue;
-      // Every path ends at the instance node, and room only shrinks during a pass: a job that does
-      // not fit there fits nowhere (a saturated task queue of thousands of jobs costs this check each).
-      if (!ledger.hasRoom(INSTANCE_NODE, needs)) continue;
-      if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
-        continue;
       this.fillCandidates(entry, input, index, ledger, random);
+      if (entry.nodes.length > 0) entries.push(entry);
     }
 
     const starts: TaskStart[] = [];
