@@ -123,149 +123,155 @@ export class SchedulerDaemon {
     this.identity = simulated
       ? undefined
       : claimInstance(options.dataDir, options.instanceId, options.identityLockDir);
-    this.containment = new ContainmentFactory(undefined, { instance: this.identity?.id });
-    this.plans = new LaunchPlans(this.containment);
-    const configOptions: ConfigSourceOptions = {
-      // Limits the host cannot enforce make their job invalid at load, not every launch fail.
-      // (With --runner remote, workers check their own hosts.)
-      check: runsTasksHere ? (config) => withEnforceableLimits(config, this.plans) : undefined,
-      onChange: (state, previous) => {
-        this.metrics.configLoaded(state.error === undefined);
-        if (state.error) {
-          this.errors.set(ErrorRegistryKeys.config, [state.error.message]);
-          this.logger.error(
-            { error: state.error.message },
-            'config rejected; the last good config stays in force',
-          );
-          return;
-        }
-        this.errors.clear(ErrorRegistryKeys.config);
-        // What the change brought is reported once (a shared config changes job by job).
-        const changed = changedSince(state.config, previous);
-        logConfigLoaded(this.logger, state.config, changed, state.generation);
-        this.warnAboutRunnerMode(changed);
-        this.nodes.onConfigChange(state.config.settings);
-        if (runsTasksHere) this.cluster?.watchTaskCgroups(this.logContainment(changed));
-        this.requestPass(0);
-      },
-    };
-    if (options.configDatabase) {
-      const loader = new DatabaseConfigLoader(options.configDatabase, {
-        ...configOptions,
+    try {
+      this.containment = new ContainmentFactory(undefined, { instance: this.identity?.id });
+      this.plans = new LaunchPlans(this.containment);
+      const configOptions: ConfigSourceOptions = {
+        // Limits the host cannot enforce make their job invalid at load, not every launch fail.
+        // (With --runner remote, workers check their own hosts.)
+        check: runsTasksHere ? (config) => withEnforceableLimits(config, this.plans) : undefined,
+        onChange: (state, previous) => {
+          this.metrics.configLoaded(state.error === undefined);
+          if (state.error) {
+            this.errors.set(ErrorRegistryKeys.config, [state.error.message]);
+            this.logger.error(
+              { error: state.error.message },
+              'config rejected; the last good config stays in force',
+            );
+            return;
+          }
+          this.errors.clear(ErrorRegistryKeys.config);
+          // What the change brought is reported once (a shared config changes job by job).
+          const changed = changedSince(state.config, previous);
+          logConfigLoaded(this.logger, state.config, changed, state.generation);
+          this.warnAboutRunnerMode(changed);
+          this.nodes.onConfigChange(state.config.settings);
+          if (runsTasksHere) this.cluster?.watchTaskCgroups(this.logContainment(changed));
+          this.requestPass(0);
+        },
+      };
+      if (options.configDatabase) {
+        const loader = new DatabaseConfigLoader(options.configDatabase, {
+          ...configOptions,
+          logger: this.logger,
+        });
+        this.configLoader = loader;
+        this.configWriter = new DatabaseConfigWriter(options.configDatabase.pool, (key) => loader.entry(key));
+      } else {
+        const file = new FileConfigLoader(options.configFile, configOptions);
+        this.configLoader = file;
+        this.configWriter = new ConfigWriter(file.file);
+      }
+      // Released so the stores open even on a full disk; restored once there is room.
+      const reserve = new SpaceReserve(options.dataDir);
+      reserve.release();
+      this.storeHealth = reportingStoreHealth(this.logger, this.errors, reserve, () => {
+        this.logStore.checkpoint();
+        this.statusStore.checkpoint();
+      });
+      const database = options.database;
+      this.cluster = database
+        ? new Cluster({
+            url: database.url,
+            dataDir: options.dataDir,
+            workerName: database.workerName ?? hostname(),
+            host: hostname(),
+            leaderLeaseMs: (database.leaderLeaseSec ?? DEFAULT_LEADER_LEASE_SEC) * 1000,
+            workerLeaseMs: (database.workerLeaseSec ?? DEFAULT_WORKER_LEASE_SEC) * 1000,
+            killBoundMs: (database.killBoundSec ?? DEFAULT_KILL_BOUND_SEC) * 1000,
+            logger: this.logger,
+            health: this.storeHealth,
+            runner: database.runner ?? 'local',
+          })
+        : undefined;
+      this.storage = this.cluster?.storage ?? openSqliteStorage(options.dataDir, this.storeHealth);
+      this.statusStore = this.storage.state;
+      this.logStore = this.storage.logs;
+      reserve.restore();
+      this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
+      this.nodes = new NodeRefresher(() => this.config.settings, {
+        instanceName: this.instanceName,
+        updateMs: options.nodesUpdateMs ?? 300_000,
+        retryMs: options.nodesRetryMs ?? 30_000,
+        logger: this.logger,
+        onRefresh: () => this.requestPass(0),
+      });
+      const cluster = this.cluster;
+      const created = cluster?.remote
+        ? { runner: this.remoteRunner(cluster), priority: undefined }
+        : createRunner({
+            simulation: simulated
+              ? {
+                  meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
+                  failureRate: options.testFailureRate ?? 0,
+                }
+              : undefined,
+            dataDir: options.dataDir,
+            workerCommand: options.workerCommand,
+            instanceName: this.instanceName,
+            priorityBoost: options.priorityBoost,
+            statuses: this.statuses,
+            statusStore: this.statusStore,
+            logStore: this.logStore,
+            containment: this.containment,
+            plans: this.plans,
+            random: this.random,
+            logger: this.logger,
+            config: () => this.config,
+            onComplete: (finished) => {
+              this.metrics.taskCompleted(finished);
+              this.pacer.taskCompleted();
+            },
+            onProcessGroup: this.cluster && ((pgid, alive) => this.cluster!.processGroup(pgid, alive)),
+            shared: this.cluster && {
+              dispatch: (task) => this.cluster!.storage.dispatch(task),
+              killElsewhere: (task, request, reason) => this.cluster!.requestKill(task, request, reason),
+            },
+          });
+      this.runner = created.runner;
+      this.priority = created.priority;
+      this.metrics = new SchedulerMetrics(
+        this.statuses,
+        () => this.runner.unkillable().size,
+        () => (this.runner instanceof LocalRunner ? this.runner.logBackpressureEvents : 0),
+      );
+      registerStoreMetrics(this.metrics.registry, this.storeHealth);
+      if (this.cluster) registerClusterMetrics(this.metrics.registry, this.cluster);
+      if (this.configLoader instanceof DatabaseConfigLoader)
+        registerConfigVersionMetric(this.metrics.registry, this.configLoader);
+      this.pass = new PassApplier({
+        config: () => this.config,
+        nodes: this.nodes,
+        scheduler: this.scheduler,
+        statuses: this.statuses,
+        random: this.random,
+        runner: () => this.runner,
+        statusStore: this.statusStore,
+        leads: () => this.cluster?.leads ?? true,
+        spareFromOrphanKill: (invocationId) => this.inheritedUnderOtherConfig.has(invocationId),
+        mayStart: () => this.cluster?.mayStart() ?? true,
+        metrics: () => this.metrics,
+        errors: this.errors,
         logger: this.logger,
       });
-      this.configLoader = loader;
-      this.configWriter = new DatabaseConfigWriter(options.configDatabase.pool, (key) => loader.entry(key));
-    } else {
-      const file = new FileConfigLoader(options.configFile, configOptions);
-      this.configLoader = file;
-      this.configWriter = new ConfigWriter(file.file);
+      this.pacer = new PassPacer(this.pass, () => this.config.settings, this.errors, this.logger);
+      this.histograms = new HistogramCache(
+        () => this.config,
+        () => this.nodes.current(this.config.settings),
+        this.scheduler,
+        this.statuses,
+      );
+      this.pruner = new LogPruner(
+        this.logStore,
+        options.logRetentionSec ?? 30 * 86400,
+        options.logPruneFrequencySec ?? 3600,
+        this.logger,
+      );
+    } catch (error) {
+      // Nothing of this instance outlives a start that failed here: its identity is given back.
+      this.identity?.release();
+      throw error;
     }
-    // Released so the stores open even on a full disk; restored once there is room.
-    const reserve = new SpaceReserve(options.dataDir);
-    reserve.release();
-    this.storeHealth = reportingStoreHealth(this.logger, this.errors, reserve, () => {
-      this.logStore.checkpoint();
-      this.statusStore.checkpoint();
-    });
-    const database = options.database;
-    this.cluster = database
-      ? new Cluster({
-          url: database.url,
-          dataDir: options.dataDir,
-          workerName: database.workerName ?? hostname(),
-          host: hostname(),
-          leaderLeaseMs: (database.leaderLeaseSec ?? DEFAULT_LEADER_LEASE_SEC) * 1000,
-          workerLeaseMs: (database.workerLeaseSec ?? DEFAULT_WORKER_LEASE_SEC) * 1000,
-          killBoundMs: (database.killBoundSec ?? DEFAULT_KILL_BOUND_SEC) * 1000,
-          logger: this.logger,
-          health: this.storeHealth,
-          runner: database.runner ?? 'local',
-        })
-      : undefined;
-    this.storage = this.cluster?.storage ?? openSqliteStorage(options.dataDir, this.storeHealth);
-    this.statusStore = this.storage.state;
-    this.logStore = this.storage.logs;
-    reserve.restore();
-    this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
-    this.nodes = new NodeRefresher(() => this.config.settings, {
-      instanceName: this.instanceName,
-      updateMs: options.nodesUpdateMs ?? 300_000,
-      retryMs: options.nodesRetryMs ?? 30_000,
-      logger: this.logger,
-      onRefresh: () => this.requestPass(0),
-    });
-    const cluster = this.cluster;
-    const created = cluster?.remote
-      ? { runner: this.remoteRunner(cluster), priority: undefined }
-      : createRunner({
-          simulation: simulated
-            ? {
-                meanDurationMs: options.dryRun ? 0 : (options.testTaskDurationMs ?? 5000),
-                failureRate: options.testFailureRate ?? 0,
-              }
-            : undefined,
-          dataDir: options.dataDir,
-          workerCommand: options.workerCommand,
-          instanceName: this.instanceName,
-          priorityBoost: options.priorityBoost,
-          statuses: this.statuses,
-          statusStore: this.statusStore,
-          logStore: this.logStore,
-          containment: this.containment,
-          plans: this.plans,
-          random: this.random,
-          logger: this.logger,
-          config: () => this.config,
-          onComplete: (finished) => {
-            this.metrics.taskCompleted(finished);
-            this.pacer.taskCompleted();
-          },
-          onProcessGroup: this.cluster && ((pgid, alive) => this.cluster!.processGroup(pgid, alive)),
-          shared: this.cluster && {
-            dispatch: (task) => this.cluster!.storage.dispatch(task),
-            killElsewhere: (task, request, reason) => this.cluster!.requestKill(task, request, reason),
-          },
-        });
-    this.runner = created.runner;
-    this.priority = created.priority;
-    this.metrics = new SchedulerMetrics(
-      this.statuses,
-      () => this.runner.unkillable().size,
-      () => (this.runner instanceof LocalRunner ? this.runner.logBackpressureEvents : 0),
-    );
-    registerStoreMetrics(this.metrics.registry, this.storeHealth);
-    if (this.cluster) registerClusterMetrics(this.metrics.registry, this.cluster);
-    if (this.configLoader instanceof DatabaseConfigLoader)
-      registerConfigVersionMetric(this.metrics.registry, this.configLoader);
-    this.pass = new PassApplier({
-      config: () => this.config,
-      nodes: this.nodes,
-      scheduler: this.scheduler,
-      statuses: this.statuses,
-      random: this.random,
-      runner: () => this.runner,
-      statusStore: this.statusStore,
-      leads: () => this.cluster?.leads ?? true,
-      spareFromOrphanKill: (invocationId) => this.inheritedUnderOtherConfig.has(invocationId),
-      mayStart: () => this.cluster?.mayStart() ?? true,
-      metrics: () => this.metrics,
-      errors: this.errors,
-      logger: this.logger,
-    });
-    this.pacer = new PassPacer(this.pass, () => this.config.settings, this.errors, this.logger);
-    this.histograms = new HistogramCache(
-      () => this.config,
-      () => this.nodes.current(this.config.settings),
-      this.scheduler,
-      this.statuses,
-    );
-    this.pruner = new LogPruner(
-      this.logStore,
-      options.logRetentionSec ?? 30 * 86400,
-      options.logPruneFrequencySec ?? 3600,
-      this.logger,
-    );
   }
 
   /** Tasks on `bistro worker` processes: placed on healthy workers, dispatched and watched through the database. */

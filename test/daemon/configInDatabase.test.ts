@@ -8,12 +8,12 @@
  * round-trip the bundled examples byte for byte.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { DaemonProcess } from '../helpers/daemon.js';
+import { DaemonProcess, IDENTITY_LOCK_DIR } from '../helpers/daemon.js';
 import { call, freePort, post } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { clusterArgs, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
@@ -342,6 +342,9 @@ if (skipReason) {
         empty.stderr,
         /the database holds no config yet; load one with "bistro config import FILE --database URL"/,
       );
+      // The failed start gave its instance identity back.
+      const { id } = JSON.parse(readFileSync(join(data, 'instance.json'), 'utf8')) as { id: string };
+      assert.equal(existsSync(join(IDENTITY_LOCK_DIR, `${id}.lock`)), false);
       const alone = runBistro(['scheduler', '--config-in-database', '--data-dir', data]);
       assert.equal(alone.status, 2);
       assert.match(alone.stderr, /--config-in-database needs --database/);

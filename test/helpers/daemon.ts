@@ -23,7 +23,7 @@ export const E2E_SLICE = 'bistro-e2e.slice';
 const V2_ROOT = readCgroupMounts().v2 ?? '/sys/fs/cgroup/unified';
 const E2E_SLICE_DIR = join(V2_ROOT, E2E_SLICE);
 const DEFAULT_SLICE_DIR = join(V2_ROOT, 'bistro.slice');
-const IDENTITY_LOCK_DIR = '/run/bistro/instances';
+export const IDENTITY_LOCK_DIR = '/run/bistro/instances';
 
 function subdirectories(dir: string): string[] {
   return existsSync(dir)
