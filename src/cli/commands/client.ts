@@ -3,6 +3,7 @@
  * forgive, errors. Human tables by default, `--json` for scripts.
  */
 import type { Command } from 'commander';
+import type { WorkerAnswer } from '../../server/handlers/workers.js';
 import { bitsFromCode, statusLabel, StatusBits as B } from '../../statuses/taskStatus.js';
 import { DEFAULT_URL, query, type ClientOptions } from '../apiClient.js';
 import { CliExit, formatTable, formatTime, printError, printJson, printLine } from '../output.js';
@@ -342,15 +343,7 @@ export function registerClientCommands(program: Command): void {
       .command('workers')
       .description('the worker registry: each worker, its state, lease age, resources and running tasks'),
   ).action(async (options: ClientOptions) => {
-    const rows = (await query(options, 'workers')) as {
-      name: string;
-      host: string;
-      state: string;
-      lease_age_sec: number;
-      reported: { cpu_cores?: number; ram_mb?: number };
-      available: Record<string, number> | null;
-      running_tasks: number;
-    }[];
+    const rows = (await query(options, 'workers')) as WorkerAnswer[];
     if (options.json) return printJson(rows);
     if (rows.length === 0) return printLine('no workers (an embedded scheduler runs its own tasks)');
     printLine(

@@ -7,7 +7,24 @@
  */
 import type { Handler } from '../apiContext.js';
 
-export const workers: Handler<'workers'> = async (_args, context) => {
+/** One worker in the `workers` answer. */
+export interface WorkerAnswer {
+  readonly name: string;
+  readonly host: string;
+  readonly incarnation: string;
+  readonly state: string;
+  readonly pid: number;
+  readonly version: string;
+  readonly started_at: number;
+  readonly lease_age_sec: number;
+  readonly lease_sec: number;
+  readonly reported: Readonly<{ cpu_cores?: number; ram_mb?: number }>;
+  readonly available: Readonly<Record<string, number>> | null;
+  readonly running_tasks: number;
+  readonly tasks: readonly { job: string; node: string; invocation_id: string }[];
+}
+
+export const workers: Handler<'workers'> = async (_args, context): Promise<WorkerAnswer[]> => {
   const rows = (await context.workers?.()) ?? [];
   const running = [...context.statuses.runningTasks()];
   const available = context.workersAvailable?.();
