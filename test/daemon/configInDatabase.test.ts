@@ -18,6 +18,7 @@ import { call, freePort, post } from '../helpers/http.js';
 import { waitFor } from '../helpers/processes.js';
 import { clusterArgs, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
 import { PROJECT_ROOT, runBistro, type CliResult } from '../helpers/cli.js';
+import { waitRole, type SchedulerUnderTest } from '../helpers/leader.js';
 
 const EXAMPLES = join(PROJECT_ROOT, 'examples');
 const ADMIN_TOKEN = 'admin-token-0123456789';
@@ -26,10 +27,7 @@ const SUBMITTER_TOKEN = 'submitter-token-987654';
 let cluster: PostgresCluster | undefined;
 let databases = 0;
 
-interface Scheduler {
-  readonly daemon: DaemonProcess;
-  readonly port: number;
-}
+type Scheduler = SchedulerUnderTest;
 
 async function startScheduler(
   url: string,
@@ -54,14 +52,6 @@ async function startScheduler(
   ]);
   await daemon.withOutput(waitFor(() => /REST API listening/.test(daemon.output), 15_000, `${name} API`));
   return { daemon, port };
-}
-
-async function role(port: number): Promise<string | undefined> {
-  try {
-    return ((await call(port, 'leader')).data as { role: string; leader: string | null } | undefined)?.role;
-  } catch {
-    return undefined;
-  }
 }
 
 async function jobs(port: number): Promise<Record<string, { owner: string; errors?: unknown }>> {
@@ -127,12 +117,10 @@ if (skipReason) {
 
       const a = await startScheduler(url, 'a');
       started.push(a);
-      await a.daemon.withOutput(waitFor(async () => (await role(a.port)) === 'leader', 10_000, 'a leads'));
+      await waitRole(a, 'leader', 'a leads');
       const b = await startScheduler(url, 'b');
       started.push(b);
-      await b.daemon.withOutput(
-        waitFor(async () => (await role(b.port)) === 'standby', 10_000, 'b stands by'),
-      );
+      await waitRole(b, 'standby', 'b stands by');
       assert.deepEqual(Object.keys(await jobs(a.port)), ['first']);
       assert.deepEqual(Object.keys(await jobs(b.port)), ['first']);
 
@@ -254,7 +242,7 @@ if (skipReason) {
       await seed.cleanup();
       const plain = await startScheduler(url, 'plain');
       started.push(plain);
-      await waitFor(async () => (await role(plain.port)) === 'leader', 10_000, 'plain leads');
+      await waitRole(plain, 'leader', 'plain leads');
       const forbidden = await call(plain.port, 'save_settings', { settings }, ADMIN_TOKEN);
       assert.match(forbidden.error ?? '', /--api-allow-command/);
       await plain.daemon.cleanup();
@@ -262,7 +250,7 @@ if (skipReason) {
 
       const admin = await startScheduler(url, 'admin', ['--api-allow-command']);
       started.push(admin);
-      await waitFor(async () => (await role(admin.port)) === 'leader', 10_000, 'admin leads');
+      await waitRole(admin, 'leader', 'admin leads');
       const bad = await call(
         admin.port,
         'save_settings',
@@ -371,10 +359,10 @@ if (skipReason) {
       const leases = { leader: 10, worker: 20 };
       const a = await startScheduler(url, 'a', [], leases);
       started.push(a);
-      await waitFor(async () => (await role(a.port)) === 'leader', 15_000, 'a leads');
+      await waitRole(a, 'leader', 'a leads', 15_000);
       const b = await startScheduler(url, 'b', [], leases);
       started.push(b);
-      await waitFor(async () => (await role(b.port)) === 'standby', 15_000, 'b stands by');
+      await waitRole(b, 'standby', 'b stands by', 15_000);
 
       cluster!.stopServer('immediate');
       try {

@@ -17,6 +17,7 @@ import { call, freePort } from '../helpers/http.js';
 import { isAlive, sleep, waitFor } from '../helpers/processes.js';
 import { clusterArgs, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
 import { runBistro } from '../helpers/cli.js';
+import { role, waitRole, type SchedulerUnderTest } from '../helpers/leader.js';
 
 const FLOCK_TASK = fileURLToPath(new URL('../fixtures/tasks/flock_task.sh', import.meta.url));
 const NODES = ['n1', 'n2', 'n3', 'n4'];
@@ -24,10 +25,7 @@ const NODES = ['n1', 'n2', 'n3', 'n4'];
 let cluster: PostgresCluster | undefined;
 let databases = 0;
 
-interface Scheduler {
-  readonly daemon: DaemonProcess;
-  readonly port: number;
-}
+type Scheduler = SchedulerUnderTest;
 
 /** Job `jobName` (default `j`) of the flock task on every node; orphans are killed at once. */
 function writeConfig(
@@ -69,29 +67,6 @@ async function startScheduler(
   daemon.start([...clusterArgs(url, name, leases), '--http-port', String(port)]);
   await daemon.withOutput(waitFor(() => /REST API listening/.test(daemon.output), 15_000, `${name} API`));
   return { daemon, port };
-}
-
-/** Waits until the scheduler on `port` has `wanted` role. */
-async function waitRole(scheduler: Scheduler, wanted: 'leader' | 'standby', what: string): Promise<void> {
-  await scheduler.daemon.withOutput(
-    waitFor(
-      async () => {
-        const seen = await role(scheduler.port);
-        // A standby knows who leads only after its first look at the lease row.
-        return seen?.role === wanted && seen.leader !== null;
-      },
-      10_000,
-      what,
-    ),
-  );
-}
-
-async function role(port: number): Promise<{ role: string; leader: string | null } | undefined> {
-  try {
-    return (await call(port, 'leader')).data as { role: string; leader: string | null };
-  } catch {
-    return undefined;
-  }
 }
 
 function watchdogPid(daemon: DaemonProcess): number | undefined {
