@@ -10,7 +10,12 @@ import type { ConfigIssue } from './issues.js';
 
 export type RunnerMode = 'local' | 'remote';
 
-export function runnerModeWarnings(config: Config, mode: RunnerMode): ConfigIssue[] {
+/**
+ * The warnings of `config` under `mode`. Without `includeSettings`, only
+ * those of its jobs: a shared config changes job by job, and the settings'
+ * warnings were given when the settings came.
+ */
+export function runnerModeWarnings(config: Config, mode: RunnerMode, includeSettings = true): ConfigIssue[] {
   const { settings } = config;
   const workerLevel = settings.levels.length - 1;
   const worker = settings.levels[workerLevel]!;
@@ -19,11 +24,13 @@ export function runnerModeWarnings(config: Config, mode: RunnerMode): ConfigIssu
     warnings.push({ path, message, kind: 'invalid' });
   if (mode === 'local') {
     const localOnly = 'has no effect with the local runner (it places tasks on workers: --runner remote)';
-    for (const resource of settings.resources)
-      if (resource.levelId === workerLevel)
-        warn(['bistro_settings', 'resources', worker, resource.name], `a worker resource ${localOnly}`);
-    if (Object.keys(settings.workerResourcesOverride).length > 0)
-      warn(['bistro_settings', 'worker_resources_override'], localOnly);
+    if (includeSettings) {
+      for (const resource of settings.resources)
+        if (resource.levelId === workerLevel)
+          warn(['bistro_settings', 'resources', worker, resource.name], `a worker resource ${localOnly}`);
+      if (Object.keys(settings.workerResourcesOverride).length > 0)
+        warn(['bistro_settings', 'worker_resources_override'], localOnly);
+    }
     for (const job of config.jobs.values()) {
       const path = `${JOB_PREFIX}${job.name}`;
       if (job.hostPlacement !== '') warn([path, 'host_placement'], localOnly);

@@ -144,7 +144,8 @@ export class SchedulerDaemon {
           // What the change brought is reported once (a shared config changes job by job).
           const changed = changedSince(state.config, previous);
           logConfigLoaded(this.logger, state.config, changed, state.generation);
-          this.warnAboutRunnerMode(changed);
+          // Settings warnings again only when the settings changed (then `changed` is the whole config).
+          this.warnAboutRunnerMode(changed, changed === state.config);
           this.nodes.onConfigChange(state.config.settings);
           if (runsTasksHere) this.cluster?.watchTaskCgroups(this.logContainment(changed));
           this.requestPass(0);
@@ -300,11 +301,11 @@ export class SchedulerDaemon {
     return runner;
   }
 
-  /** Keys that do nothing with this runner: a warning each. */
-  private warnAboutRunnerMode(config: Config): void {
+  /** Keys that do nothing with this runner: a warning each (the settings' only with `includeSettings`). */
+  private warnAboutRunnerMode(config: Config, includeSettings = true): void {
     if (this.options.dryRun || this.options.benchmarkRun) return;
     const mode = this.options.database?.runner === 'remote' ? 'remote' : 'local';
-    for (const warning of runnerModeWarnings(config, mode))
+    for (const warning of runnerModeWarnings(config, mode, includeSettings))
       this.logger.warn({ path: formatKeyPath(warning.path) }, warning.message);
   }
 
