@@ -75,6 +75,20 @@ export function referencePass(
     return !(status.bits & B.USES_BACKOFF && status.time + status.backoffSec > now);
   };
 
+  /** What a task of `job` on `node` would take, slot by slot; undefined if some slot lacks room now. */
+  const needsOnPath = (job: Job, node: RefNode): [string, number][] | undefined => {
+    const needs: [string, number][] = [];
+    for (const m of path(node)) {
+      for (const resource of settings.resources) {
+        if (resource.levelId !== m.level) continue;
+        const need = job.resources[resource.name] ?? resource.defaultAmount;
+        if (need > available.get(key(m, resource.name))!) return undefined;
+        needs.push([key(m, resource.name), need]);
+      }
+    }
+    return needs;
+  };
+
   const jobs = shuffleInPlace([...config.jobs.values()].filter(jobCanRun), random);
   const atLevel = (level: number): RefNode[] => nodes.filter((n) => n.level === level);
   const candidates = new Map<Job, RefNode[]>();
@@ -117,8 +131,10 @@ export function referencePass(
       if (!job.dependsOn.every((dep) => ((statuses.get(dep, node.name)?.bits ?? 0) & B.DONE) !== 0)) continue;
       list.push(node);
     }
-    // Candidates are ordered per job: shuffled anew, or by name.
-    if (settings.nodeOrder === 'random') shuffleInPlace(list, random);
+    // Candidates are ordered per job: shuffled anew (unless none fits now, when their order
+    // cannot matter and no random number is drawn), or by name.
+    if (settings.nodeOrder === 'random' && list.some((node) => needsOnPath(job, node) !== undefined))
+      shuffleInPlace(list, random);
     if (settings.nodeOrder === 'lexicographic')
       list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -127,15 +143,8 @@ export function referencePass(
   const startedNames = new Set<string>();
   const tryStart = (job: Job, node: RefNode): boolean => {
     if (startedNames.has(`${job.name}/${node.name}`)) return false;
-    const needs: [string, number][] = [];
-    for (const m of path(node)) {
-      for (const resource of settings.resources) {
-        if (resource.levelId !== m.level) continue;
-        const need = job.resources[resource.name] ?? resource.defaultAmount;
-        if (need > available.get(key(m, resource.name))!) return false;
-        needs.push([key(m, resource.name), need]);
-      }
-    }
+    const needs = needsOnPath(job, node);
+    if (!needs) return false;
     for (const [k, need] of needs) available.set(k, available.get(k)! - need);
     startedNames.add(`${job.name}/${node.name}`);
     started.push(`${job.name}:${node.name}`);

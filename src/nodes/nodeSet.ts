@@ -35,8 +35,8 @@ export class NodeSet {
     readonly levels: Uint16Array,
     readonly parents: Int32Array,
     readonly enabled: Uint8Array,
-    /** Sorted tags per node, or undefined for none. */
-    readonly tags: readonly (readonly string[] | undefined)[],
+    /** Sorted tags by node position, for the nodes that have any (most have none: no slot per node). */
+    private readonly tags: ReadonlyMap<number, readonly string[]>,
     readonly levelCount: number,
   ) {}
 
@@ -50,8 +50,13 @@ export class NodeSet {
       level: this.levels[index]!,
       parent: this.parents[index]!,
       enabled: this.enabled[index] === 1,
-      tags: this.tags[index] ?? [],
+      tags: this.tags.get(index) ?? [],
     };
+  }
+
+  /** The node's sorted tags, or undefined for none. */
+  tagsOf(index: number): readonly string[] | undefined {
+    return this.tags.get(index);
   }
 
   /** Positions of every replica named `name`. */
@@ -97,7 +102,7 @@ export class NodeSetBuilder {
   private readonly levels: number[] = [];
   private readonly parents: number[] = [];
   private readonly enabled: boolean[] = [];
-  private readonly tags: (readonly string[] | undefined)[] = [];
+  private readonly tags = new Map<number, readonly string[]>();
 
   /**
    * @param levelCount number of levels including `instance` and `worker`.
@@ -126,8 +131,9 @@ export class NodeSetBuilder {
     this.levels.push(node.level);
     this.parents.push(node.parent);
     this.enabled.push(node.enabled);
-    this.tags.push(node.tags && node.tags.length > 0 ? [...new Set(node.tags)].sort() : undefined);
-    return this.names.length - 1;
+    const index = this.names.length - 1;
+    if (node.tags && node.tags.length > 0) this.tags.set(index, [...new Set(node.tags)].sort());
+    return index;
   }
 
   nameOf(index: number): string {

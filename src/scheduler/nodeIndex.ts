@@ -8,11 +8,19 @@ import type { ResourceDefinition } from '../config/resources.js';
 import type { NameInterner } from '../nodes/nameInterner.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
 
+/** Int32s per node in `NodeIndex.pathSteps`. */
+export const PATH_STEP = 3;
+
 export class NodeIndex {
   /** Interned name id of each node. */
   readonly nameIds: Int32Array;
-  /** Budget id of each node, or -1 if its level defines no resources. */
-  readonly budgetOf: Int32Array;
+  /**
+   * Per node, packed: its parent (-1 for the instance), the offset of its
+   * budget's slots in the availability array (-1 if its level defines no
+   * resources), and its level. What a walk up a node's path reads, in one
+   * place.
+   */
+  readonly pathSteps: Int32Array;
   /** Offset of each budget's slots in the availability array. */
   readonly budgetBase: Int32Array;
   /** First node of each budget (for messages). */
@@ -27,7 +35,8 @@ export class NodeIndex {
   readonly pathEnabled: Uint8Array;
   /** By name id: 1 if some replica with that name is enabled. */
   readonly enabledByName: Uint8Array;
-  private readonly budgetByName = new Map<number, Int32Array>();
+  /** Per level with resources: budget by name id (a column for a level of many nodes, else a map). */
+  private readonly budgetByName = new Map<number, Int32Array | Map<number, number>>();
   private readonly lexicographicRanks = new Map<number, Int32Array>();
 
   constructor(
@@ -37,6 +46,7 @@ export class NodeIndex {
   ) {
     const size = nodes.size;
     this.nameIds = new Int32Array(size);
+    names.reserve(names.size + size);
     for (let i = 0; i < size; i++) this.nameIds[i] = names.intern(nodes.names[i]!);
 
     const levelResources: number[][] = Array.from({ length: nodes.levelCount }, () => []);
@@ -49,29 +59,41 @@ export class NodeIndex {
     });
     this.levelResources = levelResources;
 
-    this.budgetOf = new Int32Array(size).fill(-1);
+    const budgetOf = new Int32Array(size).fill(-1);
     const bases: number[] = [];
     const firstNodes: number[] = [];
     let slots = 0;
     for (let level = 0; level < nodes.levelCount; level++) {
       const width = levelResources[level]!.length;
       if (width === 0) continue;
-      const byName = new Int32Array(names.size).fill(-1);
-      for (const node of nodes.atLevel(level)) {
+      const atLevel = nodes.atLevel(level);
+      // A column of every name id costs 4 bytes per name: at ten million names, 40 MB for a
+      // level of a hundred thousand hosts. A level that few names use gets a map.
+      const byName =
+        atLevel.length * 8 >= names.size ? new Int32Array(names.size).fill(-1) : new Map<number, number>();
+      for (const node of atLevel) {
         const nameId = this.nameIds[node]!;
-        let budget = byName[nameId]!;
+        let budget = byName instanceof Map ? (byName.get(nameId) ?? -1) : byName[nameId]!;
         if (budget < 0) {
           budget = bases.length;
-          byName[nameId] = budget;
+          if (byName instanceof Map) byName.set(nameId, budget);
+          else byName[nameId] = budget;
           bases.push(slots);
           firstNodes.push(node);
           slots += width;
         }
-        this.budgetOf[node] = budget;
+        budgetOf[node] = budget;
       }
       this.budgetByName.set(level, byName);
     }
     this.budgetBase = Int32Array.from(bases);
+    this.pathSteps = new Int32Array(size * PATH_STEP);
+    for (let i = 0; i < size; i++) {
+      const budget = budgetOf[i]!;
+      this.pathSteps[i * PATH_STEP] = nodes.parents[i]!;
+      this.pathSteps[i * PATH_STEP + 1] = budget >= 0 ? bases[budget]! : -1;
+      this.pathSteps[i * PATH_STEP + 2] = nodes.levels[i]!;
+    }
     this.budgetNode = Int32Array.from(firstNodes);
     this.limits = new Int32Array(slots);
     for (let b = 0; b < bases.length; b++) {
@@ -92,26 +114,27 @@ export class NodeIndex {
   /** Budget of the node named `nameId` at `level`, or -1. */
   budgetFor(level: number, nameId: number): number {
     const byName = this.budgetByName.get(level);
-    if (!byName || nameId < 0 || nameId >= byName.length) return -1;
-    return byName[nameId]!;
+    if (!byName || nameId < 0) return -1;
+    if (byName instanceof Map) return byName.get(nameId) ?? -1;
+    return nameId < byName.length ? byName[nameId]! : -1;
   }
 
   isEnabledName(nameId: number): boolean {
     return nameId >= 0 && nameId < this.enabledByName.length && this.enabledByName[nameId] === 1;
   }
 
-  /** By position within `level`: the rank of the node's name in name order (ties keep list order). Cached. */
+  /** By node position in the list: the rank of the node's name among `level`'s, in name order (ties keep list order). Cached. */
   lexicographicRank(level: number): Int32Array {
     let rank = this.lexicographicRanks.get(level);
     if (!rank) {
       const atLevel = this.nodes.atLevel(level);
       const names = this.nodes.names;
-      const byName = Int32Array.from(atLevel.keys()).sort((a, b) => {
-        const x = names[atLevel[a]!]!;
-        const y = names[atLevel[b]!]!;
+      const byName = Int32Array.from(atLevel).sort((a, b) => {
+        const x = names[a]!;
+        const y = names[b]!;
         return x < y ? -1 : x > y ? 1 : a - b;
       });
-      rank = new Int32Array(atLevel.length);
+      rank = new Int32Array(this.nodes.size);
       for (let r = 0; r < byName.length; r++) rank[byName[r]!] = r;
       this.lexicographicRanks.set(level, rank);
     }

@@ -27,7 +27,7 @@ import {
 import { NodeIndex } from './nodeIndex.js';
 import { runPolicy, type JobCandidates } from './policies.js';
 import { shuffleInPlace, type RandomSource } from './random.js';
-import { ResourceLedger, type LedgerCharge } from './resourceLedger.js';
+import { ChargeSlots, ResourceLedger, type LedgerCharge } from './resourceLedger.js';
 import type { PassSnapshot } from './notRunningReasons.js';
 import type { Settings } from '../config/settings.js';
 
@@ -76,6 +76,8 @@ interface CandidateList extends JobCandidates {
   readonly needs: Int32Array;
   /** Name ids started this pass (made at the first start: most jobs of a busy pass start nothing). */
   started: Set<number> | undefined;
+  /** The parent of each node in `nodes`, position for position. */
+  parents: Int32Array;
 }
 
 export const ErrorKeys = { mainLoop: 'Main loop', resources: 'Running tasks resources' } as const;
@@ -98,6 +100,7 @@ export class Scheduler {
     { table: JobStatusTable | undefined; revision: number; index: NodeIndex; until: number }
   >();
   private runnable: { jobs: ReadonlyMap<string, Job>; list: readonly Job[] } | undefined;
+  private readonly chargeSlots = new ChargeSlots();
   private eligibleScratch = new Int32Array(0);
   private roomScratch = new Uint8Array(0);
   private readonly needsCache = new WeakMap<Job, { resources: Settings['resources']; needs: Int32Array }>();
@@ -166,7 +169,9 @@ export class Scheduler {
     const index = this.nodeIndex(input.nodes, config, statuses);
     const ledger = new ResourceLedger(index);
     const problems: string[] = [];
-    const charges: LedgerCharge[] = running.map((task) => ledger.chargeRunning(task, problems));
+    const charges: LedgerCharge[] = running.map((task) =>
+      ledger.chargeRunning(task, problems, this.chargeSlots),
+    );
     for (const slot of ledger.negativeSlots()) {
       const { resource, node, amount } = ledger.describeSlot(slot);
       problems.push(`Resource ${resource} is ${amount} on node ${node}`);
@@ -208,6 +213,8 @@ export class Scheduler {
     // Only jobs with a node to try take part in the policy (none of the policies gives a job
     // without one anything, nor draws a random number for it).
     const entries: CandidateList[] = [];
+    // Path room by needs (ResourceLedger.pathRoom), shared by the jobs of this pass that need the same.
+    const pathRooms = new Map<string, Uint8Array>();
     for (const job of jobs) {
       // Most jobs of a large task queue have nothing to try this pass: nothing to prepare.
       if (job.levelForTasks === workerLevel || this.knownToHaveNoCandidate(job, statuses, index, input.now))
@@ -224,10 +231,11 @@ export class Scheduler {
         started: undefined,
         priority: job.priority,
         nodes: NO_NODES,
+        parents: NO_NODES,
         count: 0,
         cursor: 0,
       };
-      this.fillCandidates(entry, input, index, ledger, random);
+      this.fillCandidates(entry, input, index, ledger, random, pathRooms);
       if (entry.nodes.length > 0) entries.push(entry);
     }
 
@@ -235,8 +243,14 @@ export class Scheduler {
     runPolicy(
       settings.scheduler,
       entries,
-      (candidates, node) => {
+      (candidates, position) => {
         const entry = candidates as CandidateList;
+        // The path above the node first: at millions of candidates tried in random order, most
+        // fail for a full ancestor (few, so cached), and then the node's own records, a cache
+        // miss each, are never read. The outcome is the same in either order.
+        const parent = entry.parents[position]!;
+        if (parent >= 0 && !ledger.hasRoom(parent, entry.needs)) return false;
+        const node = entry.nodes[position]!;
         const nameId = index.nameIds[node]!;
         // Replicas at the task level share a name: one task per name.
         if (entry.started?.has(nameId)) return false;
@@ -272,6 +286,7 @@ export class Scheduler {
     index: NodeIndex,
     ledger: ResourceLedger,
     random: RandomSource,
+    pathRooms: Map<string, Uint8Array>,
   ): void {
     const { job } = entry;
     const { statuses, now } = input;
@@ -281,14 +296,15 @@ export class Scheduler {
     const table = statuses.table(job.name);
     const blocking = StatusBits.RUNNING | StatusBits.DONE | StatusBits.FAILED;
     const order = input.config.settings.nodeOrder;
-    // Positions (within the level) of eligible nodes, and whether each has room now: scratch
-    // space shared by every job of the pass (most jobs of a large config have no candidate).
-    if (this.eligibleScratch.length < atLevel.length) {
-      this.eligibleScratch = new Int32Array(atLevel.length);
-      this.roomScratch = new Uint8Array(atLevel.length);
-    }
+    // The eligible nodes, and whether each has room now (by node): scratch space shared by
+    // every job of the pass (most jobs of a large config have no candidate).
+    if (this.eligibleScratch.length < atLevel.length) this.eligibleScratch = new Int32Array(atLevel.length);
+    if (this.roomScratch.length < index.nodes.size) this.roomScratch = new Uint8Array(index.nodes.size);
     const eligible = this.eligibleScratch;
     const hasRoom = this.roomScratch;
+    // A level that holds most nodes: one sweep over all of them costs less than a walk up from each.
+    const pathRoom =
+      atLevel.length * 2 >= index.nodes.size ? roomOfEveryPath(entry.needs, ledger, pathRooms) : undefined;
     let count = 0;
     let roomy = 0;
     let firstBackoffEnd = Infinity;
@@ -308,9 +324,9 @@ export class Scheduler {
         }
       }
       if (job.dependsOn.length > 0 && !dependenciesDone(job, nameId, statuses)) continue;
-      eligible[count++] = k;
-      const room = ledger.hasRoom(node, entry.needs);
-      hasRoom[k] = room ? 1 : 0;
+      eligible[count++] = node;
+      const room = pathRoom ? pathRoom[node] === 1 : ledger.hasRoom(node, entry.needs);
+      hasRoom[node] = room ? 1 : 0;
       if (room) roomy++;
     }
     entry.count = count;
@@ -318,22 +334,32 @@ export class Scheduler {
       // Until its statuses, its eligibility or the clock (a backoff's end) change, it has none either.
       this.noCandidate.set(job, { table, revision: table?.revision ?? -1, index, until: firstBackoffEnd });
     }
-    if (roomy === 0 && order !== 'random') return;
+    // None fits now: their order cannot matter, and no random number is drawn for it (a saturated
+    // pass at millions of nodes would otherwise shuffle them all, in random memory order).
+    if (roomy === 0) return;
     let ordered = eligible.subarray(0, count);
     if (order === 'random') {
       // Shuffle every candidate (not only the roomy ones) so the order depends only on the seed and the candidates.
       shuffleInPlace(ordered, random);
     }
-    const kept = roomy === 0 ? NO_NODES : new Int32Array(roomy);
-    let n = 0;
-    for (let i = 0; i < ordered.length; i++) if (hasRoom[ordered[i]!]) kept[n++] = ordered[i]!;
-    ordered = kept;
+    if (roomy === count) {
+      // Every candidate has room (a first pass): a copy in order, no lookup per node.
+      ordered = ordered.slice();
+    } else {
+      const kept = new Int32Array(roomy);
+      let n = 0;
+      for (let i = 0; i < ordered.length; i++) if (hasRoom[ordered[i]!]) kept[n++] = ordered[i]!;
+      ordered = kept;
+    }
     if (order === 'lexicographic') {
       const rank = index.lexicographicRank(level);
       ordered.sort((a, b) => rank[a]! - rank[b]!);
     }
-    for (let i = 0; i < ordered.length; i++) ordered[i] = atLevel[ordered[i]!]!;
+    const parents = new Int32Array(ordered.length);
+    const nodeParents = index.nodes.parents;
+    for (let i = 0; i < ordered.length; i++) parents[i] = nodeParents[ordered[i]!]!;
     entry.nodes = ordered;
+    entry.parents = parents;
   }
 
   private result(
@@ -351,4 +377,20 @@ export class Scheduler {
       overcommitDeadlines: this.overcommitDeadlines,
     };
   }
+}
+
+/** The ledger's path room for `needs` (ResourceLedger.pathRoom), swept once per distinct needs per pass. */
+function roomOfEveryPath(
+  needs: Int32Array,
+  ledger: ResourceLedger,
+  swept: Map<string, Uint8Array>,
+): Uint8Array {
+  const key = needs.join(',');
+  let room = swept.get(key);
+  if (!room) {
+    room = new Uint8Array(ledger.index.nodes.size);
+    ledger.pathRoom(needs, room);
+    swept.set(key, room);
+  }
+  return room;
 }

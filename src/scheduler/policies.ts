@@ -14,19 +14,19 @@ export interface JobCandidates {
   cursor: number;
 }
 
-/** Tries one (job, node); true if the task was started. */
-export type TryStart = (job: JobCandidates, node: number) => boolean;
+/** Tries the job's candidate at `position` in `nodes`; true if the task was started. */
+export type TryStart = (job: JobCandidates, position: number) => boolean;
 
 const hasMore = (job: JobCandidates): boolean => job.cursor < job.nodes.length;
 
 /** Tries the job's next candidates until one starts; false if its list ran out first. */
 function startOne(job: JobCandidates, tryStart: TryStart): boolean {
-  while (hasMore(job)) if (tryStart(job, job.nodes[job.cursor++]!)) return true;
+  while (hasMore(job)) if (tryStart(job, job.cursor++)) return true;
   return false;
 }
 
 function exhaust(job: JobCandidates, tryStart: TryStart): void {
-  while (hasMore(job)) tryStart(job, job.nodes[job.cursor++]!);
+  while (hasMore(job)) tryStart(job, job.cursor++);
 }
 
 /** Every job gets at most one new task per round, round after round. */

@@ -8,7 +8,7 @@
  * touches it, even one needing 0, until enough tasks end or are killed.
  */
 import type { RunningTask } from '../statuses/runningTask.js';
-import type { NodeIndex } from './nodeIndex.js';
+import { PATH_STEP as STEP, type NodeIndex } from './nodeIndex.js';
 
 /** Where a running task's charges landed: slot indices and amounts. */
 export interface LedgerCharge {
@@ -28,37 +28,18 @@ export class ResourceLedger {
   /**
    * Subtracts a running task's recorded charges. Problems (unknown node or
    * resource) are returned as messages; the task keeps running either way.
+   * With `cache`, where the charges land is worked out once per task and
+   * node index, not at every pass (a pass at a million nodes may find
+   * hundreds of thousands of tasks running).
    */
-  chargeRunning(task: RunningTask, problems: string[]): LedgerCharge {
-    const slots: number[] = [];
-    const amounts: number[] = [];
-    for (const [nodeName, resources] of Object.entries(task.charges)) {
-      const nameId = this.index.names.lookup(nodeName);
-      for (const [resourceName, amount] of Object.entries(resources)) {
-        const r = this.resourceIndex.get(resourceName);
-        if (r === undefined) {
-          problems.push(
-            `Resource ${resourceName} of running task ${task.job} on ${task.node} is no longer configured`,
-          );
-          continue;
-        }
-        const resource = this.index.resources[r]!;
-        // Worker resources are the remote runner's to account (WorkerPlacement), by worker name.
-        if (resource.levelId === this.index.nodes.levelCount - 1) continue;
-        const budget = this.index.budgetFor(resource.levelId, nameId);
-        if (budget < 0) {
-          problems.push(
-            `Running task ${task.job} on ${task.node} requires resources on unknown node ${nodeName}`,
-          );
-          break;
-        }
-        const slot = this.index.budgetBase[budget]! + this.index.resourceSlot[r]!;
-        this.available[slot]! -= amount;
-        slots.push(slot);
-        amounts.push(amount);
-      }
-    }
-    return { slots: Int32Array.from(slots), amounts: Int32Array.from(amounts) };
+  chargeRunning(task: RunningTask, problems: string[], cache?: ChargeSlots): LedgerCharge {
+    const placed = cache
+      ? cache.of(task, this.index, this.resourceIndex)
+      : placeCharges(task, this.index, this.resourceIndex);
+    for (const problem of placed.problems) problems.push(problem);
+    const { slots, amounts } = placed.charge;
+    for (let i = 0; i < slots.length; i++) this.available[slots[i]!]! -= amounts[i]!;
+    return placed.charge;
   }
 
   /** Gives back a charge (an over-commit victim chosen for killing). */
@@ -99,27 +80,53 @@ export class ResourceLedger {
    */
   tryTake(node: number, needs: Int32Array): boolean {
     if (!this.hasRoom(node, needs)) return false;
-    const { nodes, budgetOf, budgetBase, levelResources } = this.index;
+    const { pathSteps: steps, levelResources } = this.index;
     const available = this.available;
-    for (let at = node; at >= 0; at = nodes.parents[at]!) {
-      const budget = budgetOf[at]!;
-      if (budget < 0) continue;
-      const base = budgetBase[budget]!;
-      const list = levelResources[nodes.levels[at]!]!;
+    for (let at = node; at >= 0; at = steps[at * STEP]!) {
+      const base = steps[at * STEP + 1]!;
+      if (base < 0) continue;
+      const list = levelResources[steps[at * STEP + 2]!]!;
       for (let k = 0; k < list.length; k++) available[base + k]! -= needs[list[k]!]!;
     }
     return true;
   }
 
+  /**
+   * Whether `needs` fit on the path of every node at once, into `out` (1 or
+   * 0 by node position): one sweep in list order, where parents come before
+   * their children, instead of a walk up from each node. Memory is read in
+   * order, and jobs with the same needs share the sweep. Valid until the
+   * next tryTake.
+   */
+  pathRoom(needs: Int32Array, out: Uint8Array): void {
+    const { pathSteps: steps, levelResources } = this.index;
+    const available = this.available;
+    for (let i = 0; i < out.length; i++) {
+      const parent = steps[i * STEP]!;
+      let room = parent < 0 ? 1 : out[parent]!;
+      const base = steps[i * STEP + 1]!;
+      if (room === 1 && base >= 0) {
+        const list = levelResources[steps[i * STEP + 2]!]!;
+        for (let k = 0; k < list.length; k++)
+          if (needs[list[k]!]! > available[base + k]!) {
+            room = 0;
+            break;
+          }
+      }
+      out[i] = room;
+    }
+  }
+
   /** Whether `needs` fit on the path from `node` up, right now. */
   hasRoom(node: number, needs: Int32Array): boolean {
-    const { nodes, budgetOf, budgetBase, levelResources } = this.index;
+    // The hottest loop of a pass at millions of nodes: each step of the walk reads one packed
+    // record (parent, budget slots, level), not four arrays, in random memory order.
+    const { pathSteps: steps, levelResources } = this.index;
     const available = this.available;
-    for (let at = node; at >= 0; at = nodes.parents[at]!) {
-      const budget = budgetOf[at]!;
-      if (budget < 0) continue;
-      const base = budgetBase[budget]!;
-      const list = levelResources[nodes.levels[at]!]!;
+    for (let at = node; at >= 0; at = steps[at * STEP]!) {
+      const base = steps[at * STEP + 1]!;
+      if (base < 0) continue;
+      const list = levelResources[steps[at * STEP + 2]!]!;
       for (let k = 0; k < list.length; k++) if (needs[list[k]!]! > available[base + k]!) return false;
     }
     return true;
@@ -130,12 +137,11 @@ export class ResourceLedger {
     node: number,
     needs: Int32Array,
   ): { resource: string; node: string; needed: number; available: number } | undefined {
-    const { nodes, budgetOf, budgetBase, levelResources, resources } = this.index;
-    for (let at = node; at >= 0; at = nodes.parents[at]!) {
-      const budget = budgetOf[at]!;
-      if (budget < 0) continue;
-      const base = budgetBase[budget]!;
-      const list = levelResources[nodes.levels[at]!]!;
+    const { nodes, pathSteps: steps, levelResources, resources } = this.index;
+    for (let at = node; at >= 0; at = steps[at * STEP]!) {
+      const base = steps[at * STEP + 1]!;
+      if (base < 0) continue;
+      const list = levelResources[steps[at * STEP + 2]!]!;
       for (let k = 0; k < list.length; k++) {
         const needed = needs[list[k]!]!;
         const available = this.available[base + k]!;
@@ -148,9 +154,9 @@ export class ResourceLedger {
 
   /** The charges a task started on `node` holds: every path node whose level has resources. */
   chargesFor(node: number, needs: Int32Array): Record<string, Record<string, number>> {
-    const { nodes, budgetOf, levelResources, resources } = this.index;
+    const { nodes, pathSteps: steps, levelResources, resources } = this.index;
     const path: number[] = [];
-    for (let at = node; at >= 0; at = nodes.parents[at]!) if (budgetOf[at]! >= 0) path.push(at);
+    for (let at = node; at >= 0; at = steps[at * STEP]!) if (steps[at * STEP + 1]! >= 0) path.push(at);
     const out: Record<string, Record<string, number>> = {};
     for (const at of path.reverse()) {
       const amounts: Record<string, number> = {};
@@ -158,5 +164,63 @@ export class ResourceLedger {
       out[nodes.names[at]!] = amounts;
     }
     return out;
+  }
+}
+
+interface PlacedCharges {
+  readonly charge: LedgerCharge;
+  readonly problems: readonly string[];
+}
+
+/** Where a running task's recorded charges land in the availability array of `index`. */
+function placeCharges(
+  task: RunningTask,
+  index: NodeIndex,
+  resourceIndex: ReadonlyMap<string, number>,
+): PlacedCharges {
+  const slots: number[] = [];
+  const amounts: number[] = [];
+  const problems: string[] = [];
+  for (const [nodeName, resources] of Object.entries(task.charges)) {
+    const nameId = index.names.lookup(nodeName);
+    for (const [resourceName, amount] of Object.entries(resources)) {
+      const r = resourceIndex.get(resourceName);
+      if (r === undefined) {
+        problems.push(
+          `Resource ${resourceName} of running task ${task.job} on ${task.node} is no longer configured`,
+        );
+        continue;
+      }
+      const resource = index.resources[r]!;
+      // Worker resources are the remote runner's to account (WorkerPlacement), by worker name.
+      if (resource.levelId === index.nodes.levelCount - 1) continue;
+      const budget = index.budgetFor(resource.levelId, nameId);
+      if (budget < 0) {
+        problems.push(
+          `Running task ${task.job} on ${task.node} requires resources on unknown node ${nodeName}`,
+        );
+        break;
+      }
+      slots.push(index.budgetBase[budget]! + index.resourceSlot[r]!);
+      amounts.push(amount);
+    }
+  }
+  return { charge: { slots: Int32Array.from(slots), amounts: Int32Array.from(amounts) }, problems };
+}
+
+/**
+ * Where each running task's charges land, kept per task for as long as the
+ * node index is the same (a task's charges never change while it runs; a
+ * new index, made for new nodes or resources, places them again).
+ */
+export class ChargeSlots {
+  private readonly placed = new WeakMap<RunningTask, PlacedCharges & { readonly index: NodeIndex }>();
+
+  of(task: RunningTask, index: NodeIndex, resourceIndex: ReadonlyMap<string, number>): PlacedCharges {
+    const known = this.placed.get(task);
+    if (known?.index === index) return known;
+    const placed = { ...placeCharges(task, index, resourceIndex), index };
+    this.placed.set(task, placed);
+    return placed;
   }
 }

@@ -34,8 +34,9 @@ export class JobStatusTable {
     return this.data.has(nameId) ? { ...status, data: this.data.get(nameId) } : status;
   }
 
-  set(nameId: number, status: TaskStatus): void {
-    this.ensureCapacity(nameId + 1);
+  /** `nameCount`: how many names exist (every id is below it), so growth never goes past them. */
+  set(nameId: number, status: TaskStatus, nameCount = Infinity): void {
+    this.ensureCapacity(nameId + 1, nameCount);
     this.revision++;
     if (this.bits[nameId] === 0) this.count++;
     this.bits[nameId] = status.bits;
@@ -60,10 +61,14 @@ export class JobStatusTable {
     for (let id = 0; id < this.bits.length; id++) if (this.bits[id] !== 0) yield id;
   }
 
-  private ensureCapacity(needed: number): void {
+  private ensureCapacity(needed: number, nameCount: number): void {
     if (needed <= this.bits.length) return;
     let capacity = this.bits.length;
     while (capacity < needed) capacity *= 2;
+    // Doubling far past the number of names only adds columns no id can use: at ten million
+    // nodes, 6.7 million slots of 18 bytes per job (the next power of two is 16.8 million).
+    // An eighth of headroom keeps growth amortized while new names keep coming.
+    capacity = Math.min(capacity, Math.max(needed, Math.ceil(nameCount * 1.125)));
     this.bits = grow(this.bits, new Uint16Array(capacity));
     this.time = grow(this.time, new Float64Array(capacity));
     this.backoffSec = grow(this.backoffSec, new Uint32Array(capacity));

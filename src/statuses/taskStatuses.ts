@@ -49,7 +49,8 @@ export class TaskStatuses {
 
   /** Sets a status directly (loading from the store, tests). Does not notify. */
   load(job: string, node: string, status: TaskStatus): void {
-    this.tableFor(job).set(this.names.intern(node), status);
+    const nameId = this.names.intern(node);
+    this.tableFor(job).set(nameId, status, this.names.size);
   }
 
   /** Forgets every status and running task (before a reload from a shared store). */
@@ -164,7 +165,8 @@ export class TaskStatuses {
   }
 
   private update(job: string, node: string, status: TaskStatus): void {
-    this.tableFor(job).set(this.names.intern(node), status);
+    const nameId = this.names.intern(node);
+    this.tableFor(job).set(nameId, status, this.names.size);
     this.listener?.(job, node, status);
   }
 

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { NameInterner } from '../../src/nodes/nameInterner.js';
+
+describe('name interner', () => {
+  it('gives each distinct name the next id, the same id again, and the name back (as a Map would)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'binary', maxLength: 6 }), { maxLength: 3000 }),
+        fc.array(fc.string({ maxLength: 6 }), { maxLength: 50 }),
+        fc.nat(5000),
+        (names, probes, reserved) => {
+          const interner = new NameInterner();
+          if (reserved > 0) interner.reserve(reserved);
+          const model = new Map<string, number>();
+          for (const name of names) {
+            if (!model.has(name)) model.set(name, model.size);
+            assert.equal(interner.intern(name), model.get(name));
+          }
+          assert.equal(interner.size, model.size);
+          for (const [name, id] of model) {
+            assert.equal(interner.lookup(name), id);
+            assert.equal(interner.name(id), name);
+          }
+          for (const probe of probes) assert.equal(interner.lookup(probe), model.get(probe) ?? -1);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps ids across growth and a late reserve, and refuses an unknown id', () => {
+    const interner = new NameInterner();
+    for (let i = 0; i < 5000; i++) assert.equal(interner.intern(`host${i}.db`), i);
+    interner.reserve(200_000);
+    for (let i = 0; i < 5000; i++) assert.equal(interner.lookup(`host${i}.db`), i);
+    assert.equal(interner.intern('new'), 5000);
+    assert.equal(interner.lookup('absent'), -1);
+    assert.throws(() => interner.name(5001), RangeError);
+  });
+});
