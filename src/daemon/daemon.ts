@@ -73,6 +73,7 @@ import { setPriority } from 'node:os';
 import type { CpuPriority } from './cpuPriority.js';
 import { ErrorRegistry } from './errorRegistry.js';
 import { NodeRefresher } from './nodeRefresher.js';
+import { EventLoopSlicer } from '../nodes/eventLoopSlicer.js';
 import { claimInstance, type InstanceIdentity } from './instanceIdentity.js';
 import { recoverLeftovers } from './recovery.js';
 import { withEnforceableLimits } from './enforceableLimits.js';
@@ -196,6 +197,10 @@ export class SchedulerDaemon {
         retryMs: options.nodesRetryMs ?? 30_000,
         logger: this.logger,
         onRefresh: () => this.requestPass(0),
+        prepare: (nodes) => {
+          const slicer = new EventLoopSlicer();
+          return this.scheduler.prepare(nodes, this.config, this.statuses, () => slicer.due());
+        },
       });
       const cluster = this.cluster;
       const created = cluster?.remote

@@ -18,6 +18,8 @@ export interface NodeRefresherOptions {
   readonly retryMs: number;
   readonly logger: Logger;
   readonly onRefresh?: () => void;
+  /** Runs on a new node set before it replaces the current one (what passes will need of it). */
+  readonly prepare?: (nodes: NodeSet) => Promise<void>;
 }
 
 export class NodeRefresher {
@@ -60,12 +62,26 @@ export class NodeRefresher {
     if (this.timer) clearTimeout(this.timer);
   }
 
+  /** A failed preparation costs only time: the first pass over the nodes builds what it needs. */
+  private async prepareQuietly(nodes: NodeSet): Promise<void> {
+    try {
+      await this.options.prepare?.(nodes);
+    } catch (error) {
+      this.options.logger.warn(
+        { error: (error as Error).message },
+        'could not prepare the new node set ahead',
+      );
+    }
+  }
+
   private async doRefresh(): Promise<void> {
     const settings = this.settings();
     let delay = this.options.updateMs;
     try {
       const started = performance.now();
-      this.nodes = await fetchNodes(settings, { instanceName: this.options.instanceName });
+      const nodes = await fetchNodes(settings, { instanceName: this.options.instanceName });
+      await this.prepareQuietly(nodes);
+      this.nodes = nodes;
       this.builtFrom = sourcesKey(settings);
       this.builtForLevels = JSON.stringify(settings.levels);
       if (this.lastError) this.options.logger.info('node refresh recovered');

@@ -6,6 +6,7 @@
 import { formatIssue, type ConfigIssue } from '../config/issues.js';
 import { newIssueSink, ObjectReader } from '../config/reader.js';
 import type { Settings } from '../config/settings.js';
+import { EventLoopSlicer } from './eventLoopSlicer.js';
 import { NodeNameError, NodeSetBuilder, type NodeSet } from './nodeSet.js';
 import { NODE_SOURCES } from './sources/index.js';
 import { NodeSourceError, type CompiledNodeSource, type NodeSourceRunContext } from './sources/source.js';
@@ -46,9 +47,11 @@ export async function fetchNodes(settings: Settings, options: FetchNodesOptions)
     throw new NodeSourceError('config', compiled.errors.map(formatIssue).join('; '));
   }
   const builder = new NodeSetBuilder(options.instanceName, settings.levels.length);
+  const slicer = new EventLoopSlicer();
   const context: NodeSourceRunContext = {
     now: options.now ?? Math.floor(Date.now() / 1000),
     scriptTimeoutMs: options.scriptTimeoutMs ?? DEFAULT_SCRIPT_TIMEOUT_MS,
+    pause: () => slicer.due(),
   };
   for (const source of compiled.sources) {
     try {

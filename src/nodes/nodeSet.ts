@@ -99,9 +99,11 @@ export class NodeSet {
 /** Appends nodes; sources may look at nodes that earlier sources added. */
 export class NodeSetBuilder {
   private readonly names: string[] = [];
-  private readonly levels: number[] = [];
-  private readonly parents: number[] = [];
-  private readonly enabled: boolean[] = [];
+  // Typed columns from the start, grown by doubling: building them from arrays of numbers at the
+  // end was one long block of the event loop at millions of nodes, and twice the memory meanwhile.
+  private levels = new Uint16Array(1024);
+  private parents = new Int32Array(1024);
+  private enabled = new Uint8Array(1024);
   private readonly tags = new Map<number, readonly string[]>();
 
   /**
@@ -127,11 +129,12 @@ export class NodeSetBuilder {
   add(node: NodeSpec): number {
     const problem = nodeNameProblem(node.name);
     if (problem !== undefined) throw new NodeNameError(problem);
+    const index = this.names.length;
+    if (index === this.levels.length) this.grow();
     this.names.push(node.name);
-    this.levels.push(node.level);
-    this.parents.push(node.parent);
-    this.enabled.push(node.enabled);
-    const index = this.names.length - 1;
+    this.levels[index] = node.level;
+    this.parents[index] = node.parent;
+    this.enabled[index] = node.enabled ? 1 : 0;
     if (node.tags && node.tags.length > 0) this.tags.set(index, [...new Set(node.tags)].sort());
     return index;
   }
@@ -143,18 +146,32 @@ export class NodeSetBuilder {
   /** Every node currently at `level`, enabled or not, in list order. */
   nodesAtLevel(level: number): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.levels.length; i++) if (this.levels[i] === level) out.push(i);
+    for (let i = 0; i < this.names.length; i++) if (this.levels[i] === level) out.push(i);
     return out;
   }
 
   build(): NodeSet {
+    const size = this.names.length;
     return new NodeSet(
       this.names,
-      Uint16Array.from(this.levels),
-      Int32Array.from(this.parents),
-      Uint8Array.from(this.enabled, (e) => (e ? 1 : 0)),
+      this.levels.slice(0, size),
+      this.parents.slice(0, size),
+      this.enabled.slice(0, size),
       this.tags,
       this.levelCount,
     );
+  }
+
+  private grow(): void {
+    const capacity = this.levels.length * 2;
+    const levels = new Uint16Array(capacity);
+    levels.set(this.levels);
+    const parents = new Int32Array(capacity);
+    parents.set(this.parents);
+    const enabled = new Uint8Array(capacity);
+    enabled.set(this.enabled);
+    this.levels = levels;
+    this.parents = parents;
+    this.enabled = enabled;
   }
 }

@@ -96,13 +96,19 @@ export function computeEligibility(job: Job, settings: Settings, index: NodeInde
 
 /** Caches eligibility masks; entries die with their job object or node index. */
 export class EligibilityCache {
-  private readonly masks = new WeakMap<Job, { index: NodeIndex; mask: EligibilityMask }>();
+  /**
+   * Per job, the masks of the two latest indexes, newest first: the node set
+   * in use and the next one, prepared while passes still run on the first
+   * (Scheduler.prepare), so neither evicts the other.
+   */
+  private readonly masks = new WeakMap<Job, { index: NodeIndex; mask: EligibilityMask }[]>();
 
   get(job: Job, settings: Settings, index: NodeIndex): EligibilityMask {
-    const cached = this.masks.get(job);
-    if (cached && cached.index === index) return cached.mask;
+    const cached = this.masks.get(job) ?? [];
+    const hit = cached.find((entry) => entry.index === index);
+    if (hit) return hit.mask;
     const mask = computeEligibility(job, settings, index);
-    this.masks.set(job, { index, mask });
+    this.masks.set(job, [{ index, mask }, ...cached.slice(0, 1)]);
     return mask;
   }
 }

@@ -36,86 +36,60 @@ export class NodeIndex {
   /** By name id: 1 if some replica with that name is enabled. */
   readonly enabledByName: Uint8Array;
   /** Per level with resources: budget by name id (a column for a level of many nodes, else a map). */
-  private readonly budgetByName = new Map<number, Int32Array | Map<number, number>>();
+  private readonly budgetByName: ReadonlyMap<number, Int32Array | ReadonlyMap<number, number>>;
   private readonly lexicographicRanks = new Map<number, Int32Array>();
 
-  constructor(
+  private constructor(
     readonly nodes: NodeSet,
     readonly resources: readonly ResourceDefinition[],
     readonly names: NameInterner,
+    parts: IndexParts,
   ) {
-    const size = nodes.size;
-    this.nameIds = new Int32Array(size);
-    names.reserve(names.size + size);
-    for (let i = 0; i < size; i++) this.nameIds[i] = names.intern(nodes.names[i]!);
+    this.nameIds = parts.nameIds;
+    this.pathSteps = parts.pathSteps;
+    this.budgetBase = parts.budgetBase;
+    this.budgetNode = parts.budgetNode;
+    this.limits = parts.limits;
+    this.levelResources = parts.levelResources;
+    this.resourceSlot = parts.resourceSlot;
+    this.pathEnabled = parts.pathEnabled;
+    this.enabledByName = parts.enabledByName;
+    this.budgetByName = parts.budgetByName;
+  }
 
-    const levelResources: number[][] = Array.from({ length: nodes.levelCount }, () => []);
-    this.resourceSlot = new Int32Array(resources.length);
-    resources.forEach((resource, r) => {
-      const list = levelResources[resource.levelId];
-      if (!list) return;
-      this.resourceSlot[r] = list.length;
-      list.push(r);
-    });
-    this.levelResources = levelResources;
+  /** Builds the index in one go. */
+  static of(nodes: NodeSet, resources: readonly ResourceDefinition[], names: NameInterner): NodeIndex {
+    const steps = indexParts(nodes, resources, names);
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return new NodeIndex(nodes, resources, names, step.value);
+  }
 
-    const budgetOf = new Int32Array(size).fill(-1);
-    const bases: number[] = [];
-    const firstNodes: number[] = [];
-    let slots = 0;
-    for (let level = 0; level < nodes.levelCount; level++) {
-      const width = levelResources[level]!.length;
-      if (width === 0) continue;
-      const atLevel = nodes.atLevel(level);
-      // A column of every name id costs 4 bytes per name: at ten million names, 40 MB for a
-      // level of a hundred thousand hosts. A level that few names use gets a map.
-      const byName =
-        atLevel.length * 8 >= names.size ? new Int32Array(names.size).fill(-1) : new Map<number, number>();
-      for (const node of atLevel) {
-        const nameId = this.nameIds[node]!;
-        let budget = byName instanceof Map ? (byName.get(nameId) ?? -1) : byName[nameId]!;
-        if (budget < 0) {
-          budget = bases.length;
-          if (byName instanceof Map) byName.set(nameId, budget);
-          else byName[nameId] = budget;
-          bases.push(slots);
-          firstNodes.push(node);
-          slots += width;
-        }
-        budgetOf[node] = budget;
-      }
-      this.budgetByName.set(level, byName);
+  /**
+   * Builds the index a slice at a time, awaiting `pause()` between slices
+   * (EventLoopSlicer): at millions of nodes, a second of work the event loop
+   * would otherwise be held for.
+   */
+  static async sliced(
+    nodes: NodeSet,
+    resources: readonly ResourceDefinition[],
+    names: NameInterner,
+    pause: () => Promise<void> | undefined,
+  ): Promise<NodeIndex> {
+    const steps = indexParts(nodes, resources, names);
+    let step = steps.next();
+    while (!step.done) {
+      await pause();
+      step = steps.next();
     }
-    this.budgetBase = Int32Array.from(bases);
-    this.pathSteps = new Int32Array(size * PATH_STEP);
-    for (let i = 0; i < size; i++) {
-      const budget = budgetOf[i]!;
-      this.pathSteps[i * PATH_STEP] = nodes.parents[i]!;
-      this.pathSteps[i * PATH_STEP + 1] = budget >= 0 ? bases[budget]! : -1;
-      this.pathSteps[i * PATH_STEP + 2] = nodes.levels[i]!;
-    }
-    this.budgetNode = Int32Array.from(firstNodes);
-    this.limits = new Int32Array(slots);
-    for (let b = 0; b < bases.length; b++) {
-      const list = levelResources[nodes.levels[firstNodes[b]!]!]!;
-      for (let k = 0; k < list.length; k++) this.limits[bases[b]! + k] = resources[list[k]!]!.limit;
-    }
-
-    this.pathEnabled = new Uint8Array(size);
-    this.enabledByName = new Uint8Array(names.size);
-    for (let i = 0; i < size; i++) {
-      // Parents come before children in the list, so the parent's flag is final.
-      const parent = nodes.parents[i]!;
-      this.pathEnabled[i] = nodes.enabled[i]! & (parent >= 0 ? this.pathEnabled[parent]! : 1);
-      if (nodes.enabled[i]) this.enabledByName[this.nameIds[i]!] = 1;
-    }
+    return new NodeIndex(nodes, resources, names, step.value);
   }
 
   /** Budget of the node named `nameId` at `level`, or -1. */
   budgetFor(level: number, nameId: number): number {
     const byName = this.budgetByName.get(level);
     if (!byName || nameId < 0) return -1;
-    if (byName instanceof Map) return byName.get(nameId) ?? -1;
+    if (!(byName instanceof Int32Array)) return byName.get(nameId) ?? -1;
     return nameId < byName.length ? byName[nameId]! : -1;
   }
 
@@ -140,4 +114,115 @@ export class NodeIndex {
     }
     return rank;
   }
+}
+
+interface IndexParts {
+  readonly nameIds: Int32Array;
+  readonly pathSteps: Int32Array;
+  readonly budgetBase: Int32Array;
+  readonly budgetNode: Int32Array;
+  readonly limits: Int32Array;
+  readonly levelResources: readonly (readonly number[])[];
+  readonly resourceSlot: Int32Array;
+  readonly pathEnabled: Uint8Array;
+  readonly enabledByName: Uint8Array;
+  readonly budgetByName: ReadonlyMap<number, Int32Array | ReadonlyMap<number, number>>;
+}
+
+/** Loop iterations between two places where a sliced build may pause. */
+const SLICE = 16_384;
+
+/** The index's columns, built step by step: it yields between slices (see NodeIndex.sliced). */
+function* indexParts(
+  nodes: NodeSet,
+  resources: readonly ResourceDefinition[],
+  names: NameInterner,
+): Generator<void, IndexParts> {
+  const size = nodes.size;
+  const nameIds = new Int32Array(size);
+  names.reserve(names.size + size);
+  for (let i = 0; i < size; i++) {
+    nameIds[i] = names.intern(nodes.names[i]!);
+    if (i % SLICE === SLICE - 1) yield;
+  }
+
+  const levelResources: number[][] = Array.from({ length: nodes.levelCount }, () => []);
+  const resourceSlot = new Int32Array(resources.length);
+  resources.forEach((resource, r) => {
+    const list = levelResources[resource.levelId];
+    if (!list) return;
+    resourceSlot[r] = list.length;
+    list.push(r);
+  });
+
+  const budgetByName = new Map<number, Int32Array | Map<number, number>>();
+  const budgetOf = new Int32Array(size).fill(-1);
+  const bases: number[] = [];
+  const firstNodes: number[] = [];
+  let slots = 0;
+  for (let level = 0; level < nodes.levelCount; level++) {
+    const width = levelResources[level]!.length;
+    if (width === 0) continue;
+    const atLevel = nodes.atLevel(level);
+    // A column of every name id costs 4 bytes per name: at ten million names, 40 MB for a
+    // level of a hundred thousand hosts. A level that few names use gets a map.
+    const byName =
+      atLevel.length * 8 >= names.size ? new Int32Array(names.size).fill(-1) : new Map<number, number>();
+    for (let k = 0; k < atLevel.length; k++) {
+      const node = atLevel[k]!;
+      if (k % SLICE === SLICE - 1) yield;
+      const nameId = nameIds[node]!;
+      let budget = byName instanceof Map ? (byName.get(nameId) ?? -1) : byName[nameId]!;
+      if (budget < 0) {
+        budget = bases.length;
+        if (byName instanceof Map) byName.set(nameId, budget);
+        else byName[nameId] = budget;
+        bases.push(slots);
+        firstNodes.push(node);
+        slots += width;
+      }
+      budgetOf[node] = budget;
+    }
+    budgetByName.set(level, byName);
+  }
+  const budgetBase = Int32Array.from(bases);
+  yield;
+  const pathSteps = new Int32Array(size * PATH_STEP);
+  for (let i = 0; i < size; i++) {
+    const budget = budgetOf[i]!;
+    pathSteps[i * PATH_STEP] = nodes.parents[i]!;
+    pathSteps[i * PATH_STEP + 1] = budget >= 0 ? budgetBase[budget]! : -1;
+    pathSteps[i * PATH_STEP + 2] = nodes.levels[i]!;
+    if (i % SLICE === SLICE - 1) yield;
+  }
+  const budgetNode = Int32Array.from(firstNodes);
+  yield;
+  const limits = new Int32Array(slots);
+  for (let b = 0; b < budgetBase.length; b++) {
+    const list = levelResources[nodes.levels[budgetNode[b]!]!]!;
+    for (let k = 0; k < list.length; k++) limits[budgetBase[b]! + k] = resources[list[k]!]!.limit;
+    if (b % SLICE === SLICE - 1) yield;
+  }
+
+  const pathEnabled = new Uint8Array(size);
+  const enabledByName = new Uint8Array(names.size);
+  for (let i = 0; i < size; i++) {
+    // Parents come before children in the list, so the parent's flag is final.
+    const parent = nodes.parents[i]!;
+    pathEnabled[i] = nodes.enabled[i]! & (parent >= 0 ? pathEnabled[parent]! : 1);
+    if (nodes.enabled[i]) enabledByName[nameIds[i]!] = 1;
+    if (i % SLICE === SLICE - 1) yield;
+  }
+  return {
+    nameIds,
+    pathSteps,
+    budgetBase,
+    budgetNode,
+    limits,
+    levelResources,
+    resourceSlot,
+    pathEnabled,
+    enabledByName,
+    budgetByName,
+  };
 }

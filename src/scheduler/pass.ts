@@ -84,6 +84,8 @@ export const ErrorKeys = { mainLoop: 'Main loop', resources: 'Running tasks reso
 
 export class Scheduler {
   private index: NodeIndex | undefined;
+  /** An index built ahead for the next node set (see prepare). */
+  private prepared: NodeIndex | undefined;
   /** Eligibility masks per (job, node set); the monitor and the API read them too. */
   readonly eligibility = new EligibilityCache();
   /** What the last pass saw, for working out why a task did not start (notRunningReasons.ts). */
@@ -108,15 +110,41 @@ export class Scheduler {
 
   /** The index for this node set and resource config, rebuilt only when either changes. */
   nodeIndex(nodes: NodeSet, config: Config, statuses: TaskStatuses): NodeIndex {
-    if (
-      !this.index ||
-      this.index.nodes !== nodes ||
-      this.index.resources !== config.settings.resources ||
-      this.index.names !== statuses.names
-    ) {
-      this.index = new NodeIndex(nodes, config.settings.resources, statuses.names);
+    const fits = (index: NodeIndex | undefined): index is NodeIndex =>
+      index !== undefined &&
+      index.nodes === nodes &&
+      index.resources === config.settings.resources &&
+      index.names === statuses.names;
+    if (!fits(this.index)) {
+      this.index = fits(this.prepared)
+        ? this.prepared
+        : NodeIndex.of(nodes, config.settings.resources, statuses.names);
+      this.prepared = undefined;
     }
     return this.index;
+  }
+
+  /**
+   * Makes ready, off the passes, what the first pass over a new node set
+   * would otherwise build in one block (a second and more at millions of
+   * nodes): its index, a slice at a time, and each runnable job's
+   * eligibility mask, one per turn. `pause` gives the event loop its turns
+   * (EventLoopSlicer). Passes keep using the current node set meanwhile.
+   */
+  async prepare(
+    nodes: NodeSet,
+    config: Config,
+    statuses: TaskStatuses,
+    pause: () => Promise<void> | undefined,
+  ): Promise<void> {
+    const index = await NodeIndex.sliced(nodes, config.settings.resources, statuses.names, pause);
+    this.prepared = index;
+    const workerLevel = config.settings.levels.length - 1;
+    for (const job of this.runnableJobs(config.jobs)) {
+      if (job.levelForTasks === workerLevel) continue;
+      this.eligibility.get(job, config.settings, index);
+      await pause();
+    }
   }
 
   /** A job's amount of every resource, in the settings' order; cached while the job and resources stay the same. */
@@ -254,7 +282,12 @@ export class Scheduler {
         const nameId = index.nameIds[node]!;
         // Replicas at the task level share a name: one task per name.
         if (entry.started?.has(nameId)) return false;
-        if (!ledger.tryTake(node, entry.needs)) return false;
+        if (!ledger.tryTake(node, entry.needs)) {
+          // Every path ends at the instance node and room only shrinks: once it is full for this
+          // job, no candidate left can start, and none is tried.
+          if (!ledger.hasRoom(INSTANCE_NODE, entry.needs)) entry.cursor = entry.nodes.length;
+          return false;
+        }
         (entry.started ??= new Set()).add(nameId);
         const name = index.nodes.names[node]!;
         starts.push({

@@ -21,6 +21,32 @@ function tree(nodes: NodeSet): string[] {
 }
 
 describe('node sources', () => {
+  it('a refresh of many nodes gives the event loop turns while it builds (kills and queries are not held)', async () => {
+    const settings = settingsWith(
+      ['host', 'db'],
+      [
+        { source: 'range_label', prefs: { parent_level: 'instance', start: 1, end: 200, format: 'h{i}' } },
+        {
+          source: 'range_label',
+          prefs: { parent_level: 'host', start: 1, end: 1000, format: '{parent}.d{i}' },
+        },
+      ],
+    );
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      if (!ticking) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const nodes = await fetchNodes(settings, { instanceName: 'i' });
+    ticking = false;
+    assert.equal(nodes.size, 1 + 200 + 200_000);
+    assert.equal(nodes.names[nodes.size - 1], 'h200.d1000');
+    assert.ok(turns > 1, `the event loop ran ${turns} turn(s) during a 200,000-node refresh`);
+  });
+
   it('always has the instance node first, even with no sources', async () => {
     const nodes = await fetchNodes(settingsWith(['a'], []), { instanceName: 'inst' });
     assert.deepEqual(tree(nodes), ['inst@0<-']);

@@ -11,7 +11,7 @@ import { isPlainObject, ObjectReader } from '../../config/reader.js';
 import { positiveInteger, string, stringArray } from '../../config/values.js';
 import { parseCrontabItem, type CrontabItem } from '../crontab/crontabItem.js';
 import { compileNameTemplate } from '../nameFormat.js';
-import { readParentLevel, type NodeSourceCompiler } from './source.js';
+import { PAUSE_EVERY_NODES, readParentLevel, type NodeSourceCompiler } from './source.js';
 
 interface ScheduleItem {
   readonly cron: CrontabItem;
@@ -54,9 +54,10 @@ export const compileAddTime: NodeSourceCompiler = (prefs, settings) => {
   const name = template;
   return {
     name: 'add_time',
-    run(builder, context) {
+    async run(builder, context) {
       const timed = nodesAt(schedule, context.now);
       const times = [...timed.keys()].sort((a, b) => a - b);
+      let added = 0;
       for (const parent of builder.nodesAtLevel(parentLevel)) {
         const parentName = builder.nameOf(parent);
         for (const time of times) {
@@ -68,6 +69,7 @@ export const compileAddTime: NodeSourceCompiler = (prefs, settings) => {
             enabled: node.enabled,
             tags: [...node.tags],
           });
+          if (++added % PAUSE_EVERY_NODES === 0) await context.pause();
         }
       }
     },

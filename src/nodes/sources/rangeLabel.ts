@@ -5,7 +5,7 @@
  */
 import { boolean, integer, string } from '../../config/values.js';
 import { compileNameTemplate } from '../nameFormat.js';
-import { readParentLevel, type NodeSourceCompiler } from './source.js';
+import { PAUSE_EVERY_NODES, readParentLevel, type NodeSourceCompiler } from './source.js';
 
 export const compileRangeLabel: NodeSourceCompiler = (prefs, settings) => {
   const parentLevel = readParentLevel(prefs, settings);
@@ -22,8 +22,9 @@ export const compileRangeLabel: NodeSourceCompiler = (prefs, settings) => {
   const name = template;
   return {
     name: 'range_label',
-    run(builder) {
+    async run(builder, context) {
       const vars = { start: String(start), end: String(end) };
+      let added = 0;
       for (const parent of builder.nodesAtLevel(parentLevel)) {
         const parentName = builder.nameOf(parent);
         for (let i = start; i <= end; i++) {
@@ -33,6 +34,7 @@ export const compileRangeLabel: NodeSourceCompiler = (prefs, settings) => {
             parent,
             enabled,
           });
+          if (++added % PAUSE_EVERY_NODES === 0) await context.pause();
         }
       }
     },

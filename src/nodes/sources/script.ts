@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { z } from 'zod';
 import { positiveInteger } from '../../config/values.js';
-import { NodeSourceError, readParentLevel, type NodeSourceCompiler } from './source.js';
+import { NodeSourceError, PAUSE_EVERY_NODES, readParentLevel, type NodeSourceCompiler } from './source.js';
 
 const scriptPath = z.string().min(1).describe('the path of an executable');
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
@@ -28,8 +28,11 @@ export const compileScript: NodeSourceCompiler = (prefs, settings) => {
       for (const parent of builder.nodesAtLevel(parentLevel)) {
         const parentName = builder.nameOf(parent);
         const output = await runScript(script, parentName, limit);
+        let added = 0;
         for (const line of output.split('\n')) {
-          if (line !== '') builder.add({ name: line, level: parentLevel + 1, parent, enabled: true });
+          if (line === '') continue;
+          builder.add({ name: line, level: parentLevel + 1, parent, enabled: true });
+          if (++added % PAUSE_EVERY_NODES === 0) await context.pause();
         }
       }
     },

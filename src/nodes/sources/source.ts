@@ -12,7 +12,16 @@ export interface NodeSourceRunContext {
   readonly now: number;
   /** Longest a `script` source may run per parent before the refresh fails. */
   readonly scriptTimeoutMs: number;
+  /**
+   * Awaited when it returns a promise: the refresh has held the event loop
+   * long enough and gives it a turn. Sources that add many nodes ask every
+   * few thousand (see EventLoopSlicer).
+   */
+  readonly pause: () => Promise<void> | undefined;
 }
+
+/** How many nodes a source adds between two looks at `pause`. */
+export const PAUSE_EVERY_NODES = 1024;
 
 export interface CompiledNodeSource {
   readonly name: string;

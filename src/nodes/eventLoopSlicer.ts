@@ -1,0 +1,24 @@
+/**
+ * Lets a long synchronous loop give the event loop a turn every few ms, so
+ * a node refresh of millions of nodes does not hold kill requests, task
+ * exits and API queries for seconds. Loops ask `due()` now and then (every
+ * thousand nodes, say) and await what it returns.
+ */
+const DEFAULT_SLICE_MS = 10;
+
+export class EventLoopSlicer {
+  private sliceStart = performance.now();
+
+  constructor(private readonly sliceMs = DEFAULT_SLICE_MS) {}
+
+  /** A promise that resolves after one turn of the event loop once the slice is used up; else undefined. */
+  due(): Promise<void> | undefined {
+    if (performance.now() - this.sliceStart < this.sliceMs) return undefined;
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.sliceStart = performance.now();
+        resolve();
+      }),
+    );
+  }
+}
