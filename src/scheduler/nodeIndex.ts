@@ -8,6 +8,9 @@ import type { ResourceDefinition } from '../config/resources.js';
 import type { NameInterner } from '../nodes/nameInterner.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
 
+/** Per level with resources: budget by name id (a column for a level of many nodes, else a map). */
+type BudgetsByName = ReadonlyMap<number, Int32Array | ReadonlyMap<number, number>>;
+
 /** Int32s per node in `NodeIndex.pathSteps`. */
 export const PATH_STEP = 3;
 
@@ -35,8 +38,7 @@ export class NodeIndex {
   readonly pathEnabled: Uint8Array;
   /** By name id: 1 if some replica with that name is enabled. */
   readonly enabledByName: Uint8Array;
-  /** Per level with resources: budget by name id (a column for a level of many nodes, else a map). */
-  private readonly budgetByName: ReadonlyMap<number, Int32Array | ReadonlyMap<number, number>>;
+  private readonly budgetByName: BudgetsByName;
   private readonly lexicographicRanks = new Map<number, Int32Array>();
 
   private constructor(
@@ -116,18 +118,19 @@ export class NodeIndex {
   }
 }
 
-interface IndexParts {
-  readonly nameIds: Int32Array;
-  readonly pathSteps: Int32Array;
-  readonly budgetBase: Int32Array;
-  readonly budgetNode: Int32Array;
-  readonly limits: Int32Array;
-  readonly levelResources: readonly (readonly number[])[];
-  readonly resourceSlot: Int32Array;
-  readonly pathEnabled: Uint8Array;
-  readonly enabledByName: Uint8Array;
-  readonly budgetByName: ReadonlyMap<number, Int32Array | ReadonlyMap<number, number>>;
-}
+/** What the build makes: the index's columns, and its budgets by name. */
+type IndexParts = Pick<
+  NodeIndex,
+  | 'nameIds'
+  | 'pathSteps'
+  | 'budgetBase'
+  | 'budgetNode'
+  | 'limits'
+  | 'levelResources'
+  | 'resourceSlot'
+  | 'pathEnabled'
+  | 'enabledByName'
+> & { readonly budgetByName: BudgetsByName };
 
 /** Loop iterations between two places where a sliced build may pause. */
 const SLICE = 16_384;
