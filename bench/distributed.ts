@@ -21,7 +21,7 @@ import pg from 'pg';
 import { PostgresCluster } from '../test/helpers/postgres.js';
 import { NetworkHost, netnsUnavailable } from '../test/helpers/netns.js';
 import { startScheduler, startWorker, trivialJobConfig, type SchedulerProcess } from './schedulerProcess.js';
-import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
+import { percentile, printFigures, printMachine, round, until, type Figure } from './harness.js';
 import { countDone } from './postgres.js';
 
 const TASKS = 5000;
@@ -90,14 +90,6 @@ async function remoteRun(url: string): Promise<{ rate: number; latencies: number
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const started = performance.now();
-  while (!condition()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -53,3 +53,17 @@ export function timeMs(action: () => void): number {
   action();
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
+
+/** Waits until `condition` holds, looking every `pollMs`; throws naming `what` after `timeoutMs`. */
+export async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 30_000,
+  pollMs = 20,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}

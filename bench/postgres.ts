@@ -19,7 +19,7 @@ import { StoreHealth } from '../src/store/storeHealth.js';
 import type { RunningTask } from '../src/statuses/runningTask.js';
 import { StatusBits as B } from '../src/statuses/taskStatus.js';
 import { startScheduler, trivialJobConfig, type SchedulerProcess } from './schedulerProcess.js';
-import { percentile, printFigures, printMachine, round, type Figure } from './harness.js';
+import { percentile, printFigures, printMachine, round, until, type Figure } from './harness.js';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 
@@ -168,14 +168,6 @@ async function failover(url: string): Promise<number> {
       () => recovery.stop(),
     );
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, freePort } from '../test/helpers/http.js';
-import { percentile, round, type Figure } from './harness.js';
+import { percentile, round, until, type Figure } from './harness.js';
 import { startScheduler } from './schedulerProcess.js';
 
 const RUNNING = 4;
@@ -46,14 +46,6 @@ function isRunning(pid: number): boolean {
   }
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const started = performance.now();
-  while (!condition()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
-
 export async function measureRefreshKillLatency(hosts: number): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bistro-bench-refresh-'));
   const pids = join(dir, 'pids');
@@ -84,7 +76,8 @@ export async function measureRefreshKillLatency(hosts: number): Promise<Figure[]
       const sent = performance.now();
       const answer = await call(port, 'kill_task', { job_id: 'sleeper', node_id: node });
       if (answer.error) throw new Error(`kill_task ${node}: ${answer.error}`);
-      await until(() => !isRunning(pid), `the killed task on ${node} to be gone`, KILL_WAIT_MS);
+      // Polled every ms: the figure's target is 50 ms.
+      await until(() => !isRunning(pid), `the killed task on ${node} to be gone`, KILL_WAIT_MS, 1);
       latencies.push(performance.now() - sent);
     }
   } finally {

@@ -277,12 +277,10 @@ export class Scheduler {
         // fail for a full ancestor (few, so cached), and then the node's own records, a cache
         // miss each, are never read. The outcome is the same in either order.
         const parent = entry.parents[position]!;
-        if (parent >= 0 && !ledger.hasRoom(parent, entry.needs)) return false;
         const node = entry.nodes[position]!;
-        const nameId = index.nameIds[node]!;
+        const nameId = parent < 0 || ledger.hasRoom(parent, entry.needs) ? index.nameIds[node]! : -1;
         // Replicas at the task level share a name: one task per name.
-        if (entry.started?.has(nameId)) return false;
-        if (!ledger.tryTake(node, entry.needs)) {
+        if (nameId < 0 || entry.started?.has(nameId) || !ledger.tryTake(node, entry.needs)) {
           // Every path ends at the instance node and room only shrinks: once it is full for this
           // job, no candidate left can start, and none is tried.
           if (!ledger.hasRoom(INSTANCE_NODE, entry.needs)) entry.cursor = entry.nodes.length;

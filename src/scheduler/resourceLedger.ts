@@ -28,18 +28,16 @@ export class ResourceLedger {
   /**
    * Subtracts a running task's recorded charges. Problems (unknown node or
    * resource) are returned as messages; the task keeps running either way.
-   * With `cache`, where the charges land is worked out once per task and
-   * node index, not at every pass (a pass at a million nodes may find
+   * Where the charges land comes from `placed`, worked out once per task
+   * and node index, not at every pass (a pass at a million nodes may find
    * hundreds of thousands of tasks running).
    */
-  chargeRunning(task: RunningTask, problems: string[], cache?: ChargeSlots): LedgerCharge {
-    const placed = cache
-      ? cache.of(task, this.index, this.resourceIndex)
-      : placeCharges(task, this.index, this.resourceIndex);
-    for (const problem of placed.problems) problems.push(problem);
-    const { slots, amounts } = placed.charge;
+  chargeRunning(task: RunningTask, problems: string[], placed: ChargeSlots): LedgerCharge {
+    const { charge, problems: found } = placed.of(task, this.index, this.resourceIndex);
+    for (const problem of found) problems.push(problem);
+    const { slots, amounts } = charge;
     for (let i = 0; i < slots.length; i++) this.available[slots[i]!]! -= amounts[i]!;
-    return placed.charge;
+    return charge;
   }
 
   /** Gives back a charge (an over-commit victim chosen for killing). */
