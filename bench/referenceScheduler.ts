@@ -9,7 +9,13 @@ import { jobCanRun, type Job } from '../src/config/job.js';
 import type { NodeFilter } from '../src/config/filters.js';
 import type { NodeSet } from '../src/nodes/nodeSet.js';
 import { passesFraction } from '../src/scheduler/fractionHash.js';
-import { shuffleInPlace, type RandomSource } from '../src/scheduler/random.js';
+import {
+  jobOrderSeed,
+  passOrderSeed,
+  RandomOrder,
+  shuffleInPlace,
+  type RandomSource,
+} from '../src/scheduler/random.js';
 import { StatusBits as B } from '../src/statuses/taskStatus.js';
 import type { TaskStatuses } from '../src/statuses/taskStatuses.js';
 
@@ -90,6 +96,7 @@ export function referencePass(
   };
 
   const jobs = shuffleInPlace([...config.jobs.values()].filter(jobCanRun), random);
+  const passSeed = passOrderSeed(random);
   const atLevel = (level: number): RefNode[] => nodes.filter((n) => n.level === level);
   const candidates = new Map<Job, RefNode[]>();
   for (const job of jobs) {
@@ -120,7 +127,15 @@ export function referencePass(
         );
     });
     if (!prerequisitesDone) continue;
-    for (const node of atLevel(job.levelForTasks)) {
+    // A random order is the job's own permutation of its level's nodes (from the pass's seed and
+    // its name), read through for the candidates; otherwise list order, or by name.
+    let level = atLevel(job.levelForTasks);
+    if (settings.nodeOrder === 'random') {
+      const positions = Int32Array.from(level, (_, k) => k);
+      const order = new RandomOrder(positions, jobOrderSeed(passSeed, job.name)).drawAll();
+      level = Array.from(order, (k) => level[k]!);
+    }
+    for (const node of level) {
       if (!eligibleStatus(job.name, node.name)) continue;
       const ok = path(node).every((m) => {
         if (!m.enabled) return false;
@@ -131,10 +146,6 @@ export function referencePass(
       if (!job.dependsOn.every((dep) => ((statuses.get(dep, node.name)?.bits ?? 0) & B.DONE) !== 0)) continue;
       list.push(node);
     }
-    // Candidates are ordered per job: shuffled anew (unless none fits now, when their order
-    // cannot matter and no random number is drawn), or by name.
-    if (settings.nodeOrder === 'random' && list.some((node) => needsOnPath(job, node) !== undefined))
-      shuffleInPlace(list, random);
     if (settings.nodeOrder === 'lexicographic')
       list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

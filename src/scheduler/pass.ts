@@ -16,7 +16,13 @@ import type { ResourceCharges } from '../statuses/runningTask.js';
 import { StatusBits } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { JobStatusTable } from '../statuses/jobStatusTable.js';
-import { dependenciesDone, Eligibility, EligibilityCache, prerequisiteJobsDone } from './eligibility.js';
+import {
+  dependenciesDone,
+  Eligibility,
+  EligibilityCache,
+  prerequisiteJobsDone,
+  type EligibilityMask,
+} from './eligibility.js';
 import {
   dueKills,
   findOrphans,
@@ -26,7 +32,7 @@ import {
 } from './killDecisions.js';
 import { NodeIndex } from './nodeIndex.js';
 import { runPolicy, type JobCandidates } from './policies.js';
-import { shuffleInPlace, type RandomSource } from './random.js';
+import { jobOrderSeed, passOrderSeed, RandomOrder, shuffleInPlace, type RandomSource } from './random.js';
 import { ChargeSlots, ResourceLedger, type LedgerCharge } from './resourceLedger.js';
 import type { PassSnapshot } from './notRunningReasons.js';
 import type { Settings } from '../config/settings.js';
@@ -35,6 +41,7 @@ import type { Settings } from '../config/settings.js';
 const INSTANCE_NODE = 0;
 /** The candidates of a job that cannot start anything this pass. */
 const NO_NODES = new Int32Array(0);
+const BLOCKING = StatusBits.RUNNING | StatusBits.DONE | StatusBits.FAILED;
 
 export interface PassInput {
   readonly config: Config;
@@ -70,14 +77,41 @@ export interface PassResult {
   readonly overcommitDeadlines: Deadlines;
 }
 
+/**
+ * Up to this many starts possible for a job at the instance node, a random
+ * order is drawn a position at a time: a slot freed at millions of nodes
+ * then costs a few draws, not a scan and a shuffle of every node.
+ */
+const FEW_STARTS = 64;
+/** Entries drawn one at a time before the rest of the order is worked out at once from a scan. */
+const DEFAULT_DRAWS_BEFORE_SCAN = 4096;
+/** Failed tries of drawn candidates (their paths are full) before the rest comes from a scan. */
+const FAILED_TRIES_BEFORE_SCAN = 32;
+
+/** A job's candidates in one pass, in the order to try them. */
 interface CandidateList extends JobCandidates {
   readonly job: Job;
   /** Amount of each configured resource (by index) one task needs. */
   readonly needs: Int32Array;
+  readonly mask: EligibilityMask;
+  readonly table: JobStatusTable | undefined;
   /** Name ids started this pass (made at the first start: most jobs of a busy pass start nothing). */
   started: Set<number> | undefined;
-  /** The parent of each node in `nodes`, position for position. */
+  count: number;
+  exhausted: boolean;
+  /** The job's random order, drawn an entry at a time until `nodes` is built from a scan. */
+  drawing: RandomOrder | undefined;
+  /** Tries of drawn candidates that failed. */
+  failedTries: number;
+  /** Node positions to try (from a scan), the parent of each beside it, and the next one. */
+  nodes: Int32Array;
   parents: Int32Array;
+  cursor: number;
+}
+
+export interface SchedulerOptions {
+  /** Positions of a random order drawn one at a time before the rest comes from a scan (tests make it small). */
+  readonly drawsBeforeScan?: number;
 }
 
 export const ErrorKeys = { mainLoop: 'Main loop', resources: 'Running tasks resources' } as const;
@@ -103,10 +137,15 @@ export class Scheduler {
   >();
   private runnable: { jobs: ReadonlyMap<string, Job>; list: readonly Job[] } | undefined;
   private readonly chargeSlots = new ChargeSlots();
-  private eligibleScratch = new Int32Array(0);
   private roomScratch = new Uint8Array(0);
   private readonly needsCache = new WeakMap<Job, { resources: Settings['resources']; needs: Int32Array }>();
   private overcommitDeadlines: Deadlines = new Map();
+  private orderScratch = new Int32Array(0);
+  private readonly drawsBeforeScan: number;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.drawsBeforeScan = options.drawsBeforeScan ?? DEFAULT_DRAWS_BEFORE_SCAN;
+  }
 
   /** The index for this node set and resource config, rebuilt only when either changes. */
   nodeIndex(nodes: NodeSet, config: Config, statuses: TaskStatuses): NodeIndex {
@@ -237,6 +276,9 @@ export class Scheduler {
     const settings = config.settings;
     const workerLevel = settings.levels.length - 1;
     const jobs = shuffleInPlace(this.runnableJobs(config.jobs).slice(), random);
+    // Each job's random node order comes from this seed and its name (jobOrderSeed): drawn once
+    // per pass, whatever the jobs find, so no job's order depends on how much of another's was read.
+    const passSeed = passOrderSeed(random);
 
     // Only jobs with a node to try take part in the policy (none of the policies gives a job
     // without one anything, nor draws a random number for it).
@@ -253,37 +295,55 @@ export class Scheduler {
       if (!ledger.hasRoom(INSTANCE_NODE, needs)) continue;
       if (!prerequisiteJobsDone(job, config.jobs, jobCanRun, settings, index, statuses, this.eligibility))
         continue;
+      const atLevel = index.nodes.atLevel(job.levelForTasks);
       const entry: CandidateList = {
         job,
         needs,
+        mask: this.eligibility.get(job, settings, index),
+        table: statuses.table(job.name),
         started: undefined,
         priority: job.priority,
+        count: 0,
+        exhausted: false,
+        drawing:
+          settings.nodeOrder === 'random'
+            ? new RandomOrder(atLevel, jobOrderSeed(passSeed, job.name))
+            : undefined,
+        failedTries: 0,
         nodes: NO_NODES,
         parents: NO_NODES,
-        count: 0,
         cursor: 0,
       };
-      this.fillCandidates(entry, input, index, ledger, random, pathRooms);
-      if (entry.nodes.length > 0) entries.push(entry);
+      // Few starts possible (one freed slot at millions of nodes): the order is drawn as it is
+      // read. long_tail ranks jobs by their number of candidates, which only a scan tells.
+      const drawn =
+        entry.drawing !== undefined &&
+        settings.scheduler !== 'long_tail' &&
+        ledger.startsThatFit(INSTANCE_NODE, needs) <= FEW_STARTS;
+      if (!drawn) this.fillCandidates(entry, input, index, ledger, pathRooms);
+      if (!entry.exhausted) entries.push(entry);
     }
 
     const starts: TaskStart[] = [];
     runPolicy(
       settings.scheduler,
       entries,
-      (candidates, position) => {
+      (candidates) => {
         const entry = candidates as CandidateList;
+        const position = this.nextCandidate(entry, input, index, ledger, pathRooms);
+        if (position < 0) return false;
         // The path above the node first: at millions of candidates tried in random order, most
         // fail for a full ancestor (few, so cached), and then the node's own records, a cache
         // miss each, are never read. The outcome is the same in either order.
-        const parent = entry.parents[position]!;
-        const node = entry.nodes[position]!;
+        const node = entry.nodes === NO_NODES ? position : entry.nodes[position]!;
+        const parent = entry.nodes === NO_NODES ? index.nodes.parents[node]! : entry.parents[position]!;
         const nameId = parent < 0 || ledger.hasRoom(parent, entry.needs) ? index.nameIds[node]! : -1;
         // Replicas at the task level share a name: one task per name.
         if (nameId < 0 || entry.started?.has(nameId) || !ledger.tryTake(node, entry.needs)) {
           // Every path ends at the instance node and room only shrinks: once it is full for this
           // job, no candidate left can start, and none is tried.
-          if (!ledger.hasRoom(INSTANCE_NODE, entry.needs)) entry.cursor = entry.nodes.length;
+          if (!ledger.hasRoom(INSTANCE_NODE, entry.needs)) entry.exhausted = true;
+          entry.failedTries++;
           return false;
         }
         (entry.started ??= new Set()).add(nameId);
@@ -304,48 +364,100 @@ export class Scheduler {
   }
 
   /**
-   * The nodes the job may start on now, in the order to try them
-   *. Built in list order, which keeps memory access
-   * sequential at a million nodes; then ordered. Nodes whose path already
-   * lacks room are dropped before ordering: availability only shrinks
-   * during a pass, so their tries would fail anyway. `count` keeps the
-   * number before that drop (what long_tail ranks by).
+   * The job's next candidate: a position in `entry.nodes` once its list is
+   * built, else (its order still drawn as read) a node position; -1 and the
+   * job exhausted when none is left. Drawing stops after `drawsBeforeScan`
+   * positions (candidates are rare, or none fits): the rest of the same
+   * order then comes from a scan, as for a job that starts many.
+   */
+  private nextCandidate(
+    entry: CandidateList,
+    input: PassInput,
+    index: NodeIndex,
+    ledger: ResourceLedger,
+    pathRooms: Map<string, Uint8Array>,
+  ): number {
+    const drawing = entry.drawing;
+    if (drawing !== undefined) {
+      const atLevel = index.nodes.atLevel(entry.job.levelForTasks);
+      while (drawing.read < this.drawsBeforeScan && entry.failedTries < FAILED_TRIES_BEFORE_SCAN) {
+        const k = drawing.next();
+        if (k < 0) {
+          entry.exhausted = true;
+          return -1;
+        }
+        if (this.isCandidate(entry, atLevel[k]!, k, index, input)) return atLevel[k]!;
+      }
+      this.fillCandidates(entry, input, index, ledger, pathRooms);
+      if (entry.exhausted) return -1;
+    }
+    if (entry.cursor >= entry.nodes.length) {
+      entry.exhausted = true;
+      return -1;
+    }
+    const position = entry.cursor++;
+    if (entry.cursor >= entry.nodes.length) entry.exhausted = true;
+    return position;
+  }
+
+  /** Whether the job may start on `node` (level position `k`) now, judged as in fillCandidates. */
+  private isCandidate(
+    entry: CandidateList,
+    node: number,
+    k: number,
+    index: NodeIndex,
+    input: PassInput,
+  ): boolean {
+    if (entry.mask[k] !== Eligibility.ELIGIBLE) return false;
+    const { table, job } = entry;
+    const nameId = index.nameIds[node]!;
+    if (table && nameId < table.bits.length) {
+      const bits = table.bits[nameId]!;
+      if (bits & BLOCKING) return false;
+      if (bits & StatusBits.USES_BACKOFF && table.time[nameId]! + table.backoffSec[nameId]! > input.now)
+        return false;
+    }
+    return job.dependsOn.length === 0 || dependenciesDone(job, nameId, input.statuses);
+  }
+
+  /**
+   * Builds the job's list of nodes to try from one scan of its level, in
+   * list order (sequential memory at millions of nodes), then ordered: by
+   * the job's random order (its entries not yet read), by name, or as
+   * listed. Nodes whose path already lacks room are left out: room only
+   * shrinks during a pass, so their tries would fail anyway. `count` keeps
+   * the number before that (what long_tail ranks by).
    */
   private fillCandidates(
     entry: CandidateList,
     input: PassInput,
     index: NodeIndex,
     ledger: ResourceLedger,
-    random: RandomSource,
     pathRooms: Map<string, Uint8Array>,
   ): void {
-    const { job } = entry;
+    const { job, mask, table } = entry;
     const { statuses, now } = input;
     const level = job.levelForTasks;
     const atLevel = index.nodes.atLevel(level);
-    const mask = this.eligibility.get(job, input.config.settings, index);
-    const table = statuses.table(job.name);
-    const blocking = StatusBits.RUNNING | StatusBits.DONE | StatusBits.FAILED;
-    const order = input.config.settings.nodeOrder;
-    // The eligible nodes, and whether each has room now (by node): scratch space shared by
-    // every job of the pass (most jobs of a large config have no candidate).
-    if (this.eligibleScratch.length < atLevel.length) this.eligibleScratch = new Int32Array(atLevel.length);
+    // By node: 0 not a candidate, 1 a candidate without room, 2 one with room. Scratch space
+    // shared by every job of the pass (most jobs of a large config have no candidate).
     if (this.roomScratch.length < index.nodes.size) this.roomScratch = new Uint8Array(index.nodes.size);
-    const eligible = this.eligibleScratch;
-    const hasRoom = this.roomScratch;
+    const state = this.roomScratch;
     // A level that holds most nodes: one sweep over all of them costs less than a walk up from each.
     const pathRoom =
       atLevel.length * 2 >= index.nodes.size ? roomOfEveryPath(entry.needs, ledger, pathRooms) : undefined;
     let count = 0;
     let roomy = 0;
     let firstBackoffEnd = Infinity;
+    // The same test as isCandidate, written out: the hottest loop of a pass at millions of nodes.
     for (let k = 0; k < atLevel.length; k++) {
-      if (mask[k] !== Eligibility.ELIGIBLE) continue;
       const node = atLevel[k]!;
+      state[node] = 0;
+      if (mask[k] !== Eligibility.ELIGIBLE) continue;
       const nameId = index.nameIds[node]!;
       if (table && nameId < table.bits.length) {
         const bits = table.bits[nameId]!;
-        if (bits & blocking) continue;
+        if (bits & BLOCKING) continue;
         if (bits & StatusBits.USES_BACKOFF) {
           const backoffEnd = table.time[nameId]! + table.backoffSec[nameId]!;
           if (backoffEnd > now) {
@@ -355,42 +467,46 @@ export class Scheduler {
         }
       }
       if (job.dependsOn.length > 0 && !dependenciesDone(job, nameId, statuses)) continue;
-      eligible[count++] = node;
+      count++;
       const room = pathRoom ? pathRoom[node] === 1 : ledger.hasRoom(node, entry.needs);
-      hasRoom[node] = room ? 1 : 0;
+      state[node] = room ? 2 : 1;
       if (room) roomy++;
     }
     entry.count = count;
+    const drawing = entry.drawing;
+    entry.drawing = undefined;
     if (count === 0 && job.dependsOn.length === 0 && job.runOnlyAfterAllNodesAreDoneFor.length === 0) {
       // Until its statuses, its eligibility or the clock (a backoff's end) change, it has none either.
       this.noCandidate.set(job, { table, revision: table?.revision ?? -1, index, until: firstBackoffEnd });
     }
-    // None fits now: their order cannot matter, and no random number is drawn for it (a saturated
-    // pass at millions of nodes would otherwise shuffle them all, in random memory order).
-    if (roomy === 0) return;
-    let ordered = eligible.subarray(0, count);
-    if (order === 'random') {
-      // Shuffle every candidate (not only the roomy ones) so the order depends only on the seed and the candidates.
-      shuffleInPlace(ordered, random);
+    // None fits now: their order cannot matter, and none is tried.
+    if (roomy === 0) {
+      entry.exhausted = true;
+      return;
     }
-    if (roomy === count) {
-      // Every candidate has room (a first pass): a copy in order, no lookup per node.
-      ordered = ordered.slice();
+    let nodes = new Int32Array(roomy);
+    let n = 0;
+    if (drawing !== undefined) {
+      // The rest of the job's random order: the entries already read were tried.
+      if (this.orderScratch.length < atLevel.length) this.orderScratch = new Int32Array(atLevel.length);
+      const order = drawing.drawAll(this.orderScratch);
+      for (let i = drawing.read; i < order.length && n < roomy; i++)
+        if (state[order[i]!] === 2) nodes[n++] = order[i]!;
+      nodes = nodes.subarray(0, n);
     } else {
-      const kept = new Int32Array(roomy);
-      let n = 0;
-      for (let i = 0; i < ordered.length; i++) if (hasRoom[ordered[i]!]) kept[n++] = ordered[i]!;
-      ordered = kept;
+      for (let k = 0; k < atLevel.length; k++) if (state[atLevel[k]!] === 2) nodes[n++] = atLevel[k]!;
+      if (input.config.settings.nodeOrder === 'lexicographic') {
+        const rank = index.lexicographicRank(level);
+        nodes.sort((a, b) => rank[a]! - rank[b]!);
+      }
     }
-    if (order === 'lexicographic') {
-      const rank = index.lexicographicRank(level);
-      ordered.sort((a, b) => rank[a]! - rank[b]!);
-    }
-    const parents = new Int32Array(ordered.length);
+    const parents = new Int32Array(n);
     const nodeParents = index.nodes.parents;
-    for (let i = 0; i < ordered.length; i++) parents[i] = nodeParents[ordered[i]!]!;
-    entry.nodes = ordered;
+    for (let i = 0; i < n; i++) parents[i] = nodeParents[nodes[i]!]!;
+    entry.nodes = nodes;
     entry.parents = parents;
+    entry.cursor = 0;
+    entry.exhausted = n === 0;
   }
 
   private result(

@@ -7,26 +7,25 @@ import type { RandomSource } from './random.js';
 
 export interface JobCandidates {
   readonly priority: number;
-  /** Node indices in the order to try them. */
-  nodes: Int32Array;
-  /** How many candidates the job had before nodes that could not fit were dropped. */
-  count: number;
-  cursor: number;
+  /** How many candidates the job had when its list was built (what long_tail ranks by). */
+  readonly count: number;
+  /** No candidate is left to try this pass. */
+  readonly exhausted: boolean;
 }
 
-/** Tries the job's candidate at `position` in `nodes`; true if the task was started. */
-export type TryStart = (job: JobCandidates, position: number) => boolean;
+/** Tries the job's next candidate; true if a task was started. Marks the job exhausted when none is left. */
+export type TryStart = (job: JobCandidates) => boolean;
 
-const hasMore = (job: JobCandidates): boolean => job.cursor < job.nodes.length;
+const hasMore = (job: JobCandidates): boolean => !job.exhausted;
 
 /** Tries the job's next candidates until one starts; false if its list ran out first. */
 function startOne(job: JobCandidates, tryStart: TryStart): boolean {
-  while (hasMore(job)) if (tryStart(job, job.cursor++)) return true;
+  while (hasMore(job)) if (tryStart(job)) return true;
   return false;
 }
 
 function exhaust(job: JobCandidates, tryStart: TryStart): void {
-  while (hasMore(job)) tryStart(job, job.cursor++);
+  while (hasMore(job)) tryStart(job);
 }
 
 /** Every job gets at most one new task per round, round after round. */

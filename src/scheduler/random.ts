@@ -34,3 +34,94 @@ export function shuffleInPlace<T extends { length: number; [i: number]: unknown 
   }
   return items;
 }
+
+/** FNV-1a of a string, 32 bits. */
+function hashText(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/**
+ * The seed of one job's node order in a pass: from the pass's seed (one
+ * draw) and the job's name, so a job's order depends on nothing another job
+ * did or drew, and can be drawn a position at a time or all at once alike.
+ */
+export function jobOrderSeed(passSeed: number, jobName: string): number {
+  return (Math.imul(passSeed ^ hashText(jobName), 0x9e3779b1) ^ (passSeed >>> 16)) >>> 0;
+}
+
+/** A pass's seed for its jobs' node orders: one draw of the pass's random source. */
+export function passOrderSeed(random: RandomSource): number {
+  return Math.floor(random.next() * 4294967296) >>> 0;
+}
+
+/**
+ * A random order of `values` (forward Fisher-Yates from `seed`), read an
+ * entry at a time (as its position in `values`), or all at once. Positions are drawn as they are read, with the displaced
+ * ones in a map, so reading the first few of ten million costs a few draws;
+ * `drawAll` switches to an array holding the same order (the draws are made
+ * again from the seed) once many will be read.
+ */
+export class RandomOrder {
+  private position = 0;
+  private readonly random: RandomSource;
+  private displaced: Map<number, number> | undefined = new Map();
+  private all: Int32Array | undefined;
+
+  constructor(
+    private readonly values: Int32Array,
+    private readonly seed: number,
+  ) {
+    this.random = seededRandom(seed);
+  }
+
+  get size(): number {
+    return this.values.length;
+  }
+
+  /** How many entries were read. */
+  get read(): number {
+    return this.position;
+  }
+
+  /** Where the next entry is in `values`, or -1 past the end. */
+  next(): number {
+    const i = this.position;
+    const size = this.values.length;
+    if (i >= size) return -1;
+    this.position++;
+    if (this.all) throw new Error('RandomOrder: read position by position after drawAll');
+    const displaced = this.displaced!;
+    const atI = displaced.get(i) ?? i;
+    displaced.delete(i);
+    if (size - i === 1) return atI;
+    const j = i + Math.floor(this.random.next() * (size - i));
+    if (j === i) return atI;
+    const atJ = displaced.get(j) ?? j;
+    displaced.set(j, atI);
+    return atJ;
+  }
+
+  /**
+   * The whole order as an array of values (those already read included,
+   * first). Written into `into` when it is long enough.
+   */
+  drawAll(into?: Int32Array): Int32Array {
+    if (!this.all) {
+      const size = this.values.length;
+      const all = into && into.length >= size ? into.subarray(0, size) : new Int32Array(size);
+      all.set(this.values);
+      const random = seededRandom(this.seed);
+      for (let i = 0; i < size - 1; i++) {
+        const j = i + Math.floor(random.next() * (size - i));
+        const tmp = all[i]!;
+        all[i] = all[j]!;
+        all[j] = tmp;
+      }
+      this.all = all;
+      this.displaced = undefined;
+    }
+    return this.all;
+  }
+}

@@ -115,6 +115,20 @@ export class ResourceLedger {
     }
   }
 
+  /** How many tasks needing `needs` the node's own budgets hold now (Infinity when it has none they use). */
+  startsThatFit(node: number, needs: Int32Array): number {
+    const { pathSteps: steps, levelResources } = this.index;
+    const base = steps[node * STEP + 1]!;
+    let starts = Infinity;
+    if (base < 0) return starts;
+    const list = levelResources[steps[node * STEP + 2]!]!;
+    for (let k = 0; k < list.length; k++) {
+      const need = needs[list[k]!]!;
+      if (need > 0) starts = Math.min(starts, Math.max(0, Math.floor(this.available[base + k]! / need)));
+    }
+    return starts;
+  }
+
   /** Whether `needs` fit on the path from `node` up, right now. */
   hasRoom(node: number, needs: Int32Array): boolean {
     // The hottest loop of a pass at millions of nodes: each step of the walk reads one packed

@@ -58,6 +58,8 @@ const scenario = fc.record({
     maxLength: 12,
   }),
   seed: fc.nat(),
+  // A random order drawn a position at a time, then (after this many) from a scan: the same order.
+  drawsBeforeScan: fc.constantFrom(undefined, 0, 1, 3),
 });
 
 describe('scheduling pass vs the reference implementation', () => {
@@ -86,7 +88,7 @@ describe('scheduling pass vs the reference implementation', () => {
         const config = parseConfig(input);
         const nodes = await fetchNodes(config.settings, { instanceName: 'i' });
         const statuses = new TaskStatuses();
-        const scheduler = new Scheduler();
+        const scheduler = new Scheduler({ drawsBeforeScan: s.drawsBeforeScan });
         const ours = seededRandom(s.seed);
         const theirs = seededRandom(s.seed);
         let report = 0;
