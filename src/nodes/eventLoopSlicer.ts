@@ -22,3 +22,26 @@ export class EventLoopSlicer {
     );
   }
 }
+
+/** Loop iterations between two places where a sliced computation may pause. */
+export const SLICE_ITERATIONS = 4096;
+
+/** A computation written as a generator that yields where it may pause. */
+export type Steps<T> = Generator<void, T>;
+
+/** Runs `steps` to the end in one go. */
+export function runSteps<T>(steps: Steps<T>): T {
+  let step = steps.next();
+  while (!step.done) step = steps.next();
+  return step.value;
+}
+
+/** Runs `steps` to the end, awaiting `pause()` (EventLoopSlicer.due) at each yield. */
+export async function runStepsSliced<T>(steps: Steps<T>, pause: () => Promise<void> | undefined): Promise<T> {
+  let step = steps.next();
+  while (!step.done) {
+    await pause();
+    step = steps.next();
+  }
+  return step.value;
+}

@@ -11,6 +11,8 @@
  * of at most three quarters, so 5.3–10.7) and its hash (4 bytes), and
  * `reserve` sizes the table once for a node list of known length.
  */
+import { runSteps, SLICE_ITERATIONS, type Steps } from './eventLoopSlicer.js';
+
 const INITIAL_CAPACITY = 1024;
 const EMPTY = -1;
 
@@ -27,10 +29,28 @@ export class NameInterner {
 
   /** Makes room for `count` names in all without growing again. */
   reserve(count: number): void {
+    runSteps(this.reserving(count));
+  }
+
+  /**
+   * `reserve`, yielding between slices: the larger table is filled beside
+   * the current one, which serves lookups and new names meanwhile (those
+   * are placed in the new one too before it replaces it).
+   */
+  *reserving(count: number): Steps<void> {
     if (count > this.hashes.length) this.hashes = copied(this.hashes, count);
     let capacity = this.slots.length;
     while (tooFull(count, capacity)) capacity *= 2;
-    if (capacity > this.slots.length) this.rehash(capacity);
+    if (capacity <= this.slots.length) return;
+    const slots = new Int32Array(capacity).fill(EMPTY);
+    const mask = capacity - 1;
+    let id = 0;
+    while (id < this.names.length) {
+      placeId(slots, mask, this.hashes[id]!, id++);
+      if (id % SLICE_ITERATIONS === 0) yield;
+    }
+    // New names meanwhile may have grown the current table past this one.
+    if (capacity > this.slots.length) this.slots = slots;
   }
 
   intern(name: string): number {
@@ -73,13 +93,16 @@ export class NameInterner {
   private rehash(capacity: number): void {
     const slots = new Int32Array(capacity).fill(EMPTY);
     const mask = capacity - 1;
-    for (let id = 0; id < this.names.length; id++) {
-      let slot = this.hashes[id]! & mask;
-      while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
-      slots[slot] = id;
-    }
+    for (let id = 0; id < this.names.length; id++) placeId(slots, mask, this.hashes[id]!, id);
     this.slots = slots;
   }
+}
+
+/** Puts `id` in the first free slot from its hash on. */
+function placeId(slots: Int32Array, mask: number, hash: number, id: number): void {
+  let slot = hash & mask;
+  while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
+  slots[slot] = id;
 }
 
 /** Linear probing stays short up to three quarters full. */

@@ -8,6 +8,7 @@
  * budget, which the scheduler resolves by name.
  */
 import { nodeNameProblem } from '../config/values.js';
+import { runSteps, SLICE_ITERATIONS, type Steps } from './eventLoopSlicer.js';
 
 /** A node name that no task could be given; the source that made it fails its refresh. */
 export class NodeNameError extends Error {
@@ -74,18 +75,27 @@ export class NodeSet {
 
   /** Positions of the nodes at `level`, in list order. */
   atLevel(level: number): Int32Array {
-    if (!this.byLevel) {
-      const counts = new Int32Array(this.levelCount);
-      for (let i = 0; i < this.levels.length; i++) counts[this.levels[i]!]!++;
-      const lists = Array.from(counts, (count) => new Int32Array(count));
-      const fill = new Int32Array(this.levelCount);
-      for (let i = 0; i < this.levels.length; i++) {
-        const level = this.levels[i]!;
-        lists[level]![fill[level]!++] = i;
-      }
-      this.byLevel = lists;
+    if (!this.byLevel) runSteps(this.levelLists());
+    return this.byLevel![level] ?? new Int32Array(0);
+  }
+
+  /** Makes the lists atLevel reads, yielding between slices (a no-op once made). */
+  *levelLists(): Steps<void> {
+    if (this.byLevel) return;
+    const counts = new Int32Array(this.levelCount);
+    for (let i = 0; i < this.levels.length; i++) {
+      counts[this.levels[i]!]!++;
+      if (i % SLICE_ITERATIONS === SLICE_ITERATIONS - 1) yield;
     }
-    return this.byLevel[level] ?? new Int32Array(0);
+    const lists = Array.from(counts, (count) => new Int32Array(count));
+    const fill = new Int32Array(this.levelCount);
+    for (let i = 0; i < this.levels.length; i++) {
+      const level = this.levels[i]!;
+      lists[level]![fill[level]!++] = i;
+      if (i % SLICE_ITERATIONS === SLICE_ITERATIONS - 1) yield;
+    }
+    // atLevel may have made them while this one paused.
+    this.byLevel ??= lists;
   }
 
   /** Names from the instance node down to `index`. */

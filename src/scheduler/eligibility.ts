@@ -13,6 +13,7 @@ import { StatusBits } from '../statuses/taskStatus.js';
 import { compileLinearRegex, type LinearRegex } from '../text/linearRegex.js';
 import { passesFraction } from './fractionHash.js';
 import type { NodeIndex } from './nodeIndex.js';
+import { runSteps, runStepsSliced, SLICE_ITERATIONS, type Steps } from '../nodes/eventLoopSlicer.js';
 
 export const Eligibility = { ELIGIBLE: 0, DISABLED: 1, AVOIDED: 2 } as const;
 
@@ -65,6 +66,11 @@ export function compileNodeFilter(filter: NodeFilter, job: string): (name: strin
 
 /** Computes the eligibility of every node at the job's level. */
 export function computeEligibility(job: Job, settings: Settings, index: NodeIndex): EligibilityMask {
+  return runSteps(eligibilitySteps(job, settings, index));
+}
+
+/** computeEligibility, yielding between slices of nodes. */
+function* eligibilitySteps(job: Job, settings: Settings, index: NodeIndex): Steps<EligibilityMask> {
   const nodes = index.nodes;
   const taskNodes = nodes.atLevel(job.levelForTasks);
   const mask = new Uint8Array(taskNodes.length);
@@ -75,6 +81,7 @@ export function computeEligibility(job: Job, settings: Settings, index: NodeInde
     return filter ? compileFilter(filter) : undefined;
   });
   for (let k = 0; k < taskNodes.length; k++) {
+    if (k % SLICE_ITERATIONS === SLICE_ITERATIONS - 1) yield;
     const node = taskNodes[k]!;
     if (!index.pathEnabled[node]) {
       mask[k] = Eligibility.DISABLED;
@@ -104,11 +111,28 @@ export class EligibilityCache {
   private readonly masks = new WeakMap<Job, { index: NodeIndex; mask: EligibilityMask }[]>();
 
   get(job: Job, settings: Settings, index: NodeIndex): EligibilityMask {
-    const cached = this.masks.get(job) ?? [];
-    const hit = cached.find((entry) => entry.index === index);
-    if (hit) return hit.mask;
-    const mask = computeEligibility(job, settings, index);
-    this.masks.set(job, [{ index, mask }, ...cached.slice(0, 1)]);
+    return this.cached(job, index) ?? this.keep(job, index, computeEligibility(job, settings, index));
+  }
+
+  /** Computes and keeps the job's mask for `index`, awaiting `pause()` between slices (see Scheduler.prepare). */
+  async prepare(
+    job: Job,
+    settings: Settings,
+    index: NodeIndex,
+    pause: () => Promise<void> | undefined,
+  ): Promise<void> {
+    if (this.cached(job, index)) return;
+    const mask = await runStepsSliced(eligibilitySteps(job, settings, index), pause);
+    // A pass may have needed it meanwhile.
+    if (!this.cached(job, index)) this.keep(job, index, mask);
+  }
+
+  private cached(job: Job, index: NodeIndex): EligibilityMask | undefined {
+    return this.masks.get(job)?.find((entry) => entry.index === index)?.mask;
+  }
+
+  private keep(job: Job, index: NodeIndex, mask: EligibilityMask): EligibilityMask {
+    this.masks.set(job, [{ index, mask }, ...(this.masks.get(job) ?? []).slice(0, 1)]);
     return mask;
   }
 }

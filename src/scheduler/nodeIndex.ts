@@ -7,6 +7,7 @@
 import type { ResourceDefinition } from '../config/resources.js';
 import type { NameInterner } from '../nodes/nameInterner.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
+import { runSteps, runStepsSliced, SLICE_ITERATIONS, type Steps } from '../nodes/eventLoopSlicer.js';
 
 /** Per level with resources: budget by name id (a column for a level of many nodes, else a map). */
 type BudgetsByName = ReadonlyMap<number, Int32Array | ReadonlyMap<number, number>>;
@@ -61,10 +62,7 @@ export class NodeIndex {
 
   /** Builds the index in one go. */
   static of(nodes: NodeSet, resources: readonly ResourceDefinition[], names: NameInterner): NodeIndex {
-    const steps = indexParts(nodes, resources, names);
-    let step = steps.next();
-    while (!step.done) step = steps.next();
-    return new NodeIndex(nodes, resources, names, step.value);
+    return new NodeIndex(nodes, resources, names, runSteps(indexParts(nodes, resources, names)));
   }
 
   /**
@@ -78,13 +76,8 @@ export class NodeIndex {
     names: NameInterner,
     pause: () => Promise<void> | undefined,
   ): Promise<NodeIndex> {
-    const steps = indexParts(nodes, resources, names);
-    let step = steps.next();
-    while (!step.done) {
-      await pause();
-      step = steps.next();
-    }
-    return new NodeIndex(nodes, resources, names, step.value);
+    const parts = await runStepsSliced(indexParts(nodes, resources, names), pause);
+    return new NodeIndex(nodes, resources, names, parts);
   }
 
   /** Budget of the node named `nameId` at `level`, or -1. */
@@ -132,18 +125,18 @@ type IndexParts = Pick<
   | 'enabledByName'
 > & { readonly budgetByName: BudgetsByName };
 
-/** Loop iterations between two places where a sliced build may pause. */
-const SLICE = 16_384;
+const SLICE = SLICE_ITERATIONS;
 
 /** The index's columns, built step by step: it yields between slices (see NodeIndex.sliced). */
 function* indexParts(
   nodes: NodeSet,
   resources: readonly ResourceDefinition[],
   names: NameInterner,
-): Generator<void, IndexParts> {
+): Steps<IndexParts> {
   const size = nodes.size;
+  yield* nodes.levelLists();
   const nameIds = new Int32Array(size);
-  names.reserve(names.size + size);
+  yield* names.reserving(names.size + size);
   for (let i = 0; i < size; i++) {
     nameIds[i] = names.intern(nodes.names[i]!);
     if (i % SLICE === SLICE - 1) yield;

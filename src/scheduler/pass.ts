@@ -181,8 +181,7 @@ export class Scheduler {
     const workerLevel = config.settings.levels.length - 1;
     for (const job of this.runnableJobs(config.jobs)) {
       if (job.levelForTasks === workerLevel) continue;
-      this.eligibility.get(job, config.settings, index);
-      await pause();
+      await this.eligibility.prepare(job, config.settings, index, pause);
     }
   }
 

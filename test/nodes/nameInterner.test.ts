@@ -39,4 +39,36 @@ describe('name interner', () => {
     assert.equal(interner.lookup('absent'), -1);
     assert.throws(() => interner.name(5001), RangeError);
   });
+
+  it('serves lookups and new names while a sliced reserve fills the larger table', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 20_000 }),
+        fc.array(fc.string({ maxLength: 6 }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 5 }),
+        (before, during, factor) => {
+          const names = new NameInterner();
+          const ids = new Map<string, number>();
+          const intern = (name: string) => {
+            const id = names.intern(name);
+            if (ids.has(name)) assert.equal(id, ids.get(name));
+            else assert.equal(id, ids.size);
+            ids.set(name, id);
+          };
+          for (let i = 0; i < before; i++) intern(`n${i}`);
+          const steps = names.reserving((before + during.length) * factor + 1);
+          let added = 0;
+          for (let step = steps.next(); !step.done; step = steps.next()) {
+            // Between slices: lookups and new names on the table still in use.
+            if (added < during.length) intern(during[added++]!);
+            if (before > 0) assert.equal(names.lookup(`n${before - 1}`), before - 1);
+          }
+          for (; added < during.length; added++) intern(during[added]!);
+          for (const [name, id] of ids) assert.equal(names.lookup(name), id);
+          assert.equal(names.lookup('never interned, never'), -1);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
 });
