@@ -4,7 +4,7 @@
  * exits and API queries for seconds. Loops ask `due()` now and then (every
  * thousand nodes, say) and await what it returns.
  */
-const DEFAULT_SLICE_MS = 10;
+const DEFAULT_SLICE_MS = 5;
 
 export class EventLoopSlicer {
   private sliceStart = performance.now();
