@@ -88,7 +88,8 @@ interface PassTimes {
  * state that leaves; the reference must start nothing there.
  */
 function saturatedPasses(config: Config, nodes: NodeSet, passes: number, referencePasses: number): PassTimes {
-  const statuses = new TaskStatuses();
+  // As in the scheduler: the node names were interned where the statuses keep theirs.
+  const statuses = new TaskStatuses(nodes.interner);
   const scheduler = new Scheduler();
   const random = seededRandom(1);
   let firstStarts = 0;

@@ -193,6 +193,7 @@ export class SchedulerDaemon {
       this.statuses.onChange((job, node, status) => this.statusStore.queueStatus(job, node, status));
       this.nodes = new NodeRefresher(() => this.config.settings, {
         instanceName: this.instanceName,
+        names: this.statuses.names,
         updateMs: options.nodesUpdateMs ?? 300_000,
         retryMs: options.nodesRetryMs ?? 30_000,
         logger: this.logger,

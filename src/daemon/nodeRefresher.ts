@@ -10,10 +10,13 @@
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../logging/logger.js';
 import { fetchNodes } from '../nodes/fetchNodes.js';
+import type { NameInterner } from '../nodes/nameInterner.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
 
 export interface NodeRefresherOptions {
   readonly instanceName: string;
+  /** The interner the node names go to (the scheduler's statuses'). */
+  readonly names?: NameInterner;
   readonly updateMs: number;
   readonly retryMs: number;
   readonly logger: Logger;
@@ -79,7 +82,10 @@ export class NodeRefresher {
     let delay = this.options.updateMs;
     try {
       const started = performance.now();
-      const nodes = await fetchNodes(settings, { instanceName: this.options.instanceName });
+      const nodes = await fetchNodes(settings, {
+        instanceName: this.options.instanceName,
+        names: this.options.names,
+      });
       await this.prepareQuietly(nodes);
       this.nodes = nodes;
       this.builtFrom = sourcesKey(settings);

@@ -7,6 +7,7 @@ import { formatIssue, type ConfigIssue } from '../config/issues.js';
 import { newIssueSink, ObjectReader } from '../config/reader.js';
 import type { Settings } from '../config/settings.js';
 import { EventLoopSlicer } from './eventLoopSlicer.js';
+import type { NameInterner } from './nameInterner.js';
 import { NodeNameError, NodeSetBuilder, type NodeSet } from './nodeSet.js';
 import { NODE_SOURCES } from './sources/index.js';
 import { NodeSourceError, type CompiledNodeSource, type NodeSourceRunContext } from './sources/source.js';
@@ -38,6 +39,8 @@ export interface FetchNodesOptions {
   /** Epoch seconds; defaults to the current time. */
   readonly now?: number;
   readonly scriptTimeoutMs?: number;
+  /** Where the node names are interned: the scheduler's (its statuses'), so its node index reuses the ids. */
+  readonly names?: NameInterner;
 }
 
 /** Runs the sources; throws `NodeSourceError` if any prefs are invalid or any source fails. */
@@ -46,7 +49,7 @@ export async function fetchNodes(settings: Settings, options: FetchNodesOptions)
   if (compiled.errors.length > 0) {
     throw new NodeSourceError('config', compiled.errors.map(formatIssue).join('; '));
   }
-  const builder = new NodeSetBuilder(options.instanceName, settings.levels.length);
+  const builder = new NodeSetBuilder(options.instanceName, settings.levels.length, options.names);
   const slicer = new EventLoopSlicer();
   const context: NodeSourceRunContext = {
     now: options.now ?? Math.floor(Date.now() / 1000),

@@ -9,6 +9,7 @@
  */
 import { nodeNameProblem } from '../config/values.js';
 import { runSteps, SLICE_ITERATIONS, type Steps } from './eventLoopSlicer.js';
+import { NameInterner } from './nameInterner.js';
 
 /** A node name that no task could be given; the source that made it fails its refresh. */
 export class NodeNameError extends Error {
@@ -28,11 +29,14 @@ export interface NodeSpec {
 }
 
 export class NodeSet {
-  private byName: Map<string, number[]> | undefined;
+  private byName: Map<number, number[]> | undefined;
   private byLevel: Int32Array[] | undefined;
 
   constructor(
-    readonly names: readonly string[],
+    /** Where the names live: each node holds its name's id, not a string of its own. */
+    readonly interner: NameInterner,
+    /** The interned name of each node. */
+    readonly nameIds: Int32Array,
     readonly levels: Uint16Array,
     readonly parents: Int32Array,
     readonly enabled: Uint8Array,
@@ -42,12 +46,17 @@ export class NodeSet {
   ) {}
 
   get size(): number {
-    return this.names.length;
+    return this.nameIds.length;
+  }
+
+  /** The node's name. */
+  name(index: number): string {
+    return this.interner.name(this.nameIds[index]!);
   }
 
   node(index: number): NodeSpec {
     return {
-      name: this.names[index]!,
+      name: this.name(index),
       level: this.levels[index]!,
       parent: this.parents[index]!,
       enabled: this.enabled[index] === 1,
@@ -62,15 +71,17 @@ export class NodeSet {
 
   /** Positions of every replica named `name`. */
   indicesOf(name: string): readonly number[] {
+    const nameId = this.interner.lookup(name);
+    if (nameId < 0) return [];
     if (!this.byName) {
       this.byName = new Map();
-      for (let i = 0; i < this.names.length; i++) {
-        const list = this.byName.get(this.names[i]!);
+      for (let i = 0; i < this.nameIds.length; i++) {
+        const list = this.byName.get(this.nameIds[i]!);
         if (list) list.push(i);
-        else this.byName.set(this.names[i]!, [i]);
+        else this.byName.set(this.nameIds[i]!, [i]);
       }
     }
-    return this.byName.get(name) ?? [];
+    return this.byName.get(nameId) ?? [];
   }
 
   /** Positions of the nodes at `level`, in list order. */
@@ -101,16 +112,20 @@ export class NodeSet {
   /** Names from the instance node down to `index`. */
   pathTo(index: number): string[] {
     const path: string[] = [];
-    for (let at = index; at >= 0; at = this.parents[at]!) path.push(this.names[at]!);
+    for (let at = index; at >= 0; at = this.parents[at]!) path.push(this.name(at));
     return path.reverse();
   }
 }
 
 /** Appends nodes; sources may look at nodes that earlier sources added. */
 export class NodeSetBuilder {
-  private readonly names: string[] = [];
+  private size_ = 0;
   // Typed columns from the start, grown by doubling: building them from arrays of numbers at the
   // end was one long block of the event loop at millions of nodes, and twice the memory meanwhile.
+  // A name is interned as it is added: a refresh that lists the same names again keeps none of
+  // its strings (they die young), where a string per node and refresh made the collector's
+  // pauses grow with the node count.
+  private nameIds = new Int32Array(1024);
   private levels = new Uint16Array(1024);
   private parents = new Int32Array(1024);
   private enabled = new Uint8Array(1024);
@@ -118,10 +133,12 @@ export class NodeSetBuilder {
 
   /**
    * @param levelCount number of levels including `instance` and `worker`.
+   * @param names the interner the node set's names go to (the scheduler's, shared with its statuses).
    */
   constructor(
     instanceName: string,
     readonly levelCount: number,
+    readonly names: NameInterner = new NameInterner(),
   ) {
     this.add({ name: instanceName, level: 0, parent: -1, enabled: true });
   }
@@ -132,38 +149,40 @@ export class NodeSetBuilder {
   }
 
   get size(): number {
-    return this.names.length;
+    return this.size_;
   }
 
   /** Adds a node; throws NodeNameError for a name no task could be given (see nodeNameProblem). */
   add(node: NodeSpec): number {
     const problem = nodeNameProblem(node.name);
     if (problem !== undefined) throw new NodeNameError(problem);
-    const index = this.names.length;
+    const index = this.size_;
     if (index === this.levels.length) this.grow();
-    this.names.push(node.name);
+    this.nameIds[index] = this.names.intern(node.name);
     this.levels[index] = node.level;
     this.parents[index] = node.parent;
     this.enabled[index] = node.enabled ? 1 : 0;
     if (node.tags && node.tags.length > 0) this.tags.set(index, [...new Set(node.tags)].sort());
+    this.size_++;
     return index;
   }
 
   nameOf(index: number): string {
-    return this.names[index]!;
+    return this.names.name(this.nameIds[index]!);
   }
 
   /** Every node currently at `level`, enabled or not, in list order. */
   nodesAtLevel(level: number): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.names.length; i++) if (this.levels[i] === level) out.push(i);
+    for (let i = 0; i < this.size_; i++) if (this.levels[i] === level) out.push(i);
     return out;
   }
 
   build(): NodeSet {
-    const size = this.names.length;
+    const size = this.size_;
     return new NodeSet(
       this.names,
+      this.nameIds.slice(0, size),
       this.levels.slice(0, size),
       this.parents.slice(0, size),
       this.enabled.slice(0, size),
@@ -174,14 +193,14 @@ export class NodeSetBuilder {
 
   private grow(): void {
     const capacity = this.levels.length * 2;
-    const levels = new Uint16Array(capacity);
-    levels.set(this.levels);
-    const parents = new Int32Array(capacity);
-    parents.set(this.parents);
-    const enabled = new Uint8Array(capacity);
-    enabled.set(this.enabled);
-    this.levels = levels;
-    this.parents = parents;
-    this.enabled = enabled;
+    this.nameIds = grown(this.nameIds, new Int32Array(capacity));
+    this.levels = grown(this.levels, new Uint16Array(capacity));
+    this.parents = grown(this.parents, new Int32Array(capacity));
+    this.enabled = grown(this.enabled, new Uint8Array(capacity));
   }
+}
+
+function grown<T extends Int32Array | Uint16Array | Uint8Array>(from: T, into: T): T {
+  into.set(from);
+  return into;
 }

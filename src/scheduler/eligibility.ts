@@ -91,7 +91,7 @@ function* eligibilitySteps(job: Job, settings: Settings, index: NodeIndex): Step
       const filter = filtersByLevel[nodes.levels[at]!];
       if (!filter) continue;
       if (verdict[at] === 0)
-        verdict[at] = passesFilter(filter, nodes.names[at]!, nodes.tagsOf(at), job.name) ? 1 : 2;
+        verdict[at] = passesFilter(filter, nodes.name(at), nodes.tagsOf(at), job.name) ? 1 : 2;
       if (verdict[at] === 2) {
         mask[k] = Eligibility.AVOIDED;
         break;

@@ -64,7 +64,7 @@ export function jobHistogram(
       const code = statusCode(bits[node]!);
       levelCounts[code] = (levelCounts[code] ?? 0) + 1;
       const list = (levelSamples[code] ??= []);
-      if (list.length < samples) list.push(nodes.names[node]!);
+      if (list.length < samples) list.push(nodes.name(node));
     }
     if (Object.keys(levelCounts).length > 0) counts[levelName] = levelCounts;
     if (samples > 0 && Object.keys(levelSamples).length > 0) sampled[levelName] = levelSamples;

@@ -97,10 +97,10 @@ export class NodeIndex {
     let rank = this.lexicographicRanks.get(level);
     if (!rank) {
       const atLevel = this.nodes.atLevel(level);
-      const names = this.nodes.names;
+      const nodes = this.nodes;
       const byName = Int32Array.from(atLevel).sort((a, b) => {
-        const x = names[a]!;
-        const y = names[b]!;
+        const x = nodes.name(a);
+        const y = nodes.name(b);
         return x < y ? -1 : x > y ? 1 : a - b;
       });
       rank = new Int32Array(this.nodes.size);
@@ -135,11 +135,15 @@ function* indexParts(
 ): Steps<IndexParts> {
   const size = nodes.size;
   yield* nodes.levelLists();
-  const nameIds = new Int32Array(size);
-  yield* names.reserving(names.size + size);
-  for (let i = 0; i < size; i++) {
-    nameIds[i] = names.intern(nodes.names[i]!);
-    if (i % SLICE === SLICE - 1) yield;
+  // The node set's names are interned where it was built: the scheduler's interner, usually.
+  let nameIds = nodes.nameIds;
+  if (nodes.interner !== names) {
+    nameIds = new Int32Array(size);
+    yield* names.reserving(names.size + size);
+    for (let i = 0; i < size; i++) {
+      nameIds[i] = names.intern(nodes.name(i));
+      if (i % SLICE === SLICE - 1) yield;
+    }
   }
 
   const levelResources: number[][] = Array.from({ length: nodes.levelCount }, () => []);

@@ -346,7 +346,7 @@ export class Scheduler {
           return false;
         }
         (entry.started ??= new Set()).add(nameId);
-        const name = index.nodes.names[node]!;
+        const name = index.nodes.name(node);
         starts.push({
           job: entry.job,
           node: name,

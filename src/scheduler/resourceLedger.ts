@@ -67,7 +67,7 @@ export class ResourceLedger {
     const r = this.index.levelResources[level]![slot - bases[low]!]!;
     return {
       resource: this.index.resources[r]!.name,
-      node: this.index.nodes.names[node]!,
+      node: this.index.nodes.name(node),
       amount: this.available[slot]!,
     };
   }
@@ -158,7 +158,7 @@ export class ResourceLedger {
         const needed = needs[list[k]!]!;
         const available = this.available[base + k]!;
         if (needed > available)
-          return { resource: resources[list[k]!]!.name, node: nodes.names[at]!, needed, available };
+          return { resource: resources[list[k]!]!.name, node: nodes.name(at), needed, available };
       }
     }
     return undefined;
@@ -173,7 +173,7 @@ export class ResourceLedger {
     for (const at of path.reverse()) {
       const amounts: Record<string, number> = {};
       for (const r of levelResources[nodes.levels[at]!]!) amounts[resources[r]!.name] = needs[r]!;
-      out[nodes.names[at]!] = amounts;
+      out[nodes.name(at)] = amounts;
     }
     return out;
   }

@@ -34,7 +34,12 @@ export class Scene {
     const input: Record<string, unknown> = { bistro_settings: { enabled: true, ...settings } };
     for (const [name, job] of Object.entries(jobs)) input[`bistro_job->${name}`] = job;
     this.config = parseConfig(input);
-    if (refreshNodes) this.nodes = await fetchNodes(this.config.settings, { instanceName: 'inst', now: 10 });
+    if (refreshNodes)
+      this.nodes = await fetchNodes(this.config.settings, {
+        instanceName: 'inst',
+        now: 10,
+        names: this.statuses.names,
+      });
   }
 
   pass(now = 1000): PassResult {

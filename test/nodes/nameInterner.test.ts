@@ -71,4 +71,29 @@ describe('name interner', () => {
       { numRuns: 40 },
     );
   });
+
+  it('gives back any name as it was given: empty, long, astral, lone surrogates', () => {
+    const names = new NameInterner();
+    const given = [
+      '',
+      'a',
+      'x'.repeat(5000),
+      'host-☃-𝔘',
+      '\ud800',
+      'é',
+      'e\u0301',
+      'x'.repeat(1024),
+      'y'.repeat(1025),
+    ];
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 20 }), { maxLength: 50 }), (more) => {
+        for (const name of [...given, ...more]) {
+          const id = names.intern(name);
+          assert.equal(names.name(id), name);
+          assert.equal(names.lookup(name), id);
+        }
+      }),
+    );
+    assert.notEqual(names.lookup('é'), names.lookup('e\u0301'));
+  });
 });

@@ -15,7 +15,7 @@ function settingsWith(levels: string[], sources: unknown[]) {
 function tree(nodes: NodeSet): string[] {
   return Array.from({ length: nodes.size }, (_, i) => {
     const n = nodes.node(i);
-    const parent = n.parent >= 0 ? nodes.names[n.parent] : '-';
+    const parent = n.parent >= 0 ? nodes.name(n.parent) : '-';
     return `${n.name}@${n.level}<${parent}${n.enabled ? '' : ' disabled'}${n.tags && n.tags.length > 0 ? ` [${n.tags.join(',')}]` : ''}`;
   });
 }
@@ -43,7 +43,7 @@ describe('node sources', () => {
     const nodes = await fetchNodes(settings, { instanceName: 'i' });
     ticking = false;
     assert.equal(nodes.size, 1 + 200 + 200_000);
-    assert.equal(nodes.names[nodes.size - 1], 'h200.d1000');
+    assert.equal(nodes.name(nodes.size - 1), 'h200.d1000');
     assert.ok(turns > 1, `the event loop ran ${turns} turn(s) during a 200,000-node refresh`);
   });
 

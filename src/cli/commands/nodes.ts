@@ -48,7 +48,7 @@ export function registerNodesCommand(program: Command): void {
             const node = nodes.node(i);
             return {
               name: node.name,
-              parent: node.parent >= 0 ? nodes.names[node.parent]! : null,
+              parent: node.parent >= 0 ? nodes.name(node.parent) : null,
               enabled: node.enabled,
               tags: node.tags ?? [],
             };
@@ -60,7 +60,7 @@ export function registerNodesCommand(program: Command): void {
       const rows = levels.map((level, id) => {
         const indices = nodes.atLevel(id);
         const disabled = indices.reduce((count, i) => count + (nodes.enabled[i] === 1 ? 0 : 1), 0);
-        const shown = Array.from(indices.subarray(0, limit), (i) => nodes.names[i]!);
+        const shown = Array.from(indices.subarray(0, limit), (i) => nodes.name(i));
         const more = indices.length > limit ? `, ... (+${indices.length - limit})` : '';
         return [level, String(indices.length), String(disabled), shown.join(', ') + more];
       });

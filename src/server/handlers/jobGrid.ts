@@ -57,7 +57,7 @@ export const jobGrid: Handler<'job_grid'> = (args, context) => {
     if (g === undefined) {
       g = groupNames.length;
       groupIndex.set(ancestor, g);
-      groupNames.push(ancestor >= 0 ? nodes.names[ancestor]! : '');
+      groupNames.push(ancestor >= 0 ? nodes.name(ancestor) : '');
       groupNodes.push([]);
     }
     groupNodes[g]!.push(k);
@@ -68,7 +68,7 @@ export const jobGrid: Handler<'job_grid'> = (args, context) => {
   for (let g = 0; g < groupNames.length; g++) {
     groups.push({ name: groupNames[g]!, start: names.length, count: groupNodes[g]!.length });
     for (const k of groupNodes[g]!) {
-      const nodeName = nodes.names[atLevel[k]!]!;
+      const nodeName = nodes.name(atLevel[k]!);
       const status = table?.get(context.statuses.names.lookup(nodeName));
       const label = labelOf(shownBits(status, mask[k]!, now));
       const category = GRID_CATEGORIES.indexOf(label as (typeof GRID_CATEGORIES)[number]);

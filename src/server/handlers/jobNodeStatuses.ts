@@ -45,7 +45,7 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
   let k = 0;
   for (; k < atLevel.length; k++) {
     if ((k & CLOCK_CHECK_MASK) === CLOCK_CHECK_MASK && performance.now() > deadline) break;
-    const nodeName = nodes.names[atLevel[k]!]!;
+    const nodeName = nodes.name(atLevel[k]!);
     if (regex && !regex.test(nodeName)) continue;
     const status = table?.get(context.statuses.names.lookup(nodeName));
     const bits = shownBits(status, mask[k]!, now);

@@ -11,7 +11,7 @@ export const nodes: Handler<'nodes'> = (args, context) => {
   const results: Record<string, Record<string, Record<string, unknown>>> = {};
   if (!set) return { results };
   for (let i = 0; i < set.size; i++) {
-    const name = set.names[i]!;
+    const name = set.name(i);
     if (filter && !filter.has(name)) continue;
     const level = settings.levels[set.levels[i]!]!;
     const entry: Record<string, unknown> = (results[level] ??= {})[name] ?? {};

@@ -7,7 +7,7 @@ export const sortedNodeNames: Handler<'sorted_node_names'> = (_args, context) =>
   const out: Record<string, string[]> = {};
   if (!nodes) return out;
   levels.forEach((level, id) => {
-    const names = [...new Set(Array.from(nodes.atLevel(id), (i) => nodes.names[i]!))].sort();
+    const names = [...new Set(Array.from(nodes.atLevel(id), (i) => nodes.name(i)))].sort();
     if (names.length > 0) out[level] = names;
   });
   return out;
