@@ -97,14 +97,15 @@ export class NodeIndex {
     let rank = this.lexicographicRanks.get(level);
     if (!rank) {
       const atLevel = this.nodes.atLevel(level);
-      const nodes = this.nodes;
-      const byName = Int32Array.from(atLevel).sort((a, b) => {
-        const x = nodes.name(a);
-        const y = nodes.name(b);
+      // Each name made once for the sort (node sets hold ids), in level order.
+      const names = Array.from(atLevel, (node) => this.nodes.name(node));
+      const byName = Int32Array.from(atLevel, (_, k) => k).sort((a, b) => {
+        const x = names[a]!;
+        const y = names[b]!;
         return x < y ? -1 : x > y ? 1 : a - b;
       });
       rank = new Int32Array(this.nodes.size);
-      for (let r = 0; r < byName.length; r++) rank[byName[r]!] = r;
+      for (let r = 0; r < byName.length; r++) rank[atLevel[byName[r]!]!] = r;
       this.lexicographicRanks.set(level, rank);
     }
     return rank;
