@@ -1,13 +1,23 @@
 /**
  * Kill latency while the node set is rebuilt: a real `bistro scheduler` on
  * a host -> db tree of `hosts` x 100 nodes, refreshing its nodes every
- * second (each refresh builds the whole set again, and the next pass its
- * index), runs a few long tasks; they are killed one at a time through the
+ * second (each refresh builds the whole set again, one host of it named
+ * anew so the set always differs, and prepares its index), runs a few long
+ * tasks; they are killed one at a time through the
  * REST API (`kill_task`) at random moments. The latency is from sending the
  * request to the task's process being gone (the benchmark's HTTP client
  * warmed by one query first).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, freePort } from '../test/helpers/http.js';
@@ -52,10 +62,22 @@ export async function measureRefreshKillLatency(hosts: number): Promise<Figure[]
   const pids = join(dir, 'pids');
   mkdirSync(pids);
   const port = await freePort();
+  // One host named anew at every refresh: the node set differs each time, so every refresh
+  // takes the whole path (a new index and masks prepared, then swapped in), not the shortcut
+  // of a set found unchanged.
+  const movingHost = join(dir, 'moving-host');
+  writeFileSync(movingHost, '#!/bin/sh\necho "moving$(date +%s%N)"\n', { mode: 0o755 });
+  const tree = hostDbNodes(hosts, 100);
   const config = {
     bistro_settings: {
       enabled: true,
-      nodes: hostDbNodes(hosts, 100),
+      nodes: {
+        ...tree,
+        node_sources: [
+          { source: 'script', prefs: { parent_level: 'instance', script: movingHost } },
+          ...(tree['node_sources'] as unknown[]),
+        ],
+      },
       resources: { instance: { concurrency: { limit: RUNNING, default: 1 } } },
     },
     'bistro_job->sleeper': {

@@ -9,6 +9,7 @@
  */
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../logging/logger.js';
+import { EventLoopSlicer, runStepsSliced } from '../nodes/eventLoopSlicer.js';
 import { fetchNodes } from '../nodes/fetchNodes.js';
 import type { NameInterner } from '../nodes/nameInterner.js';
 import type { NodeSet } from '../nodes/nodeSet.js';
@@ -86,14 +87,23 @@ export class NodeRefresher {
         instanceName: this.options.instanceName,
         names: this.options.names,
       });
-      await this.prepareQuietly(nodes);
-      this.nodes = nodes;
+      // Most refreshes list the same nodes again: the set in use is kept (and every index and
+      // eligibility mask made for it), only a changed one is prepared and swapped in.
+      const slicer = new EventLoopSlicer();
+      const unchanged =
+        this.nodes !== undefined &&
+        this.current(settings) === this.nodes &&
+        (await runStepsSliced(this.nodes.sameAs(nodes), () => slicer.due()));
+      if (!unchanged) {
+        await this.prepareQuietly(nodes);
+        this.nodes = nodes;
+      }
       this.builtFrom = sourcesKey(settings);
       this.builtForLevels = JSON.stringify(settings.levels);
       if (this.lastError) this.options.logger.info('node refresh recovered');
       this.lastError = undefined;
       this.options.logger.debug(
-        { nodes: this.nodes.size, ms: Math.round(performance.now() - started) },
+        { nodes: nodes.size, unchanged, ms: Math.round(performance.now() - started) },
         'nodes refreshed',
       );
     } catch (error) {

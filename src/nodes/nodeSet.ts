@@ -109,6 +109,39 @@ export class NodeSet {
     this.byLevel ??= lists;
   }
 
+  /**
+   * Whether `other` lists the same nodes (names, levels, parents, enabled
+   * flags and tags, in the same order), yielding between slices: a refresh
+   * that finds the nodes unchanged keeps the set it has, and with it every
+   * index and mask built for it.
+   */
+  *sameAs(other: NodeSet): Steps<boolean> {
+    if (
+      other.interner !== this.interner ||
+      other.size !== this.size ||
+      other.levelCount !== this.levelCount ||
+      other.tags.size !== this.tags.size
+    )
+      return false;
+    const columns = [
+      [this.nameIds, other.nameIds],
+      [this.levels, other.levels],
+      [this.parents, other.parents],
+      [this.enabled, other.enabled],
+    ] as const;
+    for (const [mine, theirs] of columns) {
+      for (let i = 0; i < mine.length; i++) {
+        if (mine[i] !== theirs[i]) return false;
+        if (i % (SLICE_ITERATIONS * 16) === SLICE_ITERATIONS * 16 - 1) yield;
+      }
+    }
+    for (const [index, tags] of this.tags) {
+      const theirs = other.tags.get(index);
+      if (!theirs || theirs.length !== tags.length || tags.some((tag, i) => tag !== theirs[i])) return false;
+    }
+    return true;
+  }
+
   /** Names from the instance node down to `index`. */
   pathTo(index: number): string[] {
     const path: string[] = [];

@@ -10,6 +10,7 @@ import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import { statusCode, StatusBits as B } from '../statuses/taskStatus.js';
 import { Eligibility, type EligibilityCache } from './eligibility.js';
 import type { NodeIndex } from './nodeIndex.js';
+import { runSteps, SLICE_ITERATIONS, type Steps } from '../nodes/eventLoopSlicer.js';
 
 export interface JobHistogram {
   /** level -> code -> count */
@@ -27,12 +28,26 @@ export function jobHistogram(
   now: number,
   samples: number,
 ): JobHistogram {
+  return runSteps(jobHistogramSteps(job, config, index, statuses, eligibility, now, samples));
+}
+
+/** jobHistogram, yielding between slices of nodes (millions of them take seconds). */
+export function* jobHistogramSteps(
+  job: Job,
+  config: Config,
+  index: NodeIndex,
+  statuses: TaskStatuses,
+  eligibility: EligibilityCache,
+  now: number,
+  samples: number,
+): Steps<JobHistogram> {
   const nodes = index.nodes;
   const bits = new Uint16Array(nodes.size);
   const mask = eligibility.get(job, config.settings, index);
   const table = statuses.table(job.name);
   const taskNodes = nodes.atLevel(job.levelForTasks);
   for (let k = 0; k < taskNodes.length; k++) {
+    if (k % SLICE_ITERATIONS === SLICE_ITERATIONS - 1) yield;
     const node = taskNodes[k]!;
     let value =
       mask[k] === Eligibility.DISABLED ? B.DISABLED : mask[k] === Eligibility.AVOIDED ? B.AVOIDED : 0;
@@ -48,18 +63,21 @@ export function jobHistogram(
     }
     for (let at = node; at >= 0; at = nodes.parents[at]!) bits[at]! |= value;
   }
+  // Replicas count once per level: by name id, the last level (plus one) it was counted at.
+  const seen = new Uint16Array(index.names.size);
   const counts: Record<string, Record<string, number>> = {};
   const sampled: Record<string, Record<string, string[]>> = {};
   for (let level = 0; level <= job.levelForTasks; level++) {
     const levelName = config.settings.levels[level]!;
     const levelCounts: Record<string, number> = {};
     const levelSamples: Record<string, string[]> = {};
-    const seen = new Set<number>();
-    for (const node of nodes.atLevel(level)) {
-      // Replicas count once.
+    const atLevel = nodes.atLevel(level);
+    for (let k = 0; k < atLevel.length; k++) {
+      if (k % SLICE_ITERATIONS === SLICE_ITERATIONS - 1) yield;
+      const node = atLevel[k]!;
       const nameId = index.nameIds[node]!;
-      if (seen.has(nameId)) continue;
-      seen.add(nameId);
+      if (seen[nameId] === level + 1) continue;
+      seen[nameId] = level + 1;
       if (bits[node] === 0) continue;
       const code = statusCode(bits[node]!);
       levelCounts[code] = (levelCounts[code] ?? 0) + 1;
