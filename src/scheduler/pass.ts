@@ -483,7 +483,9 @@ export class Scheduler {
       entry.exhausted = true;
       return;
     }
-    let nodes = new Int32Array(roomy);
+    // The nodes and their parents in one allocation (see JobStatusTable.ensureCapacity).
+    const lists = new Int32Array(roomy * 2);
+    let nodes = lists.subarray(0, roomy);
     let n = 0;
     if (drawing !== undefined) {
       // The rest of the job's random order: the entries already read were tried.
@@ -499,7 +501,7 @@ export class Scheduler {
         nodes.sort((a, b) => rank[a]! - rank[b]!);
       }
     }
-    const parents = new Int32Array(n);
+    const parents = lists.subarray(roomy, roomy + n);
     const nodeParents = index.nodes.parents;
     for (let i = 0; i < n; i++) parents[i] = nodeParents[nodes[i]!]!;
     entry.nodes = nodes;

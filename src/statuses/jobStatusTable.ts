@@ -69,12 +69,18 @@ export class JobStatusTable {
     // nodes, 6.7 million slots of 18 bytes per job (the next power of two is 16.8 million).
     // An eighth of headroom keeps growth amortized while new names keep coming.
     capacity = Math.min(capacity, Math.max(needed, Math.ceil(nameCount * 1.125)));
-    this.bits = grow(this.bits, new Uint16Array(capacity));
-    this.time = grow(this.time, new Float64Array(capacity));
-    this.backoffSec = grow(this.backoffSec, new Uint32Array(capacity));
-    this.progressSec = grow(this.progressSec, new Uint32Array(capacity));
+    // One buffer for the four columns: each allocation of tens of megabytes outside the heap can
+    // set off a full collection (V8 counts external memory), four per job were a dozen in a row.
+    const buffer = new ArrayBuffer(capacity * BYTES_PER_STATUS);
+    this.time = grow(this.time, new Float64Array(buffer, 0, capacity));
+    this.backoffSec = grow(this.backoffSec, new Uint32Array(buffer, capacity * 8, capacity));
+    this.progressSec = grow(this.progressSec, new Uint32Array(buffer, capacity * 12, capacity));
+    this.bits = grow(this.bits, new Uint16Array(buffer, capacity * 16, capacity));
   }
 }
+
+/** time (8 bytes), backoffSec and progressSec (4 each), bits (2). */
+const BYTES_PER_STATUS = 18;
 
 function grow<T extends Uint16Array | Uint32Array | Float64Array>(old: T, next: T): T {
   next.set(old as never);
