@@ -19,19 +19,12 @@ export interface JobHistogram {
   readonly samples: Record<string, Record<string, string[]>>;
 }
 
-export function jobHistogram(
-  job: Job,
-  config: Config,
-  index: NodeIndex,
-  statuses: TaskStatuses,
-  eligibility: EligibilityCache,
-  now: number,
-  samples: number,
-): JobHistogram {
-  return runSteps(jobHistogramSteps(job, config, index, statuses, eligibility, now, samples));
+/** The job's histogram, in one go (see jobHistogramSteps). */
+export function jobHistogram(...args: Parameters<typeof jobHistogramSteps>): JobHistogram {
+  return runSteps(jobHistogramSteps(...args));
 }
 
-/** jobHistogram, yielding between slices of nodes (millions of them take seconds). */
+/** The job's histogram, yielding between slices of nodes (millions of them take seconds). */
 export function* jobHistogramSteps(
   job: Job,
   config: Config,
