@@ -29,7 +29,6 @@ export interface NodeSpec {
 }
 
 export class NodeSet {
-  private byName: Map<number, number[]> | undefined;
   private byLevel: Int32Array[] | undefined;
 
   constructor(
@@ -69,19 +68,20 @@ export class NodeSet {
     return this.tags.get(index);
   }
 
-  /** Positions of every replica named `name`. */
+  /** Positions of every replica named `name` (a scan of the ids: no map of every name is kept). */
   indicesOf(name: string): readonly number[] {
     const nameId = this.interner.lookup(name);
-    if (nameId < 0) return [];
-    if (!this.byName) {
-      this.byName = new Map();
-      for (let i = 0; i < this.nameIds.length; i++) {
-        const list = this.byName.get(this.nameIds[i]!);
-        if (list) list.push(i);
-        else this.byName.set(this.nameIds[i]!, [i]);
-      }
-    }
-    return this.byName.get(nameId) ?? [];
+    const out: number[] = [];
+    if (nameId < 0) return out;
+    for (let at = this.nameIds.indexOf(nameId); at >= 0; at = this.nameIds.indexOf(nameId, at + 1))
+      out.push(at);
+    return out;
+  }
+
+  /** Whether some node is named `name`. */
+  has(name: string): boolean {
+    const nameId = this.interner.lookup(name);
+    return nameId >= 0 && this.nameIds.includes(nameId);
   }
 
   /** Positions of the nodes at `level`, in list order. */

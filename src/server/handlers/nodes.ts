@@ -5,14 +5,17 @@ const ALL_FIELDS: readonly string[] = ['resources', 'disabled'];
 
 export const nodes: Handler<'nodes'> = (args, context) => {
   const fields: readonly string[] = args.fields?.length ? args.fields : ALL_FIELDS;
-  const filter = args.nodes?.length ? new Set(args.nodes) : undefined;
   const set = context.nodes();
   const settings = context.config().settings;
   const results: Record<string, Record<string, Record<string, unknown>>> = {};
   if (!set) return { results };
+  // Asked for some nodes: compare name ids, and make a name only for the nodes answered.
+  const filter = args.nodes?.length
+    ? new Set(args.nodes.map((name) => set.interner.lookup(name)).filter((id) => id >= 0))
+    : undefined;
   for (let i = 0; i < set.size; i++) {
+    if (filter && !filter.has(set.nameIds[i]!)) continue;
     const name = set.name(i);
-    if (filter && !filter.has(name)) continue;
     const level = settings.levels[set.levels[i]!]!;
     const entry: Record<string, unknown> = (results[level] ??= {})[name] ?? {};
     if (fields.includes('resources')) {

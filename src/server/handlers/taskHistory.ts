@@ -34,7 +34,7 @@ export const taskHistoryHandler: Handler<'task_history'> = async (args, context)
   const attempts = taskHistory([...events.lines].reverse(), [...stderr.lines].reverse());
   if (attempts.length === 0 && context.statuses.get(job, node) === undefined) {
     const nodes = context.nodes();
-    if (!nodes || nodes.indicesOf(node).length === 0) throw new NotFoundError(`Unknown node ${node}`);
+    if (!nodes || !nodes.has(node)) throw new NotFoundError(`Unknown node ${node}`);
   }
   const limit = args.limit ?? 20;
   return { job, node, attempts: attempts.slice(-limit), truncated: events.next_line_id !== '-1' };
