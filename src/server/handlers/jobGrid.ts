@@ -43,7 +43,8 @@ export const jobGrid: Handler<'job_grid'> = (args, context) => {
     throw new ApiError(
       `job_grid: ${atLevel.length} nodes is too many for one grid; page with job_node_statuses`,
     );
-  const mask = context.eligibility.get(job, config.settings, context.nodeIndex(nodes));
+  const index = context.nodeIndex(nodes);
+  const mask = context.eligibility.get(job, config.settings, index);
   const table = context.statuses.table(job.name);
   const now = Date.now() / 1000;
   // Group by ancestor, keeping the node set's order within each group.
@@ -69,7 +70,7 @@ export const jobGrid: Handler<'job_grid'> = (args, context) => {
     groups.push({ name: groupNames[g]!, start: names.length, count: groupNodes[g]!.length });
     for (const k of groupNodes[g]!) {
       const nodeName = nodes.name(atLevel[k]!);
-      const status = table?.get(context.statuses.names.lookup(nodeName));
+      const status = table?.get(index.nameIds[atLevel[k]!]!);
       const label = labelOf(shownBits(status, mask[k]!, now));
       const category = GRID_CATEGORIES.indexOf(label as (typeof GRID_CATEGORIES)[number]);
       names.push(nodeName);

@@ -27,7 +27,8 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
   const offset = args.offset ?? 0;
   const limit = args.limit ?? 100;
   const deadline = queryDeadline();
-  const mask = context.eligibility.get(job, config.settings, context.nodeIndex(nodes));
+  const index = context.nodeIndex(nodes);
+  const mask = context.eligibility.get(job, config.settings, index);
   const table = context.statuses.table(name);
   const now = Date.now() / 1000;
   const atLevel = nodes.atLevel(job.levelForTasks);
@@ -47,7 +48,7 @@ export const jobNodeStatuses: Handler<'job_node_statuses'> = (args, context) => 
     if ((k & CLOCK_CHECK_MASK) === CLOCK_CHECK_MASK && performance.now() > deadline) break;
     const nodeName = nodes.name(atLevel[k]!);
     if (regex && !regex.test(nodeName)) continue;
-    const status = table?.get(context.statuses.names.lookup(nodeName));
+    const status = table?.get(index.nameIds[atLevel[k]!]!);
     const bits = shownBits(status, mask[k]!, now);
     const label = labelOf(bits);
     if (wanted && label !== wanted) continue;
