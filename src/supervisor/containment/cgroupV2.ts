@@ -60,6 +60,8 @@ export class CgroupV2Containment implements TaskContainment {
   readonly paths: readonly string[];
   readonly cgroupProcs: readonly string[];
   private readonly memoryLimitBytes: number | undefined;
+  /** killRemaining found it empty after the main process exited. */
+  private seenEmpty = false;
 
   /** Checks the limits against the slice's controllers; create() makes the cgroup. */
   constructor(
@@ -119,6 +121,7 @@ export class CgroupV2Containment implements TaskContainment {
     // kernel's global cgroup lock: skip it, as after most tasks' normal exit. (A synchronous
     // read of cgroup.events costs less here than fs.promises.readFile's four round trips.)
     if (this.isPopulated()) await this.killAll();
+    else this.seenEmpty = true;
   }
 
   async signalAll(signal: NodeJS.Signals): Promise<void> {
@@ -126,7 +129,8 @@ export class CgroupV2Containment implements TaskContainment {
   }
 
   waitEmpty(): Promise<void> {
-    if (!this.isPopulated()) return Promise.resolve();
+    // Seen empty once, it stays empty (as above): no second read of cgroup.events per task.
+    if (this.seenEmpty || !this.isPopulated()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       let watcher: FSWatcher | undefined;
       const abort = new AbortController();
