@@ -62,7 +62,7 @@ export class NameInterner {
   }
 
   intern(name: string): number {
-    const hash = hashOf(name);
+    const hash = fnv1a32(name);
     const mask = this.slots.length - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const id = this.slots[slot]!;
@@ -73,7 +73,7 @@ export class NameInterner {
 
   /** The id, or -1 if the name was never interned. */
   lookup(name: string): number {
-    const hash = hashOf(name);
+    const hash = fnv1a32(name);
     const mask = this.slots.length - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const id = this.slots[slot]!;
@@ -147,8 +147,8 @@ function tooFull(count: number, capacity: number): boolean {
   return count * 4 > capacity * 3;
 }
 
-/** 32-bit FNV-1a over UTF-16 code units. */
-function hashOf(name: string): number {
+/** 32-bit FNV-1a over UTF-16 code units (signed). */
+export function fnv1a32(name: string): number {
   let hash = 0x811c9dc5 | 0;
   for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
   return hash;

@@ -2,6 +2,8 @@
  * A seeded random source, so a pass is reproducible from its seed (tests,
  * benchmarks); the daemon seeds it from the clock.
  */
+import { fnv1a32 } from '../nodes/nameInterner.js';
+
 export interface RandomSource {
   /** Uniform in [0, 1). */
   next(): number;
@@ -35,20 +37,13 @@ export function shuffleInPlace<T extends { length: number; [i: number]: unknown 
   return items;
 }
 
-/** FNV-1a of a string, 32 bits. */
-function hashText(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash >>> 0;
-}
-
 /**
  * The seed of one job's node order in a pass: from the pass's seed (one
  * draw) and the job's name, so a job's order depends on nothing another job
  * did or drew, and can be drawn a position at a time or all at once alike.
  */
 export function jobOrderSeed(passSeed: number, jobName: string): number {
-  return (Math.imul(passSeed ^ hashText(jobName), 0x9e3779b1) ^ (passSeed >>> 16)) >>> 0;
+  return (Math.imul(passSeed ^ fnv1a32(jobName), 0x9e3779b1) ^ (passSeed >>> 16)) >>> 0;
 }
 
 /** A pass's seed for its jobs' node orders: one draw of the pass's random source. */
@@ -58,16 +53,15 @@ export function passOrderSeed(random: RandomSource): number {
 
 /**
  * A random order of `values` (forward Fisher-Yates from `seed`), read an
- * entry at a time (as its position in `values`), or all at once. Positions are drawn as they are read, with the displaced
- * ones in a map, so reading the first few of ten million costs a few draws;
- * `drawAll` switches to an array holding the same order (the draws are made
- * again from the seed) once many will be read.
+ * entry at a time or all at once. Read one at a time, positions are drawn
+ * as they are read, with the displaced ones in a map, so reading the first
+ * few of ten million costs a few draws; `drawAll` makes the same draws
+ * again from the seed, in one go, for when many will be read.
  */
 export class RandomOrder {
   private position = 0;
   private readonly random: RandomSource;
-  private displaced: Map<number, number> | undefined = new Map();
-  private all: Int32Array | undefined;
+  private readonly displaced = new Map<number, number>();
 
   constructor(
     private readonly values: Int32Array,
@@ -76,11 +70,7 @@ export class RandomOrder {
     this.random = seededRandom(seed);
   }
 
-  get size(): number {
-    return this.values.length;
-  }
-
-  /** How many entries were read. */
+  /** How many entries were read one at a time. */
   get read(): number {
     return this.position;
   }
@@ -91,8 +81,7 @@ export class RandomOrder {
     const size = this.values.length;
     if (i >= size) return -1;
     this.position++;
-    if (this.all) throw new Error('RandomOrder: read position by position after drawAll');
-    const displaced = this.displaced!;
+    const displaced = this.displaced;
     const atI = displaced.get(i) ?? i;
     displaced.delete(i);
     if (size - i === 1) return atI;
@@ -104,24 +93,21 @@ export class RandomOrder {
   }
 
   /**
-   * The whole order as an array of values (those already read included,
-   * first). Written into `into` when it is long enough.
+   * The whole order as an array of values (those already read one at a
+   * time first, in the order read). Written into `into` when it is long
+   * enough.
    */
   drawAll(into?: Int32Array): Int32Array {
-    if (!this.all) {
-      const size = this.values.length;
-      const all = into && into.length >= size ? into.subarray(0, size) : new Int32Array(size);
-      all.set(this.values);
-      const random = seededRandom(this.seed);
-      for (let i = 0; i < size - 1; i++) {
-        const j = i + Math.floor(random.next() * (size - i));
-        const tmp = all[i]!;
-        all[i] = all[j]!;
-        all[j] = tmp;
-      }
-      this.all = all;
-      this.displaced = undefined;
+    const size = this.values.length;
+    const all = into && into.length >= size ? into.subarray(0, size) : new Int32Array(size);
+    all.set(this.values);
+    const random = seededRandom(this.seed);
+    for (let i = 0; i < size - 1; i++) {
+      const j = i + Math.floor(random.next() * (size - i));
+      const tmp = all[i]!;
+      all[i] = all[j]!;
+      all[j] = tmp;
     }
-    return this.all;
+    return all;
   }
 }

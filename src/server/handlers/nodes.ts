@@ -1,10 +1,8 @@
 /** `nodes`: configured resources and the disabled flag of nodes, by level. */
-import { EventLoopSlicer } from '../../nodes/eventLoopSlicer.js';
+import { EventLoopSlicer, SLICE_ITERATIONS } from '../../nodes/eventLoopSlicer.js';
 import type { Handler } from '../apiContext.js';
 
 const ALL_FIELDS: readonly string[] = ['resources', 'disabled'];
-/** Nodes between two looks at the clock. */
-const PAUSE_EVERY = 1024;
 
 export const nodes: Handler<'nodes'> = async (args, context) => {
   const fields: readonly string[] = args.fields?.length ? args.fields : ALL_FIELDS;
@@ -19,7 +17,7 @@ export const nodes: Handler<'nodes'> = async (args, context) => {
   // Every node of millions takes seconds: the event loop gets its turns meanwhile.
   const slicer = new EventLoopSlicer();
   for (let i = 0; i < set.size; i++) {
-    if (i % PAUSE_EVERY === PAUSE_EVERY - 1) await slicer.due();
+    if (i % SLICE_ITERATIONS === SLICE_ITERATIONS - 1) await slicer.due();
     if (filter && !filter.has(set.nameIds[i]!)) continue;
     const name = set.name(i);
     const level = settings.levels[set.levels[i]!]!;
