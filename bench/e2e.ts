@@ -2,8 +2,11 @@
  * End-to-end throughput: the real `bistro scheduler` running 1 job x 5000
  * nodes of a trivial task (it only writes its status) with instance
  * concurrency 64, vs raw `child_process.spawn` of the same command 64 at a
- * time, vs GNU parallel -j64 -- all in the same run. GNU parallel is
- * installed with apt-get if missing.
+ * time, vs GNU parallel -j64, vs `xargs -P64` (the C floor) -- all in the
+ * same run. The scheduler and xargs run in three interleaved pairs (which
+ * goes first alternates), so a slow spell of a shared machine hits both; the
+ * median pair by ratio is reported. GNU parallel is installed with apt-get
+ * if missing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { printFigures, printMachine, round, type Figure } from './harness.js';
 const TASKS = 5000;
 const CONCURRENCY = 64;
 const SCRIPT = 'echo done > "$2"';
+const PAIRS = 3;
 
 async function rawSpawn(): Promise<number> {
   const started = performance.now();
@@ -112,8 +116,14 @@ async function daemon(): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const handle = db();
     if (!handle) continue;
-    done = (handle.prepare('SELECT COUNT(*) AS n FROM statuses WHERE bits = 4').get() as { n: number }).n;
-    handle.close();
+    try {
+      done = (handle.prepare('SELECT COUNT(*) AS n FROM statuses WHERE bits = 4').get() as { n: number }).n;
+    } catch (error) {
+      // The scheduler made the file but not yet its tables.
+      if (!/no such table/.test((error as Error).message)) throw error;
+    } finally {
+      handle.close();
+    }
     if (performance.now() - started > 300_000)
       throw new Error(`only ${done} of ${TASKS} tasks done after 300 s`);
   }
@@ -126,10 +136,21 @@ async function daemon(): Promise<number> {
 export async function runE2eBench(): Promise<void> {
   printMachine('e2e');
   const parallel = ensureParallel();
-  const ours = await daemon();
+  const pairs: { ours: number; xargs: number }[] = [];
+  for (let pair = 0; pair < PAIRS; pair++) {
+    const xargsFirst = pair % 2 === 1;
+    const before = xargsFirst ? xargsRate() : NaN;
+    const scheduler = await daemon();
+    const after = xargsFirst ? before : xargsRate();
+    console.log(
+      `pair ${pair + 1}: scheduler ${round(scheduler)}/s, xargs -P${CONCURRENCY} ${round(after)}/s`,
+    );
+    pairs.push({ ours: scheduler, xargs: after });
+  }
+  pairs.sort((a, b) => a.ours / a.xargs - b.ours / b.xargs);
+  const { ours, xargs } = pairs[Math.floor(pairs.length / 2)]!;
   const raw = await rawSpawn();
   const gnu = parallel ? gnuParallel(parallel) : NaN;
-  const xargs = xargsRate();
   console.log(
     `${TASKS} trivial tasks, concurrency ${CONCURRENCY}: scheduler ${round(ours)}/s, raw spawn ${round(raw)}/s, GNU parallel ${round(gnu)}/s, xargs -P${CONCURRENCY} ${round(xargs)}/s`,
   );
@@ -141,7 +162,15 @@ export async function runE2eBench(): Promise<void> {
     { metric: 'ratio_vs_spawn', value: round(ours / raw, 3), unit: 'ratio', ...context },
     { metric: 'ratio_vs_gnu_parallel', value: round(ours / gnu, 3), unit: 'ratio', ...context },
     { metric: 'xargs_tasks_per_sec', value: round(xargs), unit: 'tasks/s', ...context },
-    { metric: 'ratio_vs_xargs', value: round(ours / xargs, 3), unit: 'ratio', target: 0.8, ...context },
+    {
+      metric: 'ratio_vs_xargs',
+      value: round(ours / xargs, 3),
+      unit: 'ratio',
+      target: 0.8,
+      pairs: PAIRS,
+      all_pairs: pairs.map((pair) => round(pair.ours / pair.xargs, 3)).join(' '),
+      ...context,
+    },
   ];
   printFigures('e2e', figures);
 }

@@ -1,6 +1,6 @@
 /**
  * The native piece: the task launcher executable and the addon with
- * `createPipe` and `spawnProcess` (posix_spawn + pidfd exit watch), both
+ * `createPipe` and `spawnProcess` (clone + pidfd exit watch), both
  * built by `npm ci` (node-gyp, native/binding.gyp). A missing
  * build is a clear startup error, not a crash at the first task.
  */
@@ -30,6 +30,8 @@ interface NativeAddon {
    * gets fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the
    * process is reaped. With `nice`, the child takes that nice value before it execs (a
    * boosted supervisor's child would otherwise compete with it until the launcher runs).
+   * With `cgroupDir` (a cgroup v2 directory; only where `canStartInCgroup()`), the child
+   * starts inside that cgroup (clone3 with CLONE_INTO_CGROUP) instead of joining it later.
    * Throws an errno error (code, errno, syscall) if it cannot start.
    */
   spawnProcess(
@@ -39,7 +41,10 @@ interface NativeAddon {
     fds: readonly number[],
     onExit: (exitCode: number | null, signalNumber: number | null) => void,
     nice?: number,
+    cgroupDir?: string,
   ): number;
+  /** Whether spawnProcess can start a child directly in a cgroup v2 (x86-64, Linux 5.7+, clone3 allowed). */
+  canStartInCgroup(): boolean;
 }
 
 export class NativeBuildMissing extends Error {
