@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -390,6 +391,34 @@ static pid_t posix_spawn_launch(launch_record *launch, int *pidfd) {
 #endif
 
 /*
+ * The new process's start time as /proc/<pid>/stat shows it (field 22: the
+ * boot-time clock at fork, in clock ticks), without reading /proc: the kernel
+ * takes it inside the clone, so when the clock reads the same tick before
+ * and after the clone, that tick is it. Reading /proc/<pid>/stat right after
+ * the clone instead waits for the child's exec to let go of its locks.
+ */
+static long long last_start_ticks = -1;
+
+static long long boottime_ticks(void) {
+  static long long ns_per_tick = 0;
+  if (ns_per_tick == 0) {
+    long hz = sysconf(_SC_CLK_TCK);
+    ns_per_tick = hz > 0 ? 1000000000LL / hz : -1;
+  }
+  struct timespec now;
+  if (ns_per_tick <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) != 0) return -1;
+  return ((long long)now.tv_sec * 1000000000LL + now.tv_nsec) / ns_per_tick;
+}
+
+/* lastSpawnStartTicks(): the start ticks of the process the last spawnProcess started, or -1 if unsure. */
+static napi_value last_spawn_start_ticks(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_create_double(env, (double)last_start_ticks, &result);
+  return result;
+}
+
+/*
  * spawnProcess(file, argv, env, fds, onExit[, nice[, cgroupDir]]): pid. Child fd i gets fds[i];
  * -1 means /dev/null. With `nice`, the child takes that nice value before it execs; with
  * `cgroupDir` (a cgroup v2 directory; only where canStartInCgroup()), it starts inside it.
@@ -470,11 +499,14 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
   }
   int pidfd = -1;
   pid_t pid = -err;
+  long long before = boottime_ticks();
 #ifdef HAVE_RAW_SYSCALLS
   if (!err) pid = clone_launch(launch, &pidfd, cgroup_fd);
 #else
   if (!err) pid = posix_spawn_launch(launch, &pidfd);
 #endif
+  long long after = boottime_ticks();
+  last_start_ticks = before >= 0 && before == after ? before : -1;
   if (cgroup_fd >= 0) close(cgroup_fd);
   for (int i = 0; i < launch->fd_count; i++)
     if (moved[i] >= 0) close(moved[i]);
@@ -522,6 +554,8 @@ napi_value register_spawn(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "canStartInCgroup", NAPI_AUTO_LENGTH, can_start_in_cgroup, NULL, &fn);
   napi_set_named_property(env, exports, "canStartInCgroup", fn);
+  napi_create_function(env, "lastSpawnStartTicks", NAPI_AUTO_LENGTH, last_spawn_start_ticks, NULL, &fn);
+  napi_set_named_property(env, exports, "lastSpawnStartTicks", fn);
   napi_create_function(env, "spawnProcess", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
   napi_set_named_property(env, exports, "spawnProcess", fn);
   return exports;

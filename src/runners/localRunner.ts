@@ -98,7 +98,8 @@ export class LocalRunner implements Runner {
   static hooks(runner: () => LocalRunner) {
     return {
       beforeSpawn: (id: string, cgroupPaths: readonly string[]) => runner().beforeSpawn(id, cgroupPaths),
-      afterSpawn: (id: string, pid: number) => runner().afterSpawn(id, pid),
+      afterSpawn: (id: string, pid: number, startTicks: number | undefined) =>
+        runner().afterSpawn(id, pid, startTicks),
       onEvent: (event: TaskEvent) => runner().onEvent(event),
       onLog: (id: string, line: LogLine) => runner().onLog(id, line),
       onUnkillable: (id: string) => runner().onUnkillable(id),
@@ -367,7 +368,7 @@ export class LocalRunner implements Runner {
     if (task) this.deps.statusStore.recordLaunch(task, cgroupPaths);
   }
 
-  private afterSpawn(invocationId: string, pid: number): void {
+  private afterSpawn(invocationId: string, pid: number, startTicks: number | undefined): void {
     const task = this.taskOf(invocationId);
     if (!task) return;
     this.deps.logger.info(
@@ -386,7 +387,7 @@ export class LocalRunner implements Runner {
       this.processGroups.set(invocationId, pgid);
       this.deps.onProcessGroup(pgid, true);
     }
-    const pidStartTime = processStartTicks(pid);
+    const pidStartTime = startTicks ?? processStartTicks(pid);
     if (pidStartTime === undefined) return;
     this.deps.statusStore.recordProcess(invocationId, { pid, pidStartTime, pgid });
   }

@@ -43,6 +43,12 @@ interface NativeAddon {
     nice?: number,
     cgroupDir?: string,
   ): number;
+  /**
+   * The start time of the process the last spawnProcess started, in clock
+   * ticks since boot as /proc/<pid>/stat shows it (the boot-time clock read
+   * the same tick before and after the clone); -1 when the clone spanned a tick.
+   */
+  lastSpawnStartTicks(): number;
   /** Whether spawnProcess can start a child directly in a cgroup v2 (x86-64, Linux 5.7+, clone3 allowed). */
   canStartInCgroup(): boolean;
 }

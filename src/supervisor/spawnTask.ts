@@ -21,6 +21,8 @@ export interface SpawnHooks {
 
 export interface SpawnedTask {
   readonly pid: number;
+  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22), when the spawn knew it. */
+  readonly startTicks: number | undefined;
   /** Our read ends of the task's pipes. */
   readonly readFds: Partial<Record<PipeName, number>>;
 }
@@ -98,8 +100,10 @@ export function spawnTask(
     // The child has its copies; ours must go so EOF means "every holder closed it".
     closeFds(made.map((pair) => pair[1]));
   }
+  const startTicks = native().lastSpawnStartTicks();
   return {
     pid,
+    startTicks: startTicks >= 0 ? startTicks : undefined,
     readFds: {
       stdout: pipes.stdout[0],
       stderr: pipes.stderr[0],

@@ -29,8 +29,12 @@ export interface SupervisorOptions {
   readonly onUnkillable?: (invocationId: string) => void;
   /** Called right before each spawn (write durable records here); throwing fails the launch. */
   readonly beforeSpawn?: (invocationId: string, cgroupPaths: readonly string[]) => void;
-  /** Called right after each successful spawn. */
-  readonly afterSpawn?: (invocationId: string, pid: number) => void;
+  /**
+   * Called right after each successful spawn, with the process's start time
+   * (clock ticks since boot, as /proc/<pid>/stat field 22) when the spawn
+   * knew it without reading /proc.
+   */
+  readonly afterSpawn?: (invocationId: string, pid: number, startTicks: number | undefined) => void;
   /** Creates task cgroups; by default one that detects the hierarchies. `null` never contains. */
   readonly containment?: ContainmentFactory | null;
   /**

@@ -34,8 +34,8 @@ export interface TaskProcessHooks extends SpawnHooks {
   readonly onLog: (invocationId: string, line: LogLine) => void;
   /** Called once if processes survive SIGKILL past the unkillable timeout. */
   readonly onUnkillable?: (invocationId: string) => void;
-  /** Called right after a successful spawn. */
-  readonly afterSpawn?: (invocationId: string, pid: number) => void;
+  /** Called right after a successful spawn (the start time when the spawn knew it). */
+  readonly afterSpawn?: (invocationId: string, pid: number, startTicks: number | undefined) => void;
 }
 
 export class TaskProcess {
@@ -218,7 +218,7 @@ export class TaskProcess {
       return;
     }
     this.pid = spawned.pid;
-    this.hooks.afterSpawn?.(spec.invocationId, spawned.pid);
+    this.hooks.afterSpawn?.(spec.invocationId, spawned.pid, spawned.startTicks);
     const quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
       pause: () => this.pipes.pause(),
       resume: () => this.pipes.resume(),
@@ -318,14 +318,16 @@ export class TaskProcess {
       startTime: this.startTime,
     };
     const resolve = () => this.resolveDone({ ...result, endTime: Date.now() });
-    this.releaseContainment().then(resolve, resolve);
+    // A cgroup whose launch failed or whose task was abandoned is never handed to another task.
+    const reusable = this.launchFailure === undefined && this.abandoned === undefined;
+    this.releaseContainment(reusable).then(resolve, resolve);
   }
 
-  private async releaseContainment(): Promise<void> {
+  private async releaseContainment(reusable = false): Promise<void> {
     const containment = this.containment;
     if (!containment) return;
     try {
-      await containment.release();
+      await containment.release({ reusable });
     } catch (error) {
       this.emit('task_pipe_error', {
         pipe: 'containment',

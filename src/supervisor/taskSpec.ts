@@ -43,8 +43,12 @@ export interface TaskContainment {
   killRemaining(): Promise<void>;
   /** Sends `signal` to every process inside. */
   signalAll(signal: NodeJS.Signals): Promise<void>;
-  /** Removes what was created for the task; call once it is empty. */
-  release(): Promise<void>;
+  /**
+   * Removes what was created for the task; call once it is empty. With
+   * `reusable: false` (the launch failed, or the task was abandoned) nothing
+   * of it is kept for another task.
+   */
+  release(options?: { readonly reusable?: boolean }): Promise<void>;
   /** What happened inside, read at completion (OOM kills). */
   summary(): ContainmentSummary;
   /** CPU time and memory of everything inside, as far as the hierarchy accounts for them. */

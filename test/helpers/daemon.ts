@@ -11,10 +11,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { readCgroupMounts } from '../../src/supervisor/containment/mounts.js';
+import { native } from '../../src/supervisor/native.js';
 import { BISTRO_BIN } from './cli.js';
 import { isAlive, waitFor } from './processes.js';
 
@@ -33,9 +34,25 @@ function subdirectories(dir: string): string[] {
     : [];
 }
 
-/** Task cgroups left under the end-to-end slice (`<slice>/<instance>/<invocation>`). */
+/**
+ * Task cgroups left under the end-to-end slice (`<slice>/<instance>/<invocation>`)
+ * by instances that no longer run. A running scheduler keeps idle task cgroups
+ * for its next tasks, so another test's live scheduler is never counted (nor touched).
+ */
 export function leftoverE2eCgroups(): string[] {
-  return subdirectories(E2E_SLICE_DIR).flatMap(subdirectories);
+  return subdirectories(E2E_SLICE_DIR)
+    .filter((instanceDir) => !instanceRuns(basename(instanceDir)))
+    .flatMap(subdirectories);
+}
+
+/** Whether a scheduler holds instance `id`'s identity lock now. */
+function instanceRuns(id: string): boolean {
+  const lockFile = join(IDENTITY_LOCK_DIR, `${id}.lock`);
+  if (!existsSync(lockFile)) return false;
+  const fd = native().lockFile(lockFile);
+  if (fd < 0) return true;
+  native().closeFd(fd);
+  return false;
 }
 
 /** Instance sub-trees under the end-to-end slice (a cleanly stopped scheduler removes its own). */
@@ -238,8 +255,10 @@ export class DaemonProcess {
         await this.stop('SIGKILL');
     }
     const leaked = this.livePids();
-    const ownDefault = this.defaultSliceCgroups();
-    const cgroups = [...leftoverE2eCgroups(), ...ownDefault];
+    const id = this.instanceId();
+    // Its own sub-trees (it has stopped: anything there is left behind), and those of dead instances.
+    const own = id ? [join(E2E_SLICE_DIR, id), join(DEFAULT_SLICE_DIR, id)].flatMap(subdirectories) : [];
+    const cgroups = [...new Set([...leftoverE2eCgroups(), ...own])];
     for (const pid of leaked) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -247,7 +266,7 @@ export class DaemonProcess {
         // gone
       }
     }
-    for (const dir of [...leftoverE2eCgroups(), ...ownDefault]) {
+    for (const dir of cgroups) {
       // Another scheduler of the same test may remove its own meanwhile.
       if (!existsSync(dir)) continue;
       writeFileSync(join(dir, 'cgroup.kill'), '1');
@@ -261,7 +280,7 @@ export class DaemonProcess {
       }
     }
     // Instance sub-trees of schedulers this test SIGKILLed (empty once their tasks are gone).
-    for (const dir of e2eInstanceCgroups()) {
+    for (const dir of e2eInstanceCgroups().filter((instanceDir) => !instanceRuns(basename(instanceDir)))) {
       try {
         rmdirSync(dir);
       } catch (error) {
@@ -269,7 +288,6 @@ export class DaemonProcess {
         if (!['EBUSY', 'ENOTEMPTY'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
       }
     }
-    const id = this.instanceId();
     if (id) {
       // What a SIGKILLed scheduler could not remove itself: its sub-tree and its identity lock.
       for (const dir of [join(DEFAULT_SLICE_DIR, id), join(E2E_SLICE_DIR, id)]) {

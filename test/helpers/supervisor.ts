@@ -4,6 +4,7 @@ import {
 } from '../../src/config/taskSubprocess.js';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach } from 'node:test';
+import type { ContainmentFactory } from '../../src/supervisor/containment/containmentFactory.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { TaskEvent } from '../../src/supervisor/taskEvents.js';
 import type { LogLine, TaskSpec } from '../../src/supervisor/taskSpec.js';
@@ -38,15 +39,21 @@ export const NO_CGROUPS: TaskSubprocessOptions = TASK_SUBPROCESS_WITHOUT_CGROUPS
 export class Recorder {
   readonly events: TaskEvent[] = [];
   readonly lines = new Map<string, LogLine[]>();
-  readonly supervisor = new Supervisor({
-    onEvent: (event) => this.events.push(event),
-    onLog: (id, line) => {
-      const list = this.lines.get(id) ?? [];
-      list.push(line);
-      this.lines.set(id, list);
-    },
-  });
+  readonly supervisor: Supervisor;
   private counter = 0;
+
+  /** `containment`: the supervisor's cgroup factory (by default one without an instance). */
+  constructor(containment?: ContainmentFactory) {
+    this.supervisor = new Supervisor({
+      onEvent: (event) => this.events.push(event),
+      onLog: (id, line) => {
+        const list = this.lines.get(id) ?? [];
+        list.push(line);
+        this.lines.set(id, list);
+      },
+      ...(containment ? { containment } : {}),
+    });
+  }
 
   /** Starts `sh -c script sh <args...>`. */
   sh(script: string, args: string[] = [], options: Partial<TaskSubprocessOptions> = {}, cwd = '/tmp') {

@@ -94,6 +94,8 @@ describe('grandchild calls setsid', () => {
     process.kill(escaped!, 'SIGKILL');
     const result = await task.done;
     assert.equal(result.killed, true);
+    // The canary closes as the process exits, a moment before it is a zombie: wait for that moment.
+    await waitFor(() => !isAlive(escaped!));
   });
 });
 

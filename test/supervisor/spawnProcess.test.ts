@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readCgroupMounts } from '../../src/supervisor/containment/mounts.js';
 import { native } from '../../src/supervisor/native.js';
+import { processStartTicks } from '../../src/supervisor/procStat.js';
 import { isAlive } from '../helpers/processes.js';
 
 const ENV = ['PATH=/usr/bin:/bin'];
@@ -109,6 +110,23 @@ describe('spawnProcess', () => {
       );
     } finally {
       rmdirSync(dir);
+    }
+  });
+
+  it('knows the start time of what it started as /proc/<pid>/stat shows it, or says it does not', async () => {
+    const started = Array.from({ length: 50 }, () => {
+      const child = start(['/bin/sleep', '30'], [-1, -1, -1]);
+      return { ...child, startTicks: native().lastSpawnStartTicks() };
+    });
+    try {
+      const known = started.filter((child) => child.startTicks >= 0);
+      // The clone spans a tick boundary (10 ms) only rarely.
+      assert.ok(known.length >= 40, `start time known for ${known.length} of 50`);
+      for (const child of known)
+        assert.equal(child.startTicks, processStartTicks(child.pid), `pid ${child.pid}`);
+    } finally {
+      for (const child of started) process.kill(child.pid, 'SIGKILL');
+      await Promise.all(started.map((child) => child.exit));
     }
   });
 

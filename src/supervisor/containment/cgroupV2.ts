@@ -4,7 +4,8 @@
  * kernel applies atomically to the whole subtree -- processes forked during
  * the kill included, and no pid can be reused under us. Completion waits for
  * `populated 0` in `cgroup.events` by inotify, with a slow backoff poll only
- * as a safety net. The cgroup is removed afterwards.
+ * as a safety net. The cgroup is removed afterwards, or kept for the next
+ * task when it comes from an instance's pool (cgroupV2Pool.ts).
  *
  * Cannot stop: a process that moves itself to another cgroup (needs write
  * access to the target), or work handed to a system daemon.
@@ -22,6 +23,7 @@ import {
   writeControl,
   writeControlAsync,
 } from './cgroupFs.js';
+import type { CgroupV2Pool } from './cgroupV2Pool.js';
 import type { CgroupLimits } from './limits.js';
 
 export class ContainmentError extends Error {
@@ -63,8 +65,20 @@ export class CgroupV2Containment implements TaskContainment {
   private readonly memoryLimitBytes: number | undefined;
   /** killRemaining found it empty after the main process exited. */
   private seenEmpty = false;
+  /** Someone froze it (a task may write its own cgroup.freeze): never handed to another task. */
+  private seenFrozen = false;
+  /** The pool it came from or may go back to; undefined = made for this task and removed after. */
+  private readonly pool: CgroupV2Pool | undefined;
+  /** Taken from the pool: it exists already, and `usage_usec` counted from here. */
+  private readonly reused: boolean;
+  private readonly cpuBaselineUsec: number;
 
-  /** Checks the limits against the slice's controllers; create() makes the cgroup. */
+  /**
+   * Checks the limits against the slice's controllers; create() makes the
+   * cgroup. With a pool (only for a task without limits of its own, in a
+   * slice without the memory controller), an idle cgroup is taken from it
+   * if there is one, and the cgroup goes back to it when it is released clean.
+   */
   constructor(
     root: string,
     slice: string,
@@ -72,8 +86,19 @@ export class CgroupV2Containment implements TaskContainment {
     private readonly limits: CgroupLimits,
     private readonly enabledControllers: readonly string[],
     private readonly pollMs: number,
+    pool?: CgroupV2Pool,
   ) {
-    this.dir = join(root, slice, invocationId);
+    const reusable =
+      pool !== undefined &&
+      !enabledControllers.includes('memory') &&
+      limits.memoryBytes === undefined &&
+      limits.cpuCores === undefined &&
+      limits.pidsMax === undefined;
+    this.pool = reusable ? pool : undefined;
+    const idle = this.pool?.take();
+    this.reused = idle !== undefined;
+    this.cpuBaselineUsec = idle?.cpuUsageUsec ?? 0;
+    this.dir = idle?.dir ?? join(root, slice, invocationId);
     this.paths = [this.dir];
     this.cgroupProcs = [join(this.dir, 'cgroup.procs')];
     this.startCgroup = this.dir;
@@ -92,6 +117,7 @@ export class CgroupV2Containment implements TaskContainment {
 
   async create(): Promise<void> {
     const { limits } = this;
+    if (this.reused) return;
     await mkdir(this.dir);
     if (limits.memoryBytes !== undefined) {
       await writeControlAsync(this.dir, 'memory.max', String(limits.memoryBytes));
@@ -107,6 +133,7 @@ export class CgroupV2Containment implements TaskContainment {
   isPopulated(): boolean {
     const events = readControl(this.dir, 'cgroup.events');
     if (events === undefined) return false;
+    if (/^frozen 1$/m.test(events)) this.seenFrozen = true;
     return /^populated 1$/m.test(events);
   }
 
@@ -161,17 +188,33 @@ export class CgroupV2Containment implements TaskContainment {
     });
   }
 
-  async release(): Promise<void> {
+  /**
+   * Removes the cgroup, or gives it back to its pool when `reusable` (the
+   * task ran and ended normally) and it is provably clean: empty, never seen
+   * frozen, no sub-cgroups (`cgroup.stat`). Anything else is removed.
+   */
+  async release(options: { reusable?: boolean } = {}): Promise<void> {
+    if (this.pool && options.reusable !== false && this.isClean()) {
+      const cpuUsageUsec = readCpuUsageUsec(this.dir);
+      if (cpuUsageUsec !== undefined && this.pool.keep({ dir: this.dir, cpuUsageUsec })) return;
+    }
     await removeCgroupTree(this.dir);
   }
 
+  private isClean(): boolean {
+    const empty = this.seenEmpty || !this.isPopulated();
+    if (!empty || this.seenFrozen) return false;
+    const stat = readControl(this.dir, 'cgroup.stat');
+    return stat !== undefined && /^nr_descendants 0$/m.test(stat);
+  }
+
   usage(): TaskUsage {
-    const cpu = /^usage_usec (\d+)$/m.exec(readControl(this.dir, 'cpu.stat') ?? '');
+    const usageUsec = readCpuUsageUsec(this.dir);
     const memory = this.enabledControllers.includes('memory');
     const current = memory ? readControl(this.dir, 'memory.current') : undefined;
     const peak = memory ? readControl(this.dir, 'memory.peak') : undefined;
     return {
-      ...(cpu ? { cpuSeconds: Number(cpu[1]) / 1e6 } : {}),
+      ...(usageUsec !== undefined ? { cpuSeconds: Math.max(0, usageUsec - this.cpuBaselineUsec) / 1e6 } : {}),
       ...(current ? { memoryBytes: Number(current) } : {}),
       ...(peak ? { memoryPeakBytes: Number(peak) } : {}),
     };
@@ -184,4 +227,9 @@ export class CgroupV2Containment implements TaskContainment {
     const match = /^oom_kill (\d+)$/m.exec(events);
     return { oomKills: match ? Number(match[1]) : 0, memoryLimitBytes: this.memoryLimitBytes };
   }
+}
+
+function readCpuUsageUsec(dir: string): number | undefined {
+  const match = /^usage_usec (\d+)$/m.exec(readControl(dir, 'cpu.stat') ?? '');
+  return match ? Number(match[1]) : undefined;
 }

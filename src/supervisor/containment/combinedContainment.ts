@@ -47,8 +47,8 @@ export class CombinedContainment implements TaskContainment {
     await (this.primary ?? this.limits).signalAll(signal);
   }
 
-  async release(): Promise<void> {
-    await this.primary?.release();
+  async release(options?: { readonly reusable?: boolean }): Promise<void> {
+    await this.primary?.release(options);
     await this.limits.release();
   }
 

@@ -9,7 +9,9 @@
  *
  * With an `instance` identity, every slice gets a sub-tree of that name
  * (`bistro.slice/<instance>/<invocation>`): an instance owns exactly its
- * sub-tree, and restart recovery never looks beyond it.
+ * sub-tree, and restart recovery never looks beyond it. Such an instance
+ * also keeps clean task cgroups (v2) for its next tasks (cgroupV2Pool.ts)
+ * and removes them when it stops.
  *
  * Limits the chosen hierarchy cannot enforce (cgroup v2 without the memory,
  * cpu or pids controller) are enforced in the cgroup v1 hierarchy of that
@@ -23,6 +25,7 @@ import type { TaskContainment } from '../taskSpec.js';
 import { CgroupV1Containment } from './cgroupV1.js';
 import { CombinedContainment } from './combinedContainment.js';
 import { CgroupV2Containment, ContainmentError, prepareV2Slice } from './cgroupV2.js';
+import { CgroupV2Pool } from './cgroupV2Pool.js';
 import { limitControllers, type CgroupLimits } from './limits.js';
 import { readCgroupMounts, type CgroupMounts } from './mounts.js';
 
@@ -57,6 +60,8 @@ export class ContainmentFactory {
   private readonly v2Slices = new Map<string, string[] | ContainmentError>();
   /** v1 slice directories task cgroups were made in (the instance's sub-trees). */
   private readonly v1Slices = new Set<string>();
+  /** Idle task cgroups per v2 slice directory; only with an instance identity. */
+  private readonly v2Pools = new Map<string, CgroupV2Pool>();
 
   constructor(
     private readonly mounts: CgroupMounts = readCgroupMounts(),
@@ -160,6 +165,7 @@ export class ContainmentFactory {
         ownLimits,
         choice.controllers,
         options.pollMs,
+        this.poolFor(join(choice.root, choice.slice)),
       );
       const configuredSlice = options.cgroups?.slice || DEFAULT_SLICE;
       return this.v1LimitsFor(
@@ -223,11 +229,12 @@ export class ContainmentFactory {
    */
   async removeInstanceCgroups(): Promise<string[]> {
     if (this.instance === undefined) return [];
+    const kept: string[] = [];
+    for (const pool of this.v2Pools.values()) kept.push(...(await pool.drain()));
     const dirs = [
       ...[...this.v2Slices].filter(([, prepared]) => Array.isArray(prepared)).map(([dir]) => dir),
       ...this.v1Slices,
     ];
-    const kept: string[] = [];
     for (const dir of dirs) {
       try {
         await rmdir(dir);
@@ -237,6 +244,24 @@ export class ContainmentFactory {
       }
     }
     return kept;
+  }
+
+  /** The pool of idle task cgroups in an instance's own v2 slice; none without an instance. */
+  private poolFor(sliceDir: string): CgroupV2Pool | undefined {
+    if (this.instance === undefined) return undefined;
+    let pool = this.v2Pools.get(sliceDir);
+    if (!pool) {
+      pool = new CgroupV2Pool(sliceDir);
+      this.v2Pools.set(sliceDir, pool);
+    }
+    return pool;
+  }
+
+  /** Tasks started in a cgroup an earlier task of this instance used (all slices). */
+  get reusedCgroups(): number {
+    let reused = 0;
+    for (const pool of this.v2Pools.values()) reused += pool.reuseCount;
+    return reused;
   }
 
   /** One line for the startup log. */

@@ -1,7 +1,8 @@
 /**
  * Leftover discovery for restart recovery: task cgroups under the
  * configured slice that no live supervisor owns. Task cgroups are named by
- * invocation id, so each leftover says which task it was.
+ * the invocation id they were made for (a cgroup kept for later tasks keeps
+ * its first task's name; which task ran in it last is in the launch records).
  */
 import { join } from 'node:path';
 import { readPidsRecursive, removeCgroupTree, subdirectories, writeControl } from './cgroupFs.js';
