@@ -3,7 +3,7 @@
  * nodes of a trivial task (it only writes its status) with instance
  * concurrency 64, vs raw `child_process.spawn` of the same command 64 at a
  * time, vs GNU parallel -j64, vs `xargs -P64` (the C floor) -- all in the
- * same run. The scheduler and xargs run in three interleaved pairs (which
+ * same run. The scheduler and xargs run in five interleaved pairs (which
  * goes first alternates), so a slow spell of a shared machine hits both; the
  * median pair by ratio is reported. GNU parallel is installed with apt-get
  * if missing.
@@ -19,7 +19,7 @@ import { printFigures, printMachine, round, type Figure } from './harness.js';
 const TASKS = 5000;
 const CONCURRENCY = 64;
 const SCRIPT = 'echo done > "$2"';
-const PAIRS = 3;
+const PAIRS = 5;
 
 async function rawSpawn(): Promise<number> {
   const started = performance.now();

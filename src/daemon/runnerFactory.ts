@@ -19,8 +19,13 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import type { LaunchPlans } from '../runners/launchPlans.js';
 import { boostSchedulerPriority, type CpuPriority } from './cpuPriority.js';
 
-/** Nice levels above its tasks: enough to win the CPU from a few dozen busy tasks. */
-export const DEFAULT_PRIORITY_BOOST = 10;
+/**
+ * Nice levels above its tasks: the whole range (nice 0 tasks, a nice -20
+ * event loop). Ten levels (a weight ratio of ~9) were not enough against
+ * 64 runnable tasks on two cores: the event loop waited ~0.4 ms in the run
+ * queue per task turned over, against ~0.25 ms with twenty (BENCHMARKS.md).
+ */
+export const DEFAULT_PRIORITY_BOOST = 20;
 
 export interface RunnerSetup {
   readonly simulation?: { readonly meanDurationMs: number; readonly failureRate: number };

@@ -122,6 +122,9 @@ export class StatusStore implements TaskStateStore {
   private readonly pending = new Map<string, { job: string; node: string; status: TaskStatus }>();
   /** Finished tasks whose launch records are still to be removed. */
   private readonly launchesToRemove = new Set<string>();
+  /** Process identities of spawned tasks, written with the next transaction (at most one turn away). */
+  private readonly processesToRecord = new Map<string, ProcessRecord>();
+  private processFlush: NodeJS.Immediate | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly statements;
 
@@ -173,14 +176,24 @@ export class StatusStore implements TaskStateStore {
    */
   flushAndRemoveLaunch(invocationId: string | undefined): number {
     if (invocationId !== undefined) this.launchesToRemove.add(invocationId);
-    if (this.pending.size === 0 && this.launchesToRemove.size === 0) {
+    if (this.pending.size === 0 && this.launchesToRemove.size === 0 && this.processesToRecord.size === 0) {
       if (!this.writable) this.probe();
       return 0;
     }
     const batch = [...this.pending.values()];
     const removals = [...this.launchesToRemove];
+    const processes = [...this.processesToRecord];
     try {
       this.db.transaction(() => {
+        for (const [id, process] of processes) {
+          if (this.launchesToRemove.has(id)) continue;
+          this.statements.updateProcess.run({
+            invocation_id: id,
+            pid: process.pid,
+            pid_start_time: process.pidStartTime,
+            pgid: process.pgid ?? null,
+          });
+        }
         for (const id of removals) this.statements.deleteRunning.run(id);
         for (const { job, node, status } of batch) {
           this.statements.upsertStatus.run({
@@ -205,6 +218,9 @@ export class StatusStore implements TaskStateStore {
       if (this.pending.get(key) === entry) this.pending.delete(key);
     }
     for (const id of removals) this.launchesToRemove.delete(id);
+    for (const [id, process] of processes) {
+      if (this.processesToRecord.get(id) === process) this.processesToRecord.delete(id);
+    }
     this.health.succeeded('statuses');
     return batch.length;
   }
@@ -265,22 +281,19 @@ export class StatusStore implements TaskStateStore {
   }
 
   /**
-   * Adds the process identity once the spawn succeeded. Never throws: the
-   * process runs either way, and without its pid a restart still finds it
-   * by its invocation marker and cgroups.
+   * Adds the process identity once the spawn succeeded, with the next write
+   * of this store (another task's completion, or one transaction for every
+   * identity of this turn of the event loop): a commit of its own per task
+   * cost a tenth of a task's turnover. Never throws: the process runs either
+   * way, and without its pid a restart still finds it by its invocation
+   * marker and cgroups.
    */
   recordProcess(invocationId: string, process: ProcessRecord): void {
-    try {
-      this.statements.updateProcess.run({
-        invocation_id: invocationId,
-        pid: process.pid,
-        pid_start_time: process.pidStartTime,
-        pgid: process.pgid ?? null,
-      });
-    } catch (error) {
-      this.health.failed('statuses', error);
-      this.retryLater();
-    }
+    this.processesToRecord.set(invocationId, process);
+    this.processFlush ??= setImmediate(() => {
+      this.processFlush = undefined;
+      if (this.processesToRecord.size > 0) this.flush();
+    });
   }
 
   completeTask(task: RunningTask, _status: TaskStatus, keepLaunchRecord: boolean): void {
@@ -316,6 +329,7 @@ export class StatusStore implements TaskStateStore {
 
   close(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.processFlush) clearImmediate(this.processFlush);
     this.flush();
     this.db.close();
   }

@@ -76,6 +76,45 @@ describe('StatusStore', () => {
     reopened.close();
   });
 
+  it('writes a process identity within one turn of the event loop, or with an earlier write', async () => {
+    const file = join(dir, 'statuses.sqlite');
+    const store = new StatusStore(file);
+    const reader = new StatusStore(file);
+    const pids = () => reader.runningTaskRecords().map((r) => [r.task.invocationId, r.process?.pid]);
+    store.recordLaunch(task('a'));
+    store.recordLaunch(task('b', 'n2'));
+    store.recordLaunch(task('c', 'n3'));
+    store.recordProcess('a', { pid: 11, pidStartTime: 1, pgid: 11 });
+    assert.deepEqual(
+      pids(),
+      [
+        ['a', undefined],
+        ['b', undefined],
+        ['c', undefined],
+      ],
+      'not yet: one turn away',
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(pids(), [
+      ['a', 11],
+      ['b', undefined],
+      ['c', undefined],
+    ]);
+    store.recordProcess('b', { pid: 12, pidStartTime: 2 });
+    store.recordProcess('c', { pid: 13, pidStartTime: 3 });
+    store.removeLaunch('c');
+    assert.deepEqual(
+      pids(),
+      [
+        ['a', 11],
+        ['b', 12],
+      ],
+      'with the next write, which removed c',
+    );
+    store.close();
+    reader.close();
+  });
+
   it('uses WAL and a versioned schema; refuses a newer schema', () => {
     const file = join(dir, 'statuses.sqlite');
     new StatusStore(file).close();
