@@ -100,8 +100,8 @@ describe('StatusStore', () => {
       ['b', undefined],
       ['c', undefined],
     ]);
-    store.recordProcess('b', { pid: 12, pidStartTime: 2 });
-    store.recordProcess('c', { pid: 13, pidStartTime: 3 });
+    store.recordProcess('b', { pid: 12, pidStartTime: 2, pgid: undefined });
+    store.recordProcess('c', { pid: 13, pidStartTime: 3, pgid: undefined });
     store.removeLaunch('c');
     assert.deepEqual(
       pids(),
