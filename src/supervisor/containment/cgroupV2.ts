@@ -76,7 +76,7 @@ export class CgroupV2Containment implements TaskContainment {
   /**
    * Checks the limits against the slice's controllers; create() makes the
    * cgroup. With a pool (only for a task without limits of its own, in a
-   * slice without the memory controller), an idle cgroup is taken from it
+   * slice without controllers), an idle cgroup is taken from it
    * if there is one, and the cgroup goes back to it when it is released clean.
    */
   constructor(
@@ -88,9 +88,11 @@ export class CgroupV2Containment implements TaskContainment {
     private readonly pollMs: number,
     pool?: CgroupV2Pool,
   ) {
+    // With a controller enabled, a task (as root) could change its own cgroup's limits
+    // (pids.max, cpu.weight) for every later task; memory.peak and OOM counts cannot be reset.
     const reusable =
       pool !== undefined &&
-      !enabledControllers.includes('memory') &&
+      enabledControllers.length === 0 &&
       limits.memoryBytes === undefined &&
       limits.cpuCores === undefined &&
       limits.pidsMax === undefined;

@@ -10,8 +10,9 @@
  *
  * Only an instance's own sub-tree has a pool (the owner removes what is idle
  * when it stops, and restart recovery removes whatever a crash left), and
- * only cgroups without a memory controller are reused: memory.peak and the
- * OOM counters cannot be reset for the next task.
+ * only cgroups without controllers are reused: a task running as root could
+ * change its own cgroup's limits (pids.max, cpu.weight) for every later
+ * task, and memory.peak and the OOM counters cannot be reset.
  */
 import { removeCgroupTree } from './cgroupFs.js';
 
