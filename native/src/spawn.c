@@ -255,67 +255,8 @@ static int child_main(void *arg) {
   return 127;
 }
 
-#if defined(__x86_64__)
-/*
- * clone3 for a child on a stack of its own: the system call returns in the
- * child on that stack, so it cannot return through C. The child calls
- * fn(arg) and exits with its result; the parent gets the pid or -errno.
- */
-#define HAVE_CLONE3 1
-__attribute__((visibility("hidden"))) long bistro_clone3(void *args, size_t size, int (*fn)(void *), void *arg);
-__asm__(".text\n"
-        ".globl bistro_clone3\n"
-        ".hidden bistro_clone3\n"
-        ".type bistro_clone3, @function\n"
-        "bistro_clone3:\n"
-        "  mov %rcx, %r8\n" /* arg: r8 survives the system call */
-        "  mov $435, %eax\n" /* SYS_clone3 */
-        "  syscall\n"
-        "  test %rax, %rax\n"
-        "  jz 1f\n"
-        "  ret\n"
-        "1:\n"
-        "  xor %ebp, %ebp\n"
-        "  and $-16, %rsp\n"
-        "  mov %r8, %rdi\n"
-        "  call *%rdx\n" /* rdx (fn) survives the system call too */
-        "  mov %rax, %rdi\n"
-        "  mov $60, %eax\n" /* SYS_exit */
-        "  syscall\n"
-        "  hlt\n"
-        ".size bistro_clone3, .-bistro_clone3\n");
-
-/* struct clone_args (linux/sched.h), version 2: the one with `cgroup`. */
-struct clone3_arguments {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
-      cgroup;
-};
-#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
-#endif
-
-/* 1 if this build and kernel can start a child directly in a cgroup (clone3 with CLONE_INTO_CGROUP). */
-static int clone_into_cgroup_supported(void) {
-#ifdef HAVE_CLONE3
-  static int supported = -1;
-  if (supported < 0) {
-    /* A too-small argument size is EINVAL where clone3 exists; ENOSYS (old kernel, seccomp) where not. */
-    long result = syscall(SYS_clone3, NULL, (size_t)0);
-    supported = result < 0 && errno == EINVAL;
-  }
-  return supported;
-#else
-  return 0;
-#endif
-}
-
-/*
- * clone(CLONE_VM | CLONE_PIDFD): returns the pid and sets *pidfd, or -errno.
- * With a cgroup directory fd (>= 0), the child starts inside that cgroup v2
- * (clone3, CLONE_INTO_CGROUP): it never runs a moment outside it, and no
- * migration is needed (a write to cgroup.procs takes a lock that every fork
- * on the host waits on, and costs the kernel more than the clone itself).
- */
-static pid_t clone_launch(launch_record *launch, int *pidfd, int cgroup_fd) {
+/* clone(CLONE_VM | CLONE_PIDFD): returns the pid and sets *pidfd, or -errno. */
+static pid_t clone_launch(launch_record *launch, int *pidfd) {
   launch->stack_size = CHILD_STACK_SIZE;
   launch->stack = mmap(NULL, launch->stack_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -326,30 +267,10 @@ static pid_t clone_launch(launch_record *launch, int *pidfd, int cgroup_fd) {
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid;
-  int err = 0;
-#ifdef HAVE_CLONE3
-  if (cgroup_fd >= 0) {
-    struct clone3_arguments arguments;
-    memset(&arguments, 0, sizeof arguments);
-    arguments.flags = CLONE_VM | CLONE_PIDFD | CLONE_INTO_CGROUP_FLAG;
-    arguments.pidfd = (uint64_t)(uintptr_t)pidfd;
-    arguments.exit_signal = SIGCHLD;
-    arguments.stack = (uint64_t)(uintptr_t)launch->stack;
-    arguments.stack_size = launch->stack_size;
-    arguments.cgroup = (uint64_t)cgroup_fd;
-    long result = bistro_clone3(&arguments, sizeof arguments, child_main, launch);
-    pid = result < 0 ? -1 : (pid_t)result;
-    err = result < 0 ? (int)-result : 0;
-  } else
-#endif
-  {
-    pid = clone(child_main, (char *)launch->stack + launch->stack_size, CLONE_VM | CLONE_PIDFD | SIGCHLD, launch,
-                pidfd);
-    err = errno;
-  }
+  pid_t pid = clone(child_main, (char *)launch->stack + launch->stack_size, CLONE_VM | CLONE_PIDFD | SIGCHLD,
+                    launch, pidfd);
+  int err = errno;
   pthread_sigmask(SIG_SETMASK, &previous, NULL);
-  (void)cgroup_fd;
   return pid < 0 ? -err : pid;
 }
 #else
@@ -419,13 +340,12 @@ static napi_value last_spawn_start_ticks(napi_env env, napi_callback_info info) 
 }
 
 /*
- * spawnProcess(file, argv, env, fds, onExit[, nice[, cgroupDir]]): pid. Child fd i gets fds[i];
- * -1 means /dev/null. With `nice`, the child takes that nice value before it execs; with
- * `cgroupDir` (a cgroup v2 directory; only where canStartInCgroup()), it starts inside it.
+ * spawnProcess(file, argv, env, fds, onExit[, nice]): pid. Child fd i gets fds[i]; -1 means
+ * /dev/null. With `nice`, the child takes that nice value before it execs.
  */
 static napi_value spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value args[7];
+  size_t argc = 6;
+  napi_value args[6];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
   napi_valuetype callback_type;
   if (argc < 5 || napi_typeof(env, args[4], &callback_type) != napi_ok || callback_type != napi_function) {
@@ -484,30 +404,16 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
       else launch->fds[i] = moved[i];
     }
   }
-  int cgroup_fd = -1;
-  napi_valuetype cgroup_type = napi_undefined;
-  if (argc >= 7) napi_typeof(env, args[6], &cgroup_type);
-  if (!err && cgroup_type == napi_string) {
-    char cgroup_dir[4096];
-    size_t length = 0;
-    if (!clone_into_cgroup_supported()) err = ENOSYS;
-    else if (napi_get_value_string_utf8(env, args[6], cgroup_dir, sizeof cgroup_dir, &length) != napi_ok ||
-             length >= sizeof cgroup_dir - 1)
-      err = ENAMETOOLONG;
-    else if ((cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-      err = errno;
-  }
   int pidfd = -1;
   pid_t pid = -err;
   long long before = boottime_ticks();
 #ifdef HAVE_RAW_SYSCALLS
-  if (!err) pid = clone_launch(launch, &pidfd, cgroup_fd);
+  if (!err) pid = clone_launch(launch, &pidfd);
 #else
   if (!err) pid = posix_spawn_launch(launch, &pidfd);
 #endif
   long long after = boottime_ticks();
   last_start_ticks = before >= 0 && before == after ? before : -1;
-  if (cgroup_fd >= 0) close(cgroup_fd);
   for (int i = 0; i < launch->fd_count; i++)
     if (moved[i] >= 0) close(moved[i]);
   if (pid < 0) {
@@ -543,17 +449,8 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value can_start_in_cgroup(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value result;
-  napi_get_boolean(env, clone_into_cgroup_supported(), &result);
-  return result;
-}
-
 napi_value register_spawn(napi_env env, napi_value exports) {
   napi_value fn;
-  napi_create_function(env, "canStartInCgroup", NAPI_AUTO_LENGTH, can_start_in_cgroup, NULL, &fn);
-  napi_set_named_property(env, exports, "canStartInCgroup", fn);
   napi_create_function(env, "lastSpawnStartTicks", NAPI_AUTO_LENGTH, last_spawn_start_ticks, NULL, &fn);
   napi_set_named_property(env, exports, "lastSpawnStartTicks", fn);
   napi_create_function(env, "spawnProcess", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);

@@ -30,8 +30,6 @@ interface NativeAddon {
    * gets fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the
    * process is reaped. With `nice`, the child takes that nice value before it execs (a
    * boosted supervisor's child would otherwise compete with it until the launcher runs).
-   * With `cgroupDir` (a cgroup v2 directory; only where `canStartInCgroup()`), the child
-   * starts inside that cgroup (clone3 with CLONE_INTO_CGROUP) instead of joining it later.
    * Throws an errno error (code, errno, syscall) if it cannot start.
    */
   spawnProcess(
@@ -41,7 +39,6 @@ interface NativeAddon {
     fds: readonly number[],
     onExit: (exitCode: number | null, signalNumber: number | null) => void,
     nice?: number,
-    cgroupDir?: string,
   ): number;
   /**
    * The start time of the process the last spawnProcess started, in clock
@@ -49,8 +46,6 @@ interface NativeAddon {
    * the same tick before and after the clone); -1 when the clone spanned a tick.
    */
   lastSpawnStartTicks(): number;
-  /** Whether spawnProcess can start a child directly in a cgroup v2 (x86-64, Linux 5.7+, clone3 allowed). */
-  canStartInCgroup(): boolean;
 }
 
 export class NativeBuildMissing extends Error {

@@ -5,7 +5,6 @@
  * LaunchStepError naming the step, with nothing left open.
  */
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
 import { launcherInvocation, type TaskPipeFds } from './launcherArguments.js';
 import { launcherPath, native } from './native.js';
 import { taskMarker } from './processScan.js';
@@ -65,13 +64,12 @@ export function spawnTask(
     closeFds(made.flat());
     throw new LaunchStepError('pipe', error as NodeJS.ErrnoException);
   }
-  const startCgroup = startCgroupOf(containment);
   const { args, childFds } = launcherInvocation(
     spec.argv,
     spec.cwd,
     spec.options,
     pipes,
-    joinedCgroups(containment, startCgroup),
+    containment?.cgroupProcs ?? [],
     process.pid,
   );
   let pid: number;
@@ -91,7 +89,6 @@ export function spawnTask(
       childFds,
       (code, signalNumber) => onExit(code, signalName(signalNumber)),
       hooks.taskNice,
-      startCgroup,
     );
   } catch (error) {
     closeFds(made.map((pair) => pair[0]));
@@ -112,21 +109,6 @@ export function spawnTask(
       ...(pipes.canary ? { canary: pipes.canary[0] } : {}),
     },
   };
-}
-
-/** The cgroup the launcher starts in, where the kernel and this build allow it. */
-function startCgroupOf(containment: TaskContainment | undefined): string | undefined {
-  return containment?.startCgroup !== undefined && native().canStartInCgroup()
-    ? containment.startCgroup
-    : undefined;
-}
-
-/** The cgroup.procs files the launcher writes itself into: all but the one it starts in. */
-function joinedCgroups(containment: TaskContainment | undefined, startCgroup: string | undefined): string[] {
-  const procs = containment?.cgroupProcs ?? [];
-  return startCgroup === undefined
-    ? [...procs]
-    : procs.filter((path) => path !== join(startCgroup, 'cgroup.procs'));
 }
 
 function closeFds(fds: readonly number[]): void {

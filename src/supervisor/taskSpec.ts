@@ -20,13 +20,6 @@ export interface TaskContainment {
   readonly paths: readonly string[];
   readonly cgroupProcs: readonly string[];
   /**
-   * A cgroup v2 directory the launcher may be started in directly instead of
-   * joining it through its `cgroupProcs` entry (`<dir>/cgroup.procs`): the
-   * launcher is then inside from its first instruction, and the kernel skips
-   * a migration, which takes a lock every fork on the host waits on.
-   */
-  readonly startCgroup?: string;
-  /**
    * Makes the cgroups and writes their limits. Asynchronous (the kernel's
    * cgroup creation is slow enough to matter at hundreds of launches a
    * second, so it runs off the event loop); call once, before the launch.

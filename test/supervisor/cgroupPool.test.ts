@@ -70,6 +70,21 @@ describe('cgroup v2 pool', () => {
     assert.equal((await second.done).killed, true);
   });
 
+  it('hands on the cgroup of a task killed through cgroup.kill, and the next task runs normally', async () => {
+    const killed = sh(`${OWN_CGROUP}; exec sleep 100`);
+    await waitFor(() => cgroupsSeen().length === 1);
+    recorder.supervisor.kill(killed.invocationId, KILL);
+    assert.equal((await killed.done).killed, true);
+    // A kernel kills every child cloned straight into a cgroup killed before (CLONE_INTO_CGROUP
+    // compares kill counts with the parent's cgroup): the launcher must join, not be cloned in.
+    const next = await sh(`${OWN_CGROUP}; exit 3`).done;
+    assert.equal(next.exitSignal, null, 'not killed');
+    assert.equal(next.exitCode, 3);
+    const [first, second] = cgroupsSeen();
+    assert.equal(second, first);
+    assert.equal(factory.reusedCgroups, 1);
+  });
+
   it('contains a task in a reused cgroup: a setsid grandchild dies with it', async () => {
     await sh(OWN_CGROUP).done;
     const task = sh(`${OWN_CGROUP}; setsid sh -c 'echo $$ >> "$1"; exec sleep 100' sh "$1" & wait`);

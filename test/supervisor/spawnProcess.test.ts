@@ -1,14 +1,12 @@
 /**
  * The addon's spawnProcess: the supervisor's only way to start a process.
  * Exit codes and signals arrive once, after the reap; fds land where asked;
- * a child that cannot exec says so on fd 3, the launcher's error pipe; a
- * child asked to start in a cgroup v2 is in it from its first instruction.
+ * a child that cannot exec says so on fd 3, the launcher's error pipe; the
+ * start time it reports is the one /proc shows.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { readCgroupMounts } from '../../src/supervisor/containment/mounts.js';
 import { native } from '../../src/supervisor/native.js';
 import { processStartTicks } from '../../src/supervisor/procStat.js';
 import { isAlive } from '../helpers/processes.js';
@@ -20,23 +18,15 @@ interface Exit {
   signal: number | null;
 }
 
-function start(argv: string[], fds: number[], cgroupDir?: string): { pid: number; exit: Promise<Exit> } {
+function start(argv: string[], fds: number[]): { pid: number; exit: Promise<Exit> } {
   let resolve!: (exit: Exit) => void;
   const exit = new Promise<Exit>((r) => (resolve = r));
   let calls = 0;
-  const pid = native().spawnProcess(
-    argv[0]!,
-    argv,
-    ENV,
-    fds,
-    (code, signal) => {
-      calls++;
-      assert.equal(calls, 1, 'onExit runs once');
-      resolve({ code, signal });
-    },
-    undefined,
-    cgroupDir,
-  );
+  const pid = native().spawnProcess(argv[0]!, argv, ENV, fds, (code, signal) => {
+    calls++;
+    assert.equal(calls, 1, 'onExit runs once');
+    resolve({ code, signal });
+  });
   return { pid, exit };
 }
 
@@ -84,33 +74,6 @@ describe('spawnProcess', () => {
     const outcome = await exit;
     assert.deepEqual(outcome, { code: 127, signal: null });
     assert.match(report, /^launcher-exec 2 /);
-  });
-
-  it('starts a child inside the cgroup v2 it is given, and refuses one that does not exist', async (t) => {
-    const v2 = readCgroupMounts().v2;
-    if (!v2) return t.skip('no cgroup2 hierarchy is mounted on this host');
-    // x86-64 kernels since 5.7 have clone3 with CLONE_INTO_CGROUP; elsewhere the launcher joins instead.
-    if (process.arch !== 'x64')
-      return t.skip(`starting in a cgroup is built for x86-64 only, not ${process.arch}`);
-    assert.equal(native().canStartInCgroup(), true);
-    const relative = `bistro-spawn-test-${process.pid}`;
-    const dir = join(v2, relative);
-    mkdirSync(dir);
-    try {
-      const [outRead, outWrite] = native().createPipe();
-      const { exit } = start(['/bin/cat', '/proc/self/cgroup'], [-1, outWrite, -1], dir);
-      native().closeFd(outWrite);
-      const membership = drain(outRead);
-      native().closeFd(outRead);
-      assert.deepEqual(await exit, { code: 0, signal: null });
-      assert.match(membership, new RegExp(`^0::/${relative}$`, 'm'));
-      assert.throws(
-        () => start(['/bin/true'], [-1, -1, -1], join(dir, 'missing')),
-        (error: NodeJS.ErrnoException) => error.code === 'ENOENT' && error.errno === -2,
-      );
-    } finally {
-      rmdirSync(dir);
-    }
   });
 
   it('knows the start time of what it started as /proc/<pid>/stat shows it, or says it does not', async () => {

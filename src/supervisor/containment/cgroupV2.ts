@@ -61,7 +61,6 @@ export class CgroupV2Containment implements TaskContainment {
   readonly dir: string;
   readonly paths: readonly string[];
   readonly cgroupProcs: readonly string[];
-  readonly startCgroup: string;
   private readonly memoryLimitBytes: number | undefined;
   /** killRemaining found it empty after the main process exited. */
   private seenEmpty = false;
@@ -103,7 +102,6 @@ export class CgroupV2Containment implements TaskContainment {
     this.dir = idle?.dir ?? join(root, slice, invocationId);
     this.paths = [this.dir];
     this.cgroupProcs = [join(this.dir, 'cgroup.procs')];
-    this.startCgroup = this.dir;
     const require = (controller: string, what: string) => {
       if (!enabledControllers.includes(controller)) {
         throw new ContainmentError(

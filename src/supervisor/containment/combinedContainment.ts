@@ -12,7 +12,6 @@ export class CombinedContainment implements TaskContainment {
   readonly strategy: string;
   readonly paths: readonly string[];
   readonly cgroupProcs: readonly string[];
-  readonly startCgroup: string | undefined;
 
   constructor(
     /** Kills and waits; undefined = the limits hierarchy alone (process-group kills). */
@@ -22,7 +21,6 @@ export class CombinedContainment implements TaskContainment {
     this.strategy = primary ? `${primary.strategy}+${limits.strategy}_limits` : limits.strategy;
     this.paths = [...(primary?.paths ?? []), ...limits.paths];
     this.cgroupProcs = [...(primary?.cgroupProcs ?? []), ...limits.cgroupProcs];
-    this.startCgroup = primary?.startCgroup;
   }
 
   async create(): Promise<void> {
