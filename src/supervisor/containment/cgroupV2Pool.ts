@@ -23,17 +23,11 @@ export interface IdleCgroup {
 }
 
 /** Idle cgroups kept per slice; more are removed. */
-export const MAX_IDLE_CGROUPS = 256;
+const MAX_IDLE_CGROUPS = 256;
 
 export class CgroupV2Pool {
   private readonly idle: IdleCgroup[] = [];
   private reused = 0;
-
-  constructor(
-    /** The slice directory the pooled cgroups live in. */
-    readonly sliceDir: string,
-    private readonly maxIdle = MAX_IDLE_CGROUPS,
-  ) {}
 
   /** An idle cgroup for a new task, or undefined (the task then makes its own). */
   take(): IdleCgroup | undefined {
@@ -44,13 +38,9 @@ export class CgroupV2Pool {
 
   /** Keeps a clean, empty cgroup for the next task; false if the pool is full (remove it). */
   keep(cgroup: IdleCgroup): boolean {
-    if (this.idle.length >= this.maxIdle) return false;
+    if (this.idle.length >= MAX_IDLE_CGROUPS) return false;
     this.idle.push(cgroup);
     return true;
-  }
-
-  get idleCount(): number {
-    return this.idle.length;
   }
 
   /** How many tasks started in a cgroup an earlier task used. */

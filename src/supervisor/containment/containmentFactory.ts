@@ -251,7 +251,7 @@ export class ContainmentFactory {
     if (this.instance === undefined) return undefined;
     let pool = this.v2Pools.get(sliceDir);
     if (!pool) {
-      pool = new CgroupV2Pool(sliceDir);
+      pool = new CgroupV2Pool();
       this.v2Pools.set(sliceDir, pool);
     }
     return pool;
