@@ -283,8 +283,8 @@ export class StatusStore implements TaskStateStore {
   /**
    * Adds the process identity once the spawn succeeded, with the next write
    * of this store (another task's completion, or one transaction for every
-   * identity of this turn of the event loop): a commit of its own per task
-   * cost a tenth of a task's turnover. Never throws: the process runs either
+   * identity of this turn of the event loop): a commit of its own cost the
+   * event loop ~40 µs per task at 64 at once. Never throws: the process runs either
    * way, and without its pid a restart still finds it by its invocation
    * marker and cgroups.
    */
