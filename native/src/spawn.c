@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <string.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -44,6 +45,7 @@
 
 typedef struct launch_record launch_record;
 static void free_launch(launch_record *launch);
+static int launch_child_ran(const launch_record *launch);
 
 typedef struct {
   uv_poll_t poll;
@@ -147,10 +149,12 @@ static void on_pidfd_readable(uv_poll_t *poll, int status, int events) {
     napi_get_null(env, &code);
     napi_get_null(env, &signal_number);
   }
-  napi_value argv[2] = {code, signal_number};
+  napi_value ran;
+  napi_get_boolean(env, launch_child_ran(watch->launch), &ran);
+  napi_value argv[3] = {code, signal_number, ran};
   napi_get_reference_value(env, watch->callback, &callback);
   napi_get_global(env, &global);
-  if (napi_make_callback(env, watch->async_context, global, callback, 2, argv, &result) == napi_pending_exception) {
+  if (napi_make_callback(env, watch->async_context, global, callback, 3, argv, &result) == napi_pending_exception) {
     napi_value error;
     napi_get_and_clear_last_exception(env, &error);
     napi_fatal_exception(env, error); /* to process 'uncaughtException', as for any callback */
@@ -183,9 +187,19 @@ struct launch_record {
   int fd_count;
   /* The child's nice value before exec, so it does not compete with a boosted parent; INT32_MIN = keep. */
   int nice;
+  /*
+   * Set by the child as its first act: a child that died of SIGKILL with this
+   * still 0 never ran a single instruction of ours (the kernel killed it inside
+   * the clone), so it certainly never started the task.
+   */
+  volatile int child_ran;
   void *stack;
   size_t stack_size;
 };
+
+static int launch_child_ran(const launch_record *launch) {
+  return launch->child_ran != 0;
+}
 
 static void free_launch(launch_record *launch) {
   if (!launch) return;
@@ -232,6 +246,7 @@ static void child_report(long err) {
 
 static int child_main(void *arg) {
   launch_record *launch = arg;
+  launch->child_ran = 1;
   long result = 0;
   if (launch->nice != INT32_MIN) raw_syscall(SYS_setpriority, PRIO_PROCESS, 0, launch->nice);
   for (int i = 0; i < launch->fd_count && result >= 0; i++) {
@@ -255,8 +270,67 @@ static int child_main(void *arg) {
   return 127;
 }
 
-/* clone(CLONE_VM | CLONE_PIDFD): returns the pid and sets *pidfd, or -errno. */
-static pid_t clone_launch(launch_record *launch, int *pidfd) {
+#if defined(__x86_64__)
+/*
+ * clone3 for a child on a stack of its own: the system call returns in the
+ * child on that stack, so it cannot return through C. The child calls
+ * fn(arg) and exits with its result; the parent gets the pid or -errno.
+ */
+#define HAVE_CLONE3 1
+__attribute__((visibility("hidden"))) long bistro_clone3(void *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(".text\n"
+        ".globl bistro_clone3\n"
+        ".hidden bistro_clone3\n"
+        ".type bistro_clone3, @function\n"
+        "bistro_clone3:\n"
+        "  mov %rcx, %r8\n" /* arg: r8 survives the system call */
+        "  mov $435, %eax\n" /* SYS_clone3 */
+        "  syscall\n"
+        "  test %rax, %rax\n"
+        "  jz 1f\n"
+        "  ret\n"
+        "1:\n"
+        "  xor %ebp, %ebp\n"
+        "  and $-16, %rsp\n"
+        "  mov %r8, %rdi\n"
+        "  call *%rdx\n" /* rdx (fn) survives the system call too */
+        "  mov %rax, %rdi\n"
+        "  mov $60, %eax\n" /* SYS_exit */
+        "  syscall\n"
+        "  hlt\n"
+        ".size bistro_clone3, .-bistro_clone3\n");
+
+/* struct clone_args (linux/sched.h), version 2: the one with `cgroup`. */
+struct clone3_arguments {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+      cgroup;
+};
+#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+#endif
+
+/* 1 if this build and kernel can start a child directly in a cgroup (clone3 with CLONE_INTO_CGROUP). */
+static int clone_into_cgroup_supported(void) {
+#ifdef HAVE_CLONE3
+  static int supported = -1;
+  if (supported < 0) {
+    /* A too-small argument size is EINVAL where clone3 exists; ENOSYS (old kernel, seccomp) where not. */
+    long result = syscall(SYS_clone3, NULL, (size_t)0);
+    supported = result < 0 && errno == EINVAL;
+  }
+  return supported;
+#else
+  return 0;
+#endif
+}
+
+/*
+ * clone(CLONE_VM | CLONE_PIDFD): returns the pid and sets *pidfd, or -errno.
+ * With a cgroup directory fd (>= 0), the child starts inside that cgroup v2
+ * (clone3, CLONE_INTO_CGROUP): it never runs a moment outside it, and no
+ * migration is needed (a write to cgroup.procs takes a lock that every fork
+ * on the host waits on, and costs the kernel more than the clone itself).
+ */
+static pid_t clone_launch(launch_record *launch, int *pidfd, int cgroup_fd) {
   launch->stack_size = CHILD_STACK_SIZE;
   launch->stack = mmap(NULL, launch->stack_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -267,10 +341,30 @@ static pid_t clone_launch(launch_record *launch, int *pidfd) {
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = clone(child_main, (char *)launch->stack + launch->stack_size, CLONE_VM | CLONE_PIDFD | SIGCHLD,
-                    launch, pidfd);
-  int err = errno;
+  pid_t pid;
+  int err = 0;
+#ifdef HAVE_CLONE3
+  if (cgroup_fd >= 0) {
+    struct clone3_arguments arguments;
+    memset(&arguments, 0, sizeof arguments);
+    arguments.flags = CLONE_VM | CLONE_PIDFD | CLONE_INTO_CGROUP_FLAG;
+    arguments.pidfd = (uint64_t)(uintptr_t)pidfd;
+    arguments.exit_signal = SIGCHLD;
+    arguments.stack = (uint64_t)(uintptr_t)launch->stack;
+    arguments.stack_size = launch->stack_size;
+    arguments.cgroup = (uint64_t)cgroup_fd;
+    long result = bistro_clone3(&arguments, sizeof arguments, child_main, launch);
+    pid = result < 0 ? -1 : (pid_t)result;
+    err = result < 0 ? (int)-result : 0;
+  } else
+#endif
+  {
+    pid = clone(child_main, (char *)launch->stack + launch->stack_size, CLONE_VM | CLONE_PIDFD | SIGCHLD, launch,
+                pidfd);
+    err = errno;
+  }
   pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  (void)cgroup_fd;
   return pid < 0 ? -err : pid;
 }
 #else
@@ -298,6 +392,7 @@ static pid_t posix_spawn_launch(launch_record *launch, int *pidfd) {
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (err) return -err;
+  launch->child_ran = 1; /* posix_spawn returns once the child has exec'd */
   if (launch->nice != INT32_MIN) setpriority(PRIO_PROCESS, (id_t)pid, launch->nice);
   *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (*pidfd < 0) {
@@ -340,12 +435,13 @@ static napi_value last_spawn_start_ticks(napi_env env, napi_callback_info info) 
 }
 
 /*
- * spawnProcess(file, argv, env, fds, onExit[, nice]): pid. Child fd i gets fds[i]; -1 means
- * /dev/null. With `nice`, the child takes that nice value before it execs.
+ * spawnProcess(file, argv, env, fds, onExit[, nice[, cgroupDir]]): pid. Child fd i gets fds[i];
+ * -1 means /dev/null. With `nice`, the child takes that nice value before it execs; with
+ * `cgroupDir` (a cgroup v2 directory), it starts inside it (ENOSYS where clone3 is missing).
  */
 static napi_value spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value args[6];
+  size_t argc = 7;
+  napi_value args[7];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
   napi_valuetype callback_type;
   if (argc < 5 || napi_typeof(env, args[4], &callback_type) != napi_ok || callback_type != napi_function) {
@@ -404,16 +500,30 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
       else launch->fds[i] = moved[i];
     }
   }
+  int cgroup_fd = -1;
+  napi_valuetype cgroup_type = napi_undefined;
+  if (argc >= 7) napi_typeof(env, args[6], &cgroup_type);
+  if (!err && cgroup_type == napi_string) {
+    char cgroup_dir[4096];
+    size_t length = 0;
+    if (!clone_into_cgroup_supported()) err = ENOSYS;
+    else if (napi_get_value_string_utf8(env, args[6], cgroup_dir, sizeof cgroup_dir, &length) != napi_ok ||
+             length >= sizeof cgroup_dir - 1)
+      err = ENAMETOOLONG;
+    else if ((cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+      err = errno;
+  }
   int pidfd = -1;
   pid_t pid = -err;
   long long before = boottime_ticks();
 #ifdef HAVE_RAW_SYSCALLS
-  if (!err) pid = clone_launch(launch, &pidfd);
+  if (!err) pid = clone_launch(launch, &pidfd, cgroup_fd);
 #else
   if (!err) pid = posix_spawn_launch(launch, &pidfd);
 #endif
   long long after = boottime_ticks();
   last_start_ticks = before >= 0 && before == after ? before : -1;
+  if (cgroup_fd >= 0) close(cgroup_fd);
   for (int i = 0; i < launch->fd_count; i++)
     if (moved[i] >= 0) close(moved[i]);
   if (pid < 0) {
@@ -449,8 +559,98 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
   return result;
 }
 
+#ifdef HAVE_CLONE3
+static int probe_child(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+/* Clones a child that exits at once into the cgroup `cgroup_fd`; how it ended, as probeStartInCgroup says. */
+static const char *probe_clone_into(int cgroup_fd, char *buffer, size_t size) {
+  void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    snprintf(buffer, size, "error %d", errno);
+    return buffer;
+  }
+  int pidfd = -1;
+  struct clone3_arguments arguments;
+  memset(&arguments, 0, sizeof arguments);
+  arguments.flags = CLONE_VM | CLONE_PIDFD | CLONE_INTO_CGROUP_FLAG;
+  arguments.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  arguments.exit_signal = SIGCHLD;
+  arguments.stack = (uint64_t)(uintptr_t)stack;
+  arguments.stack_size = CHILD_STACK_SIZE;
+  arguments.cgroup = (uint64_t)cgroup_fd;
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  long result = bistro_clone3(&arguments, sizeof arguments, probe_child, NULL);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  const char *answer = buffer;
+  if (result < 0) {
+    snprintf(buffer, size, "error %ld", -result);
+  } else {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int waited;
+    do waited = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED);
+    while (waited != 0 && errno == EINTR);
+    if (waited != 0) snprintf(buffer, size, "error %d", errno);
+    else if (info.si_code == CLD_EXITED && info.si_status == 0) answer = "started";
+    else if (info.si_code == CLD_KILLED) answer = "killed";
+    else snprintf(buffer, size, "error exit %d/%d", info.si_code, info.si_status);
+    close(pidfd);
+  }
+  munmap(stack, CHILD_STACK_SIZE); /* only after the wait: the child ran on it */
+  return answer;
+}
+#endif
+
+/*
+ * probeStartInCgroup(dir): what happens to a child cloned straight into the
+ * cgroup v2 `dir` (clone3 with CLONE_INTO_CGROUP): "started", "killed" (the
+ * kernel SIGKILLed it inside the clone), "unsupported" (no clone3 here), or
+ * "error <errno>". Why ask: some kernels (6.18 does) compare the target
+ * cgroup's count of cgroup.kill writes with the one of the parent's own
+ * cgroup and kill the child when they differ; a supervisor uses the clone
+ * only where a fresh cgroup of its slice passes this probe.
+ */
+static napi_value probe_start_in_cgroup(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  char dir[4096];
+  size_t length = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, args[0], dir, sizeof dir, &length) != napi_ok ||
+      length >= sizeof dir - 1) {
+    napi_throw_type_error(env, NULL, "probeStartInCgroup(dir): dir must be a path");
+    return NULL;
+  }
+  char buffer[64];
+  const char *answer = "unsupported";
+#ifdef HAVE_CLONE3
+  if (clone_into_cgroup_supported()) {
+    int cgroup_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgroup_fd < 0) {
+      snprintf(buffer, sizeof buffer, "error %d", errno);
+      answer = buffer;
+    } else {
+      answer = probe_clone_into(cgroup_fd, buffer, sizeof buffer);
+      close(cgroup_fd);
+    }
+  }
+#else
+  (void)buffer;
+#endif
+  napi_value result;
+  napi_create_string_utf8(env, answer, NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
 napi_value register_spawn(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "probeStartInCgroup", NAPI_AUTO_LENGTH, probe_start_in_cgroup, NULL, &fn);
+  napi_set_named_property(env, exports, "probeStartInCgroup", fn);
   napi_create_function(env, "lastSpawnStartTicks", NAPI_AUTO_LENGTH, last_spawn_start_ticks, NULL, &fn);
   napi_set_named_property(env, exports, "lastSpawnStartTicks", fn);
   napi_create_function(env, "spawnProcess", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);

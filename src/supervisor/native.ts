@@ -26,10 +26,14 @@ interface NativeAddon {
   /** CLOCK_BOOTTIME in milliseconds: monotonic, and counting through a suspend (lease deadlines). */
   boottimeMs(): number;
   /**
-   * posix_spawn of `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i
-   * gets fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the
-   * process is reaped. With `nice`, the child takes that nice value before it execs (a
+   * Starts `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i gets
+   * fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the process is
+   * reaped; `ran` is false only for a child the kernel killed inside the clone, before it
+   * ran an instruction. With `nice`, the child takes that nice value before it execs (a
    * boosted supervisor's child would otherwise compete with it until the launcher runs).
+   * With `cgroupDir` (a cgroup v2 directory), the child is cloned straight into it
+   * (clone3 with CLONE_INTO_CGROUP; ENOSYS where that is missing): see
+   * containment/startInCgroup.ts for when that is safe.
    * Throws an errno error (code, errno, syscall) if it cannot start.
    */
   spawnProcess(
@@ -37,9 +41,15 @@ interface NativeAddon {
     argv: readonly string[],
     env: readonly string[],
     fds: readonly number[],
-    onExit: (exitCode: number | null, signalNumber: number | null) => void,
+    onExit: (exitCode: number | null, signalNumber: number | null, ran: boolean) => void,
     nice?: number,
+    cgroupDir?: string,
   ): number;
+  /**
+   * Clones a child that exits at once straight into the cgroup v2 `dir`: "started",
+   * "killed" (the kernel SIGKILLed it inside the clone), "unsupported" or "error <errno>".
+   */
+  probeStartInCgroup(dir: string): string;
   /**
    * The start time of the process the last spawnProcess started, in clock
    * ticks since boot as /proc/<pid>/stat shows it (the boot-time clock read

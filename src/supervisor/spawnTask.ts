@@ -5,6 +5,7 @@
  * LaunchStepError naming the step, with nothing left open.
  */
 import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
 import { launcherInvocation, type TaskPipeFds } from './launcherArguments.js';
 import { launcherPath, native } from './native.js';
 import { taskMarker } from './processScan.js';
@@ -24,6 +25,8 @@ export interface SpawnedTask {
   readonly startTicks: number | undefined;
   /** Our read ends of the task's pipes. */
   readonly readFds: Partial<Record<PipeName, number>>;
+  /** The launcher was cloned straight into this cgroup (TaskContainment.startCgroup). */
+  readonly startCgroup: string | undefined;
 }
 
 export class LaunchStepError extends Error {
@@ -43,7 +46,8 @@ export function spawnTask(
   spec: TaskSpec,
   containment: TaskContainment | undefined,
   hooks: SpawnHooks,
-  onExit: (code: number | null, signal: NodeJS.Signals | null) => void,
+  /** `ran` is false only for a launcher the kernel killed inside the clone: the task never started. */
+  onExit: (code: number | null, signal: NodeJS.Signals | null, ran: boolean) => void,
 ): SpawnedTask {
   const made: (readonly [number, number])[] = [];
   const pipe = () => {
@@ -64,12 +68,13 @@ export function spawnTask(
     closeFds(made.flat());
     throw new LaunchStepError('pipe', error as NodeJS.ErrnoException);
   }
+  const startCgroup = containment?.startCgroup?.();
   const { args, childFds } = launcherInvocation(
     spec.argv,
     spec.cwd,
     spec.options,
     pipes,
-    containment?.cgroupProcs ?? [],
+    joinedCgroups(containment, startCgroup),
     process.pid,
   );
   let pid: number;
@@ -87,8 +92,9 @@ export function spawnTask(
       // shutdown recognise its escaped descendants (supervisor/processScan.ts).
       [...environment, taskMarker(spec.invocationId)],
       childFds,
-      (code, signalNumber) => onExit(code, signalName(signalNumber)),
+      (code, signalNumber, ran) => onExit(code, signalName(signalNumber), ran),
       hooks.taskNice,
+      startCgroup,
     );
   } catch (error) {
     closeFds(made.map((pair) => pair[0]));
@@ -100,6 +106,7 @@ export function spawnTask(
   const startTicks = native().lastSpawnStartTicks();
   return {
     pid,
+    startCgroup,
     startTicks: startTicks >= 0 ? startTicks : undefined,
     readFds: {
       stdout: pipes.stdout[0],
@@ -109,6 +116,14 @@ export function spawnTask(
       ...(pipes.canary ? { canary: pipes.canary[0] } : {}),
     },
   };
+}
+
+/** The cgroup.procs files the launcher writes itself into: all but the one it is cloned into. */
+function joinedCgroups(containment: TaskContainment | undefined, startCgroup: string | undefined): string[] {
+  const procs = containment?.cgroupProcs ?? [];
+  return startCgroup === undefined
+    ? [...procs]
+    : procs.filter((path) => path !== join(startCgroup, 'cgroup.procs'));
 }
 
 function closeFds(fds: readonly number[]): void {

@@ -50,6 +50,8 @@ export class TaskProcess {
   private exitSignal: NodeJS.Signals | null = null;
   private launcherOutput = '';
   private launchFailure: LaunchFailure | undefined;
+  /** The cgroup the launcher was cloned straight into, if it was. */
+  private startCgroup: string | undefined;
   /** Set once the spawn was tried; a kill before it cancels the launch instead. */
   private spawnAttempted = false;
   private containment: TaskContainment | undefined;
@@ -210,7 +212,9 @@ export class TaskProcess {
     if (!options.pidNamespace) this.completion.namespaceGone.set();
     let spawned: SpawnedTask;
     try {
-      spawned = spawnTask(spec, this.containment, this.hooks, (code, signal) => this.onExit(code, signal));
+      spawned = spawnTask(spec, this.containment, this.hooks, (code, signal, ran) =>
+        this.onExit(code, signal, ran),
+      );
     } catch (error) {
       const failure = error as LaunchStepError;
       this.failLaunch(failure.step ?? 'spawn', failure);
@@ -218,18 +222,27 @@ export class TaskProcess {
       return;
     }
     this.pid = spawned.pid;
+    this.startCgroup = spawned.startCgroup;
     this.hooks.afterSpawn?.(spec.invocationId, spawned.pid, spawned.startTicks);
     const quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
       pause: () => this.pipes.pause(),
       resume: () => this.pipes.resume(),
     });
     this.pipes.read(spawned.readFds, options.pollMs, quota);
-    this.emit('running', { command: [...spec.argv], pid: spawned.pid });
+    this.emit('running', {
+      command: [...spec.argv],
+      pid: spawned.pid,
+      ...(spawned.startCgroup !== undefined ? { cloned_into_cgroup: spawned.startCgroup } : {}),
+    });
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(code: number | null, signal: NodeJS.Signals | null, ran: boolean): void {
     this.exitCode = code;
     this.exitSignal = signal;
+    // A launcher cloned into its cgroup and dead before its first instruction, with no kill
+    // from us (one right after the spawn can also land before it runs), was killed in the clone.
+    if (!ran && this.startCgroup !== undefined && !this.termination.killed)
+      this.launcherKilledInClone(signal);
     this.completion.exited.set();
     this.emit('process_exited', {
       message: signal ? `killed by signal ${signal}` : `exited with status ${code}`,
@@ -277,6 +290,21 @@ export class TaskProcess {
     );
   }
 
+  /**
+   * The kernel killed the launcher inside the clone, before it ran an
+   * instruction: the task never started. Cloned into its cgroup, that means
+   * the cgroup's `cgroup.kill` was written behind our back (startInCgroup.ts):
+   * no launcher of this slice is cloned into a cgroup again.
+   */
+  private launcherKilledInClone(signal: NodeJS.Signals | null): void {
+    this.containment?.startInCgroupFailed?.();
+    this.launchFailure = {
+      step: 'clone-into-cgroup',
+      errno: 0,
+      message: `the kernel killed the launcher (${signal ?? 'no signal'}) before it ran, as it was cloned into ${this.startCgroup}: launchers of this slice now join their cgroups instead`,
+    };
+  }
+
   private failLaunch(step: string, error: NodeJS.ErrnoException): void {
     this.launchFailure = { step, errno: Math.abs(Number(error.errno ?? 0)), message: error.message };
     this.pipes.destroy();
@@ -320,14 +348,14 @@ export class TaskProcess {
     const resolve = () => this.resolveDone({ ...result, endTime: Date.now() });
     // A cgroup whose launch failed or whose task was abandoned is never handed to another task.
     const reusable = this.launchFailure === undefined && this.abandoned === undefined;
-    this.releaseContainment(reusable).then(resolve, resolve);
+    this.releaseContainment(reusable, this.killedFromOutside).then(resolve, resolve);
   }
 
-  private async releaseContainment(reusable = false): Promise<void> {
+  private async releaseContainment(reusable = false, killedFromOutside = false): Promise<void> {
     const containment = this.containment;
     if (!containment) return;
     try {
-      await containment.release({ reusable });
+      await containment.release({ reusable, killedFromOutside });
     } catch (error) {
       this.emit('task_pipe_error', {
         pipe: 'containment',

@@ -20,6 +20,15 @@ export interface TaskContainment {
   readonly paths: readonly string[];
   readonly cgroupProcs: readonly string[];
   /**
+   * A cgroup v2 directory the launcher may be cloned straight into instead of
+   * joining it through its `cgroupProcs` entry (`<dir>/cgroup.procs`), asked
+   * right before the spawn; undefined = join them all
+   * (containment/startInCgroup.ts says when it is safe).
+   */
+  startCgroup?(): string | undefined;
+  /** A launcher cloned into `startCgroup()` was killed inside the clone: clone into none again. */
+  startInCgroupFailed?(): void;
+  /**
    * Makes the cgroups and writes their limits. Asynchronous (the kernel's
    * cgroup creation is slow enough to matter at hundreds of launches a
    * second, so it runs off the event loop); call once, before the launch.
@@ -39,13 +48,20 @@ export interface TaskContainment {
   /**
    * Removes what was created for the task; call once it is empty. With
    * `reusable: false` (the launch failed, or the task was abandoned) nothing
-   * of it is kept for another task.
+   * of it is kept for another task; with `killedFromOutside` (the task died
+   * of a signal no kill request sent), someone may have written its
+   * `cgroup.kill`, and a cgroup kept is never cloned into.
    */
-  release(options?: { readonly reusable?: boolean }): Promise<void>;
+  release(options?: ReleaseOptions): Promise<void>;
   /** What happened inside, read at completion (OOM kills). */
   summary(): ContainmentSummary;
   /** CPU time and memory of everything inside, as far as the hierarchy accounts for them. */
   usage(): TaskUsage;
+}
+
+export interface ReleaseOptions {
+  readonly reusable?: boolean;
+  readonly killedFromOutside?: boolean;
 }
 
 export interface TaskUsage {

@@ -3,18 +3,31 @@
  * sub-tree): a clean cgroup is handed on and the next task sees only its
  * own CPU time; one a task left unclean (a sub-cgroup, frozen) or whose
  * launch failed is removed; a task in a reused cgroup is contained as in a
- * new one; the owner's stop removes what is idle. Real cgroups on this host.
+ * new one; the owner's stop removes what is idle. Launchers are cloned
+ * straight into their cgroups, except into one whose cgroup.kill was written
+ * (this kernel would kill them in the clone). Real cgroups on this host.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { ContainmentFactory } from '../../src/supervisor/containment/containmentFactory.js';
+import {
+  ContainmentFactory,
+  type ContainmentChoice,
+} from '../../src/supervisor/containment/containmentFactory.js';
+import { native } from '../../src/supervisor/native.js';
 import { mounts, removeTestSlices, STRATEGIES, TEST_SLICE } from '../helpers/containment.js';
 import { isAlive, ProcessLedger, waitFor } from '../helpers/processes.js';
 import { Recorder } from '../helpers/supervisor.js';
 
 const V2 = STRATEGIES.find((strategy) => strategy.name === 'cgroup_v2')!;
+
+/** Whether the factory's v2 slice clones launchers straight into their cgroups. */
+function startInOf(factory: ContainmentFactory) {
+  const choice = factory.choose(V2.options);
+  assert.equal(choice.kind, 'v2');
+  return factory.startInFor(choice as ContainmentChoice & { kind: 'v2' });
+}
 const INSTANCE = `bistro-pool-test-${process.pid}`;
 const KILL = { method: 'kill', killWaitMs: 0 } as const;
 /** The task's own cgroup v2 path, appended to "$2" ("$1" is for pids). */
@@ -70,19 +83,68 @@ describe('cgroup v2 pool', () => {
     assert.equal((await second.done).killed, true);
   });
 
-  it('hands on the cgroup of a task killed through cgroup.kill, and the next task runs normally', async () => {
+  /** Where the `running` event says the task's launcher was cloned into, if anywhere. */
+  const clonedInto = (invocationId: string) =>
+    recorder.events.find((event) => event.invocationId === invocationId && event.event === 'running')
+      ?.cloned_into_cgroup;
+
+  it('clones launchers straight into their cgroups where this host allows it', async (t) => {
+    const startIn = startInOf(factory);
+    if (process.arch !== 'x64')
+      return t.skip(`cloning into a cgroup is built for x86-64 only, not ${process.arch}`);
+    assert.equal(startIn.reason, undefined, 'a fresh cgroup of the slice passes the probe');
+    const first = sh(OWN_CGROUP);
+    assert.equal((await first.done).exitCode, 0);
+    assert.equal(clonedInto(first.invocationId), join(mounts.v2!, cgroupsSeen()[0]!));
+  });
+
+  it('hands on the cgroup of a task killed through cgroup.kill, and never clones into it', async () => {
     const killed = sh(`${OWN_CGROUP}; exec sleep 100`);
     await waitFor(() => cgroupsSeen().length === 1);
     recorder.supervisor.kill(killed.invocationId, KILL);
     assert.equal((await killed.done).killed, true);
     // A kernel kills every child cloned straight into a cgroup killed before (CLONE_INTO_CGROUP
     // compares kill counts with the parent's cgroup): the launcher must join, not be cloned in.
-    const next = await sh(`${OWN_CGROUP}; exit 3`).done;
-    assert.equal(next.exitSignal, null, 'not killed');
-    assert.equal(next.exitCode, 3);
+    const next = sh(`${OWN_CGROUP}; exit 3`);
+    const result = await next.done;
+    assert.equal(result.exitSignal, null, 'not killed');
+    assert.equal(result.exitCode, 3);
+    assert.equal(clonedInto(next.invocationId), undefined);
     const [first, second] = cgroupsSeen();
     assert.equal(second, first);
     assert.equal(factory.reusedCgroups, 1);
+  });
+
+  it('an idle cgroup killed from outside: a launcher killed in the clone never ran its task, and the slice stops cloning', async (t) => {
+    if (process.arch !== 'x64')
+      return t.skip(`cloning into a cgroup is built for x86-64 only, not ${process.arch}`);
+    await sh(OWN_CGROUP).done;
+    const [idle] = cgroupsSeen();
+    writeFileSync(join(mounts.v2!, idle!, 'cgroup.kill'), '1'); // someone else writes it while it is idle
+    const kernelKills = native().probeStartInCgroup(join(mounts.v2!, idle!)) === 'killed';
+    const marker = join(ledger.dir, 'ran');
+    const next = sh(`${OWN_CGROUP}; touch ${marker}`);
+    const result = await next.done;
+    const startIn = startInOf(factory);
+    assert.equal(clonedInto(next.invocationId), join(mounts.v2!, idle!), 'nobody here knew of that kill');
+    if (kernelKills) {
+      // This kernel kills it (6.18 does): the launch failed before anything of the task ran.
+      assert.equal(result.launchFailure?.step, 'clone-into-cgroup');
+      assert.match(
+        result.launchFailure?.message ?? '<none>',
+        /killed the launcher \(SIGKILL\) before it ran/,
+      );
+      assert.equal(existsSync(marker), false, 'the task never started');
+      assert.equal(result.killedFromOutside, false);
+      assert.match(startIn.reason ?? '', /killed inside the clone/);
+      assert.equal(existsSync(join(mounts.v2!, idle!)), false, 'its cgroup was removed, not handed on');
+    } else {
+      assert.equal(result.exitCode, 0, 'a kernel that does not kill it runs the task');
+      assert.equal(existsSync(marker), true);
+    }
+    const after = sh(`${OWN_CGROUP}; exit 4`);
+    assert.equal((await after.done).exitCode, 4, 'the next task runs');
+    if (!startIn.usable) assert.equal(clonedInto(after.invocationId), undefined);
   });
 
   it('contains a task in a reused cgroup: a setsid grandchild dies with it', async () => {

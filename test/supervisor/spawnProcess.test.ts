@@ -2,14 +2,18 @@
  * The addon's spawnProcess: the supervisor's only way to start a process.
  * Exit codes and signals arrive once, after the reap; fds land where asked;
  * a child that cannot exec says so on fd 3, the launcher's error pipe; the
- * start time it reports is the one /proc shows.
+ * start time it reports is the one /proc shows; a child cloned straight into
+ * a cgroup v2 is in it from its first instruction, and one the kernel kills
+ * inside that clone is reported as never having run.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { readCgroupMounts } from '../../src/supervisor/containment/mounts.js';
 import { native } from '../../src/supervisor/native.js';
 import { processStartTicks } from '../../src/supervisor/procStat.js';
-import { isAlive } from '../helpers/processes.js';
+import { isAlive, waitFor } from '../helpers/processes.js';
 
 const ENV = ['PATH=/usr/bin:/bin'];
 
@@ -18,16 +22,31 @@ interface Exit {
   signal: number | null;
 }
 
-function start(argv: string[], fds: number[]): { pid: number; exit: Promise<Exit> } {
+function start(
+  argv: string[],
+  fds: number[],
+  cgroupDir?: string,
+): { pid: number; exit: Promise<Exit>; ran: Promise<boolean> } {
   let resolve!: (exit: Exit) => void;
+  let resolveRan!: (ran: boolean) => void;
   const exit = new Promise<Exit>((r) => (resolve = r));
+  const ran = new Promise<boolean>((r) => (resolveRan = r));
   let calls = 0;
-  const pid = native().spawnProcess(argv[0]!, argv, ENV, fds, (code, signal) => {
-    calls++;
-    assert.equal(calls, 1, 'onExit runs once');
-    resolve({ code, signal });
-  });
-  return { pid, exit };
+  const pid = native().spawnProcess(
+    argv[0]!,
+    argv,
+    ENV,
+    fds,
+    (code, signal, childRan) => {
+      calls++;
+      assert.equal(calls, 1, 'onExit runs once');
+      resolveRan(childRan);
+      resolve({ code, signal });
+    },
+    undefined,
+    cgroupDir,
+  );
+  return { pid, exit, ran };
 }
 
 /** Reads a pipe's read end to EOF. */
@@ -74,6 +93,73 @@ describe('spawnProcess', () => {
     const outcome = await exit;
     assert.deepEqual(outcome, { code: 127, signal: null });
     assert.match(report, /^launcher-exec 2 /);
+  });
+
+  it('clones a child straight into the cgroup v2 it is given, and refuses one that does not exist', async (t) => {
+    const v2 = readCgroupMounts().v2;
+    if (!v2) return t.skip('no cgroup2 hierarchy is mounted on this host');
+    if (process.arch !== 'x64')
+      return t.skip(`cloning into a cgroup is built for x86-64 only, not ${process.arch}`);
+    const relative = `bistro-spawn-test-${process.pid}`;
+    const dir = join(v2, relative);
+    mkdirSync(dir);
+    try {
+      assert.equal(native().probeStartInCgroup(dir), 'started');
+      const [outRead, outWrite] = native().createPipe();
+      const { exit, ran } = start(['/bin/cat', '/proc/self/cgroup'], [-1, outWrite, -1], dir);
+      native().closeFd(outWrite);
+      const membership = drain(outRead);
+      native().closeFd(outRead);
+      assert.deepEqual(await exit, { code: 0, signal: null });
+      assert.equal(await ran, true);
+      assert.match(membership, new RegExp(`^0::/${relative}$`, 'm'));
+      assert.throws(
+        () => start(['/bin/true'], [-1, -1, -1], join(dir, 'missing')),
+        (error: NodeJS.ErrnoException) => error.code === 'ENOENT' && error.errno === -2,
+      );
+      assert.equal(native().probeStartInCgroup(join(dir, 'missing')), 'error 2');
+    } finally {
+      rmdirSync(dir);
+    }
+  });
+
+  it('reports a child killed inside the clone into a killed cgroup as never having run, as the probe foretells', async (t) => {
+    const v2 = readCgroupMounts().v2;
+    if (!v2) return t.skip('no cgroup2 hierarchy is mounted on this host');
+    if (process.arch !== 'x64')
+      return t.skip(`cloning into a cgroup is built for x86-64 only, not ${process.arch}`);
+    const dir = join(v2, `bistro-spawn-killed-test-${process.pid}`);
+    mkdirSync(dir);
+    try {
+      writeFileSync(join(dir, 'cgroup.kill'), '1');
+      const answer = native().probeStartInCgroup(dir);
+      assert.ok(answer === 'killed' || answer === 'started', answer);
+      const [errRead, errWrite] = native().createPipe();
+      const { exit, ran } = start(['/bin/sh', '-c', 'echo ran >&2'], [-1, -1, errWrite], dir);
+      native().closeFd(errWrite);
+      const output = drain(errRead);
+      native().closeFd(errRead);
+      if (answer === 'killed') {
+        assert.deepEqual(await exit, { code: null, signal: 9 });
+        assert.equal(await ran, false, 'the kernel killed it before its first instruction');
+        assert.equal(output, '');
+      } else {
+        assert.deepEqual(await exit, { code: 0, signal: null });
+        assert.equal(await ran, true);
+        assert.equal(output, 'ran\n');
+      }
+      const killedAfterExec = start(['/bin/sleep', '100'], [-1, -1, -1]);
+      await waitFor(() => readFileSync(`/proc/${killedAfterExec.pid}/comm`, 'utf8') === 'sleep\n');
+      process.kill(killedAfterExec.pid, 'SIGKILL');
+      assert.deepEqual(await killedAfterExec.exit, { code: null, signal: 9 });
+      assert.equal(
+        await killedAfterExec.ran,
+        true,
+        'a child killed after it ran is not mistaken for one that never did',
+      );
+    } finally {
+      rmdirSync(dir);
+    }
   });
 
   it('knows the start time of what it started as /proc/<pid>/stat shows it, or says it does not', async () => {

@@ -13,7 +13,7 @@
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContainmentSummary, TaskContainment, TaskUsage } from '../taskSpec.js';
+import type { ContainmentSummary, ReleaseOptions, TaskContainment, TaskUsage } from '../taskSpec.js';
 import {
   killPids,
   readControl,
@@ -25,6 +25,7 @@ import {
 } from './cgroupFs.js';
 import type { CgroupV2Pool } from './cgroupV2Pool.js';
 import type { CgroupLimits } from './limits.js';
+import type { StartInCgroup } from './startInCgroup.js';
 
 export class ContainmentError extends Error {
   constructor(message: string) {
@@ -71,12 +72,16 @@ export class CgroupV2Containment implements TaskContainment {
   /** Taken from the pool: it exists already, and `usage_usec` counted from here. */
   private readonly reused: boolean;
   private readonly cpuBaselineUsec: number;
+  /** Its `cgroup.kill` was (or may have been) written, by now or for an earlier task. */
+  private killWritten: boolean;
+  private readonly startIn: StartInCgroup | undefined;
 
   /**
    * Checks the limits against the slice's controllers; create() makes the
    * cgroup. With a pool (only for a task without limits of its own, in a
    * slice without controllers), an idle cgroup is taken from it
    * if there is one, and the cgroup goes back to it when it is released clean.
+   * With `startIn`, the launcher may be cloned straight into the cgroup.
    */
   constructor(
     root: string,
@@ -85,7 +90,7 @@ export class CgroupV2Containment implements TaskContainment {
     private readonly limits: CgroupLimits,
     private readonly enabledControllers: readonly string[],
     private readonly pollMs: number,
-    pool?: CgroupV2Pool,
+    { pool, startIn }: { readonly pool?: CgroupV2Pool; readonly startIn?: StartInCgroup } = {},
   ) {
     // With a controller enabled, a task (as root) could change its own cgroup's limits
     // (pids.max, cpu.weight) for every later task; memory.peak and OOM counts cannot be reset.
@@ -99,6 +104,8 @@ export class CgroupV2Containment implements TaskContainment {
     const idle = this.pool?.take();
     this.reused = idle !== undefined;
     this.cpuBaselineUsec = idle?.cpuUsageUsec ?? 0;
+    this.killWritten = idle?.killed ?? false;
+    this.startIn = startIn;
     this.dir = idle?.dir ?? join(root, slice, invocationId);
     this.paths = [this.dir];
     this.cgroupProcs = [join(this.dir, 'cgroup.procs')];
@@ -113,6 +120,17 @@ export class CgroupV2Containment implements TaskContainment {
     if (limits.cpuCores !== undefined) require('cpu', 'a CPU weight');
     if (limits.pidsMax !== undefined) require('pids', 'pids_max');
     this.memoryLimitBytes = limits.memoryBytes;
+  }
+
+  startCgroup(): string | undefined {
+    return this.startIn?.usable && !this.killWritten ? this.dir : undefined;
+  }
+
+  startInCgroupFailed(): void {
+    this.killWritten = true;
+    this.startIn?.disable(
+      `a launcher cloned into ${this.dir} was killed inside the clone (its cgroup.kill was written from outside)`,
+    );
   }
 
   async create(): Promise<void> {
@@ -138,6 +156,7 @@ export class CgroupV2Containment implements TaskContainment {
   }
 
   async killAll(): Promise<void> {
+    this.killWritten = true;
     try {
       writeControl(this.dir, 'cgroup.kill', '1');
     } catch (error) {
@@ -193,10 +212,11 @@ export class CgroupV2Containment implements TaskContainment {
    * task ran and ended normally) and it is provably clean: empty, never seen
    * frozen, no sub-cgroups (`cgroup.stat`). Anything else is removed.
    */
-  async release(options: { reusable?: boolean } = {}): Promise<void> {
+  async release(options: ReleaseOptions = {}): Promise<void> {
     if (this.pool && options.reusable !== false && this.isClean()) {
       const cpuUsageUsec = readCpuUsageUsec(this.dir);
-      if (cpuUsageUsec !== undefined && this.pool.keep({ dir: this.dir, cpuUsageUsec })) return;
+      const killed = this.killWritten || options.killedFromOutside === true;
+      if (cpuUsageUsec !== undefined && this.pool.keep({ dir: this.dir, cpuUsageUsec, killed })) return;
     }
     await removeCgroupTree(this.dir);
   }

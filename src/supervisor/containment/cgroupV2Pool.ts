@@ -20,6 +20,12 @@ export interface IdleCgroup {
   readonly dir: string;
   /** `usage_usec` of its cpu.stat when its last task was gone. */
   readonly cpuUsageUsec: number;
+  /**
+   * Its `cgroup.kill` was written (or may have been: a task in it died of a
+   * signal nobody here sent), so no launcher is ever cloned into it
+   * (startInCgroup.ts); launchers join it through `cgroup.procs` instead.
+   */
+  readonly killed: boolean;
 }
 
 /** Idle cgroups kept per slice; more are removed. */

@@ -6,7 +6,7 @@
  * mounted, a hard memory limit is thus enforced instead of failing every
  * launch.
  */
-import type { ContainmentSummary, TaskContainment, TaskUsage } from '../taskSpec.js';
+import type { ContainmentSummary, ReleaseOptions, TaskContainment, TaskUsage } from '../taskSpec.js';
 
 export class CombinedContainment implements TaskContainment {
   readonly strategy: string;
@@ -21,6 +21,14 @@ export class CombinedContainment implements TaskContainment {
     this.strategy = primary ? `${primary.strategy}+${limits.strategy}_limits` : limits.strategy;
     this.paths = [...(primary?.paths ?? []), ...limits.paths];
     this.cgroupProcs = [...(primary?.cgroupProcs ?? []), ...limits.cgroupProcs];
+  }
+
+  startCgroup(): string | undefined {
+    return this.primary?.startCgroup?.();
+  }
+
+  startInCgroupFailed(): void {
+    this.primary?.startInCgroupFailed?.();
   }
 
   async create(): Promise<void> {
@@ -45,7 +53,7 @@ export class CombinedContainment implements TaskContainment {
     await (this.primary ?? this.limits).signalAll(signal);
   }
 
-  async release(options?: { readonly reusable?: boolean }): Promise<void> {
+  async release(options?: ReleaseOptions): Promise<void> {
     await this.primary?.release(options);
     await this.limits.release();
   }

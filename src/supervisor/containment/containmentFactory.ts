@@ -11,7 +11,8 @@
  * (`bistro.slice/<instance>/<invocation>`): an instance owns exactly its
  * sub-tree, and restart recovery never looks beyond it. Such an instance
  * also keeps clean task cgroups (v2) for its next tasks (cgroupV2Pool.ts)
- * and removes them when it stops.
+ * and removes them when it stops. Each v2 slice is probed once for whether
+ * launchers can be cloned straight into their cgroups (startInCgroup.ts).
  *
  * Limits the chosen hierarchy cannot enforce (cgroup v2 without the memory,
  * cpu or pids controller) are enforced in the cgroup v1 hierarchy of that
@@ -28,6 +29,7 @@ import { CgroupV2Containment, ContainmentError, prepareV2Slice } from './cgroupV
 import { CgroupV2Pool } from './cgroupV2Pool.js';
 import { limitControllers, type CgroupLimits } from './limits.js';
 import { readCgroupMounts, type CgroupMounts } from './mounts.js';
+import { StartInCgroup } from './startInCgroup.js';
 
 export const DEFAULT_SLICE = 'bistro.slice';
 const V2_CONTROLLERS = ['memory', 'cpu', 'pids'];
@@ -62,6 +64,8 @@ export class ContainmentFactory {
   private readonly v1Slices = new Set<string>();
   /** Idle task cgroups per v2 slice directory; only with an instance identity. */
   private readonly v2Pools = new Map<string, CgroupV2Pool>();
+  /** Whether launchers start inside their cgroups, per prepared v2 slice directory. */
+  private readonly v2StartIn = new Map<string, StartInCgroup>();
 
   constructor(
     private readonly mounts: CgroupMounts = readCgroupMounts(),
@@ -165,7 +169,7 @@ export class ContainmentFactory {
         ownLimits,
         choice.controllers,
         options.pollMs,
-        this.poolFor(join(choice.root, choice.slice)),
+        { pool: this.poolFor(join(choice.root, choice.slice)), startIn: this.startInFor(choice) },
       );
       const configuredSlice = options.cgroups?.slice || DEFAULT_SLICE;
       return this.v1LimitsFor(
@@ -257,6 +261,20 @@ export class ContainmentFactory {
     return pool;
   }
 
+  /** Whether launchers of a v2 choice's slice are cloned straight into their cgroups, and if not, why. */
+  startInFor(choice: ContainmentChoice & { kind: 'v2' }): StartInCgroup {
+    const sliceDir = join(choice.root, choice.slice);
+    let startIn = this.v2StartIn.get(sliceDir);
+    if (!startIn) {
+      startIn =
+        this.v2Slices.get(sliceDir) instanceof ContainmentError
+          ? StartInCgroup.off(`${sliceDir} could not be prepared`)
+          : StartInCgroup.probe(sliceDir);
+      this.v2StartIn.set(sliceDir, startIn);
+    }
+    return startIn;
+  }
+
   /** Tasks started in a cgroup an earlier task of this instance used (all slices). */
   get reusedCgroups(): number {
     let reused = 0;
@@ -272,7 +290,11 @@ export class ContainmentFactory {
   describeChoice(choice: ContainmentChoice): string {
     if (choice.kind === 'none') return `no cgroups: ${choice.reason}`;
     if (choice.kind === 'v2') {
-      return `cgroup v2 at ${join(choice.root, choice.slice)} (controllers: ${choice.controllers.join(', ') || 'none'})`;
+      const startIn = this.startInFor(choice);
+      const start = startIn.usable
+        ? 'launchers start inside their cgroups'
+        : `launchers join their cgroups: ${startIn.reason}`;
+      return `cgroup v2 at ${join(choice.root, choice.slice)} (controllers: ${choice.controllers.join(', ') || 'none'}; ${start})`;
     }
     return `cgroup v1 in ${[...choice.options.subsystems].join(', ') || 'freezer'} (slice ${choice.slice})`;
   }
