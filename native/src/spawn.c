@@ -185,8 +185,6 @@ struct launch_record {
   char *file;
   int fds[MAX_CHILD_FDS];
   int fd_count;
-  /* The child's nice value before exec, so it does not compete with a boosted parent; INT32_MIN = keep. */
-  int nice;
   /*
    * Set by the child as its first act: a child that died of SIGKILL with this
    * still 0 never ran a single instruction of ours (the kernel killed it inside
@@ -201,12 +199,43 @@ static int launch_child_ran(const launch_record *launch) {
   return launch->child_ran != 0;
 }
 
+/*
+ * Child stacks are kept for the next launch instead of unmapped. mmap and
+ * munmap take the process's memory-map lock for writing, and a launched
+ * child shares that memory map until its exec: a child preempted in the
+ * middle of its exec (reading its arguments from our memory holds the lock
+ * for reading) would hold the event loop in mmap for tens of milliseconds.
+ */
+#define MAX_KEPT_STACKS 256
+static void *kept_stacks[MAX_KEPT_STACKS];
+static int kept_stack_count = 0;
+static pthread_mutex_t kept_stacks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *take_stack(void) {
+  void *stack = NULL;
+  pthread_mutex_lock(&kept_stacks_lock);
+  if (kept_stack_count > 0) stack = kept_stacks[--kept_stack_count];
+  pthread_mutex_unlock(&kept_stacks_lock);
+  if (stack) return stack;
+  stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  return stack == MAP_FAILED ? NULL : stack;
+}
+
+/* Only once its child is reaped: the child ran on it. */
+static void keep_stack(void *stack) {
+  pthread_mutex_lock(&kept_stacks_lock);
+  int kept = kept_stack_count < MAX_KEPT_STACKS;
+  if (kept) kept_stacks[kept_stack_count++] = stack;
+  pthread_mutex_unlock(&kept_stacks_lock);
+  if (!kept) munmap(stack, CHILD_STACK_SIZE);
+}
+
 static void free_launch(launch_record *launch) {
   if (!launch) return;
   free_strings(launch->argv);
   free_strings(launch->envp);
   free(launch->file);
-  if (launch->stack) munmap(launch->stack, launch->stack_size);
+  if (launch->stack) keep_stack(launch->stack);
   free(launch);
 }
 
@@ -248,7 +277,6 @@ static int child_main(void *arg) {
   launch_record *launch = arg;
   launch->child_ran = 1;
   long result = 0;
-  if (launch->nice != INT32_MIN) raw_syscall(SYS_setpriority, PRIO_PROCESS, 0, launch->nice);
   for (int i = 0; i < launch->fd_count && result >= 0; i++) {
     int source = launch->fds[i];
     if (source < 0) {
@@ -332,12 +360,8 @@ static int clone_into_cgroup_supported(void) {
  */
 static pid_t clone_launch(launch_record *launch, int *pidfd, int cgroup_fd) {
   launch->stack_size = CHILD_STACK_SIZE;
-  launch->stack = mmap(NULL, launch->stack_size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (launch->stack == MAP_FAILED) {
-    launch->stack = NULL;
-    return -errno;
-  }
+  launch->stack = take_stack();
+  if (!launch->stack) return -errno;
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
@@ -393,7 +417,6 @@ static pid_t posix_spawn_launch(launch_record *launch, int *pidfd) {
   posix_spawnattr_destroy(&attributes);
   if (err) return -err;
   launch->child_ran = 1; /* posix_spawn returns once the child has exec'd */
-  if (launch->nice != INT32_MIN) setpriority(PRIO_PROCESS, (id_t)pid, launch->nice);
   *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (*pidfd < 0) {
     /* Without a pidfd the child could never be reaped here: stop it rather than lose it. */
@@ -435,13 +458,15 @@ static napi_value last_spawn_start_ticks(napi_env env, napi_callback_info info) 
 }
 
 /*
- * spawnProcess(file, argv, env, fds, onExit[, nice[, cgroupDir]]): pid. Child fd i gets fds[i];
- * -1 means /dev/null. With `nice`, the child takes that nice value before it execs; with
- * `cgroupDir` (a cgroup v2 directory), it starts inside it (ENOSYS where clone3 is missing).
+ * spawnProcess(file, argv, env, fds, onExit[, cgroupDir]): pid. Child fd i gets fds[i]; -1
+ * means /dev/null. With `cgroupDir` (a cgroup v2 directory), the child is cloned straight
+ * into it (ENOSYS where clone3 is missing). The child keeps the caller's priority until its
+ * exec: until then it shares the caller's memory map, and a child preempted there (lowered
+ * below the tasks it competes with) would hold the caller's mmap and munmap back.
  */
 static napi_value spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value args[7];
+  size_t argc = 6;
+  napi_value args[6];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
   napi_valuetype callback_type;
   if (argc < 5 || napi_typeof(env, args[4], &callback_type) != napi_ok || callback_type != napi_function) {
@@ -453,10 +478,6 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
     throw_errno(env, "spawn", ENOMEM);
     return NULL;
   }
-  launch->nice = INT32_MIN;
-  napi_valuetype nice_type = napi_undefined;
-  if (argc >= 6) napi_typeof(env, args[5], &nice_type);
-  if (nice_type == napi_number) napi_get_value_int32(env, args[5], &launch->nice);
   size_t file_length = 0;
   if (napi_get_value_string_utf8(env, args[0], NULL, 0, &file_length) != napi_ok ||
       !(launch->file = malloc(file_length + 1))) {
@@ -502,12 +523,12 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
   }
   int cgroup_fd = -1;
   napi_valuetype cgroup_type = napi_undefined;
-  if (argc >= 7) napi_typeof(env, args[6], &cgroup_type);
+  if (argc >= 6) napi_typeof(env, args[5], &cgroup_type);
   if (!err && cgroup_type == napi_string) {
     char cgroup_dir[4096];
     size_t length = 0;
     if (!clone_into_cgroup_supported()) err = ENOSYS;
-    else if (napi_get_value_string_utf8(env, args[6], cgroup_dir, sizeof cgroup_dir, &length) != napi_ok ||
+    else if (napi_get_value_string_utf8(env, args[5], cgroup_dir, sizeof cgroup_dir, &length) != napi_ok ||
              length >= sizeof cgroup_dir - 1)
       err = ENAMETOOLONG;
     else if ((cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)

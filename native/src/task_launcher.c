@@ -3,6 +3,10 @@
  *
  * The supervisor never spawns a task directly; it spawns this program,
  * which performs, in this order, then execs the task:
+ *   0. with --nice, take the tasks' nice value (the supervisor's clone leaves
+ *      the launcher at the supervisor's own, boosted, priority until here:
+ *      before its exec it shares the supervisor's memory, and must not be
+ *      preempted there by the tasks);
  *   1. join the task's cgroups (writes its own pid to each cgroup.procs), so
  *      no descendant can be born outside them;
  *   2. with --pid-namespace, unshare a PID namespace; a forked child becomes
@@ -38,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -165,6 +170,8 @@ int main(int argc, char **argv) {
   int pid_namespace = 0;
   int do_setpgid = 0;
   int pdeathsig = 0;
+  int nice_value = 0;
+  int set_nice = 0;
   long parent_pid = 0;
   const char *cwd = NULL;
   int i = 1;
@@ -187,6 +194,9 @@ int main(int argc, char **argv) {
       pdeathsig = atoi(argv[++i]);
     } else if (strcmp(arg, "--parent-pid") == 0 && i + 1 < argc) {
       parent_pid = atol(argv[++i]);
+    } else if (strcmp(arg, "--nice") == 0 && i + 1 < argc) {
+      nice_value = atoi(argv[++i]);
+      set_nice = 1;
     } else if (strcmp(arg, "--cwd") == 0 && i + 1 < argc) {
       cwd = argv[++i];
     } else {
@@ -195,6 +205,9 @@ int main(int argc, char **argv) {
   }
   if (i >= argc) usage("missing command after --");
   char **command = &argv[i];
+
+  /* 0. no longer ahead of the supervisor, nor of the tasks. */
+  if (set_nice && setpriority(PRIO_PROCESS, 0, nice_value) != 0) fail("nice", errno);
 
   /* 1. cgroups first: everything from here on, and every descendant, is inside. */
   for (int c = 0; c < cgroup_count; c++) join_cgroup(cgroups[c]);

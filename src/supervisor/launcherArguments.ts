@@ -29,8 +29,11 @@ export function launcherInvocation(
   pipes: TaskPipeFds,
   cgroupProcs: readonly string[],
   supervisorPid: number,
+  /** The tasks' nice value, taken by the launcher as its first step. */
+  taskNice?: number,
 ): LauncherInvocation {
   const args = ['--keep-fd', String(STATUS_FD), '--cwd', cwd];
+  if (taskNice !== undefined) args.push('--nice', String(taskNice));
   if (pipes.canary) args.push('--keep-fd', String(CANARY_FD));
   // A group in the supervisor's session, not a session of its own: with the kernel's
   // autogroups, each new session would weigh as much as the whole supervisor for CPU.

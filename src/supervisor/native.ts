@@ -29,9 +29,8 @@ interface NativeAddon {
    * Starts `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i gets
    * fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the process is
    * reaped; `ran` is false only for a child the kernel killed inside the clone, before it
-   * ran an instruction. With `nice`, the child takes that nice value before it execs (a
-   * boosted supervisor's child would otherwise compete with it until the launcher runs).
-   * With `cgroupDir` (a cgroup v2 directory), the child is cloned straight into it
+   * ran an instruction. The child keeps the caller's priority until its exec (it shares
+   * the caller's memory until then: see native/src/spawn.c). With `cgroupDir` (a cgroup v2 directory), the child is cloned straight into it
    * (clone3 with CLONE_INTO_CGROUP; ENOSYS where that is missing): see
    * containment/startInCgroup.ts for when that is safe.
    * Throws an errno error (code, errno, syscall) if it cannot start.
@@ -42,7 +41,6 @@ interface NativeAddon {
     env: readonly string[],
     fds: readonly number[],
     onExit: (exitCode: number | null, signalNumber: number | null, ran: boolean) => void,
-    nice?: number,
     cgroupDir?: string,
   ): number;
   /**

@@ -76,6 +76,7 @@ export function spawnTask(
     pipes,
     joinedCgroups(containment, startCgroup),
     process.pid,
+    hooks.taskNice,
   );
   let pid: number;
   try {
@@ -93,7 +94,6 @@ export function spawnTask(
       [...environment, taskMarker(spec.invocationId)],
       childFds,
       (code, signalNumber, ran) => onExit(code, signalName(signalNumber), ran),
-      hooks.taskNice,
       startCgroup,
     );
   } catch (error) {

@@ -46,12 +46,15 @@ describe('launcher arguments', () => {
       { ...PIPES, canary: [18, 19] },
       ['/sys/fs/cgroup/x/cgroup.procs'],
       42,
+      7,
     );
     assert.deepEqual(full.args, [
       '--keep-fd',
       '4',
       '--cwd',
       '/w',
+      '--nice',
+      '7',
       '--keep-fd',
       '5',
       '--cgroup-procs',

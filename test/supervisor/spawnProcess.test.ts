@@ -43,7 +43,6 @@ function start(
       resolveRan(childRan);
       resolve({ code, signal });
     },
-    undefined,
     cgroupDir,
   );
   return { pid, exit, ran };
