@@ -2,7 +2,7 @@
  * What one task's launch -> exit -> record path costs, step by step, each
  * measured alone many times on this machine (wall time per task; the steps
  * are synchronous or awaited one at a time, so wall time is their cost):
- *   - fork/exec/wait of /bin/true through the addon's posix_spawn (the floor in Node);
+ *   - fork/exec/wait of /bin/true through the addon's spawnProcess (the floor in Node);
  *   - the same through the task launcher (one more exec);
  *   - creating and closing the five task pipes;
  *   - mkdir + rmdir of a task cgroup (v2), and cgroup.events reads;
@@ -35,8 +35,17 @@ async function spawnAndWait(
   argv: readonly string[],
   fds: readonly number[] = [-1, -1, -1],
 ): Promise<void> {
-  await new Promise<void>((resolve) => {
-    native().spawnProcess(file, argv, [], fds, () => resolve());
+  await new Promise<void>((resolve, reject) => {
+    native().spawnProcess(
+      file,
+      argv,
+      [],
+      fds,
+      (error) => {
+        if (error) reject(error);
+      },
+      () => resolve(),
+    );
   });
 }
 

@@ -35,6 +35,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "spawn_thread.h"
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -57,7 +59,8 @@ typedef struct {
   launch_record *launch;
 } exit_watch;
 
-static void throw_errno(napi_env env, const char *what, int err) {
+/* An Error like Node's for a failed system call: code, errno (negative) and syscall. */
+static napi_value errno_error(napi_env env, const char *what, int err) {
   napi_value code, message, error, errno_value;
   napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &message);
   const char *name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EAGAIN ? "EAGAIN" : "ESPAWN";
@@ -68,7 +71,23 @@ static void throw_errno(napi_env env, const char *what, int err) {
   napi_value syscall_value;
   napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &syscall_value);
   napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
+  return error;
+}
+
+static void throw_errno(napi_env env, const char *what, int err) {
+  napi_throw(env, errno_error(env, what, err));
+}
+
+/* Calls `callback` from the event loop as an asynchronous callback; an exception it throws is fatal. */
+static void call_back(napi_env env, napi_async_context context, napi_value callback, size_t argc,
+                      const napi_value *argv) {
+  napi_value global, result;
+  napi_get_global(env, &global);
+  if (napi_make_callback(env, context, global, callback, argc, argv, &result) == napi_pending_exception) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error); /* to process 'uncaughtException', as for any callback */
+  }
 }
 
 static void free_strings(char **strings);
@@ -138,7 +157,7 @@ static void on_pidfd_readable(uv_poll_t *poll, int status, int events) {
   napi_env env = watch->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value code, signal_number, callback, global, result;
+  napi_value code, signal_number, callback;
   if (info.si_code == CLD_EXITED) {
     napi_create_int32(env, info.si_status, &code);
     napi_get_null(env, &signal_number);
@@ -153,12 +172,7 @@ static void on_pidfd_readable(uv_poll_t *poll, int status, int events) {
   napi_get_boolean(env, launch_child_ran(watch->launch), &ran);
   napi_value argv[3] = {code, signal_number, ran};
   napi_get_reference_value(env, watch->callback, &callback);
-  napi_get_global(env, &global);
-  if (napi_make_callback(env, watch->async_context, global, callback, 3, argv, &result) == napi_pending_exception) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error); /* to process 'uncaughtException', as for any callback */
-  }
+  call_back(env, watch->async_context, callback, 3, argv);
   napi_close_handle_scope(env, scope);
   uv_close((uv_handle_t *)poll, on_watch_closed);
 }
@@ -436,41 +450,123 @@ static pid_t posix_spawn_launch(launch_record *launch, int *pidfd) {
  * and after the clone, that tick is it. Reading /proc/<pid>/stat right after
  * the clone instead waits for the child's exec to let go of its locks.
  */
-static long long last_start_ticks = -1;
-
 static long long boottime_ticks(void) {
-  static long long ns_per_tick = 0;
-  if (ns_per_tick == 0) {
-    long hz = sysconf(_SC_CLK_TCK);
-    ns_per_tick = hz > 0 ? 1000000000LL / hz : -1;
-  }
+  long hz = sysconf(_SC_CLK_TCK);
+  long long ns_per_tick = hz > 0 ? 1000000000LL / hz : -1;
   struct timespec now;
   if (ns_per_tick <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) != 0) return -1;
   return ((long long)now.tv_sec * 1000000000LL + now.tv_nsec) / ns_per_tick;
 }
 
-/* lastSpawnStartTicks(): the start ticks of the process the last spawnProcess started, or -1 if unsure. */
-static napi_value last_spawn_start_ticks(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value result;
-  napi_create_double(env, (double)last_start_ticks, &result);
-  return result;
+/* One launch on its way through the launch thread (spawn_thread.c). */
+typedef struct {
+  spawn_job base;
+  launch_record *launch;
+  int cgroup_fd;
+  napi_ref on_started;
+  napi_ref on_exit;
+  pid_t pid; /* or -errno */
+  int pidfd;
+  long long start_ticks; /* -1 when unsure */
+  double started_at_ms; /* the wall clock right after the clone, in epoch milliseconds */
+} launch_job;
+
+static napi_async_context launch_context;
+
+/* On the launch thread. */
+static void run_launch(spawn_job *base) {
+  launch_job *job = (launch_job *)base;
+  launch_record *launch = job->launch;
+  long long before = boottime_ticks();
+#ifdef HAVE_RAW_SYSCALLS
+  job->pid = clone_launch(launch, &job->pidfd, job->cgroup_fd);
+#else
+  job->pid = job->cgroup_fd >= 0 ? -ENOSYS : posix_spawn_launch(launch, &job->pidfd);
+#endif
+  long long after = boottime_ticks();
+  job->start_ticks = before >= 0 && before == after ? before : -1;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  job->started_at_ms = (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6;
+  /* The child has its copy of the fd table: ours go now, so EOF means "every holder closed it". */
+  for (int i = 0; i < launch->fd_count; i++)
+    if (launch->fds[i] >= 0) close(launch->fds[i]);
+  if (job->cgroup_fd >= 0) close(job->cgroup_fd);
+}
+
+/* Watches the child's exit; NULL (the child killed and reaped) if it cannot. */
+static exit_watch *watch_exit(napi_env env, launch_job *job) {
+  exit_watch *watch = calloc(1, sizeof *watch);
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  if (!watch || uv_poll_init(loop, &watch->poll, job->pidfd) != 0) {
+    /* Without a watch the child could never be reaped: stop it now rather than lose it. */
+    kill(job->pid, SIGKILL);
+    waitpid(job->pid, NULL, 0);
+    close(job->pidfd);
+    free(watch);
+    return NULL;
+  }
+  watch->env = env;
+  watch->pidfd = job->pidfd;
+  watch->launch = job->launch;
+  watch->callback = job->on_exit;
+  napi_value resource_name;
+  napi_create_string_utf8(env, "bistro:task-launcher", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &watch->async_context);
+  uv_poll_start(&watch->poll, UV_READABLE, on_pidfd_readable);
+  return watch;
+}
+
+/* Back on the event loop: watch the child, then tell JavaScript. */
+static void finish_launch(napi_env env, spawn_job *base) {
+  launch_job *job = (launch_job *)base;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value on_started, argv[4];
+  napi_get_reference_value(env, job->on_started, &on_started);
+  napi_delete_reference(env, job->on_started);
+  int err = job->pid < 0 ? (int)-job->pid : 0;
+  if (!err && !watch_exit(env, job)) err = ENOMEM;
+  if (err) {
+    napi_delete_reference(env, job->on_exit);
+    free_launch(job->launch);
+    argv[0] = errno_error(env, "spawn", err);
+    napi_get_undefined(env, &argv[1]);
+    napi_get_undefined(env, &argv[2]);
+    napi_get_undefined(env, &argv[3]);
+  } else {
+    napi_get_null(env, &argv[0]);
+    napi_create_int32(env, job->pid, &argv[1]);
+    napi_create_double(env, (double)job->start_ticks, &argv[2]);
+    napi_create_double(env, job->started_at_ms, &argv[3]);
+  }
+  free(job);
+  call_back(env, launch_context, on_started, 4, argv);
+  napi_close_handle_scope(env, scope);
+}
+
+static int is_function(napi_env env, napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) == napi_ok && type == napi_function;
 }
 
 /*
- * spawnProcess(file, argv, env, fds, onExit[, cgroupDir]): pid. Child fd i gets fds[i]; -1
- * means /dev/null. With `cgroupDir` (a cgroup v2 directory), the child is cloned straight
- * into it (ENOSYS where clone3 is missing). The child keeps the caller's priority until its
- * exec: until then it shares the caller's memory map, and a child preempted there (lowered
- * below the tasks it competes with) would hold the caller's mmap and munmap back.
+ * spawnProcess(file, argv, env, fds, onStarted, onExit[, cgroupDir]). Child fd i gets fds[i]
+ * (-1: /dev/null); the caller may close its fds as soon as this returns. The clone happens on
+ * the launch thread (spawn_thread.c); onStarted(error, pid, startTicks, startedAtMs) runs on the event loop
+ * once it did, then onExit(code, signal, ran) once the child is reaped. With `cgroupDir` (a
+ * cgroup v2 directory), the child is cloned straight into it (ENOSYS where clone3 is missing).
+ * The child keeps the launch thread's priority (the caller's) until its exec: until then it
+ * shares our memory map, and a child preempted there would hold our mmap and munmap back.
+ * Bad arguments throw; a failure to start arrives in onStarted.
  */
 static napi_value spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value args[6];
+  size_t argc = 7;
+  napi_value args[7];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  napi_valuetype callback_type;
-  if (argc < 5 || napi_typeof(env, args[4], &callback_type) != napi_ok || callback_type != napi_function) {
-    napi_throw_type_error(env, NULL, "spawnProcess(file, argv, env, fds, onExit)");
+  if (argc < 6 || !is_function(env, args[4]) || !is_function(env, args[5])) {
+    napi_throw_type_error(env, NULL, "spawnProcess(file, argv, env, fds, onStarted, onExit[, cgroupDir])");
     return NULL;
   }
   launch_record *launch = calloc(1, sizeof *launch);
@@ -493,13 +589,11 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "spawnProcess: too many child fds");
     return NULL;
   }
-  launch->fd_count = (int)fd_count;
-  int moved[MAX_CHILD_FDS];
+  int sources[MAX_CHILD_FDS];
   for (uint32_t i = 0; i < fd_count; i++) {
     napi_value item;
     napi_get_element(env, args[3], i, &item);
-    moved[i] = -1;
-    if (napi_get_value_int32(env, item, &launch->fds[i]) != napi_ok) {
+    if (napi_get_value_int32(env, item, &sources[i]) != napi_ok) {
       free_launch(launch);
       napi_throw_type_error(env, NULL, "spawnProcess: fds must be numbers");
       return NULL;
@@ -511,73 +605,69 @@ static napi_value spawn_process(napi_env env, napi_callback_info info) {
     free_launch(launch);
     return NULL;
   }
-
-  /* A source fd below fd_count could be overwritten by an earlier dup: lift it out of the way. */
-  int err = 0;
-  for (int i = 0; i < launch->fd_count && !err; i++) {
-    if (launch->fds[i] >= 0 && launch->fds[i] < launch->fd_count) {
-      moved[i] = fcntl(launch->fds[i], F_DUPFD_CLOEXEC, MAX_CHILD_FDS);
-      if (moved[i] < 0) err = errno;
-      else launch->fds[i] = moved[i];
+  char cgroup_dir[4096];
+  int into_cgroup = 0;
+  if (argc >= 7) {
+    napi_valuetype cgroup_type;
+    napi_typeof(env, args[6], &cgroup_type);
+    size_t length = 0;
+    if (cgroup_type == napi_string) {
+      if (napi_get_value_string_utf8(env, args[6], cgroup_dir, sizeof cgroup_dir, &length) != napi_ok ||
+          length >= sizeof cgroup_dir - 1) {
+        free_launch(launch);
+        napi_throw_range_error(env, NULL, "spawnProcess: cgroupDir is too long");
+        return NULL;
+      }
+      into_cgroup = 1;
     }
   }
-  int cgroup_fd = -1;
-  napi_valuetype cgroup_type = napi_undefined;
-  if (argc >= 6) napi_typeof(env, args[5], &cgroup_type);
-  if (!err && cgroup_type == napi_string) {
-    char cgroup_dir[4096];
-    size_t length = 0;
-    if (!clone_into_cgroup_supported()) err = ENOSYS;
-    else if (napi_get_value_string_utf8(env, args[5], cgroup_dir, sizeof cgroup_dir, &length) != napi_ok ||
-             length >= sizeof cgroup_dir - 1)
-      err = ENAMETOOLONG;
-    else if ((cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+
+  /*
+   * Our own copies of the child's fds, above any the child gets (so no dup in the child
+   * overwrites a source it still needs), kept until the clone: the caller may close its own.
+   */
+  int err = 0;
+  for (uint32_t i = 0; i < fd_count; i++) {
+    launch->fds[i] = -1;
+    if (sources[i] >= 0 && !err && (launch->fds[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, MAX_CHILD_FDS)) < 0)
       err = errno;
   }
-  int pidfd = -1;
-  pid_t pid = -err;
-  long long before = boottime_ticks();
-#ifdef HAVE_RAW_SYSCALLS
-  if (!err) pid = clone_launch(launch, &pidfd, cgroup_fd);
-#else
-  if (!err) pid = posix_spawn_launch(launch, &pidfd);
-#endif
-  long long after = boottime_ticks();
-  last_start_ticks = before >= 0 && before == after ? before : -1;
-  if (cgroup_fd >= 0) close(cgroup_fd);
-  for (int i = 0; i < launch->fd_count; i++)
-    if (moved[i] >= 0) close(moved[i]);
-  if (pid < 0) {
-    free_launch(launch);
-    throw_errno(env, "spawn", (int)-pid);
-    return NULL;
+  launch->fd_count = (int)fd_count;
+  int cgroup_fd = -1;
+  if (!err && into_cgroup) {
+    if (!clone_into_cgroup_supported()) err = ENOSYS;
+    else if ((cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) err = errno;
   }
-
-  exit_watch *watch = calloc(1, sizeof *watch);
-  uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  if (!watch || uv_poll_init(loop, &watch->poll, pidfd) != 0) {
-    /* Without a watch the child could never be reaped: stop it now rather than lose it. */
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    close(pidfd);
-    free(watch);
-    free_launch(launch);
-    throw_errno(env, "uv_poll_init", ENOMEM);
-    return NULL;
+  launch_job *job = err ? NULL : calloc(1, sizeof *job);
+  if (!err && !job) err = ENOMEM;
+  if (!err) {
+    if (!launch_context) {
+      napi_value resource_name;
+      napi_create_string_utf8(env, "bistro:task-launch", NAPI_AUTO_LENGTH, &resource_name);
+      napi_async_init(env, NULL, resource_name, &launch_context);
+    }
+    job->base.run = run_launch;
+    job->base.done = finish_launch;
+    job->launch = launch;
+    job->cgroup_fd = cgroup_fd;
+    job->pidfd = -1;
+    napi_create_reference(env, args[4], 1, &job->on_started);
+    napi_create_reference(env, args[5], 1, &job->on_exit);
+    err = spawn_thread_submit(env, &job->base);
+    if (err) {
+      napi_delete_reference(env, job->on_started);
+      napi_delete_reference(env, job->on_exit);
+      free(job);
+    }
   }
-  watch->env = env;
-  watch->pidfd = pidfd;
-  watch->launch = launch;
-  napi_create_reference(env, args[4], 1, &watch->callback);
-  napi_value resource_name;
-  napi_create_string_utf8(env, "bistro:task-launcher", NAPI_AUTO_LENGTH, &resource_name);
-  napi_async_init(env, NULL, resource_name, &watch->async_context);
-  uv_poll_start(&watch->poll, UV_READABLE, on_pidfd_readable);
-
-  napi_value result;
-  napi_create_int32(env, pid, &result);
-  return result;
+  if (err) {
+    for (int i = 0; i < launch->fd_count; i++)
+      if (launch->fds[i] >= 0) close(launch->fds[i]);
+    if (cgroup_fd >= 0) close(cgroup_fd);
+    free_launch(launch);
+    throw_errno(env, "spawn", err);
+  }
+  return NULL;
 }
 
 #ifdef HAVE_CLONE3
@@ -672,8 +762,6 @@ napi_value register_spawn(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "probeStartInCgroup", NAPI_AUTO_LENGTH, probe_start_in_cgroup, NULL, &fn);
   napi_set_named_property(env, exports, "probeStartInCgroup", fn);
-  napi_create_function(env, "lastSpawnStartTicks", NAPI_AUTO_LENGTH, last_spawn_start_ticks, NULL, &fn);
-  napi_set_named_property(env, exports, "lastSpawnStartTicks", fn);
   napi_create_function(env, "spawnProcess", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
   napi_set_named_property(env, exports, "spawnProcess", fn);
   return exports;

@@ -25,7 +25,14 @@ import type { LaunchPlans } from './launchPlans.js';
 import { processStartTicks } from '../supervisor/procStat.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TaskEvent } from '../supervisor/taskEvents.js';
-import type { KillOutcome, LogLine, TaskHandle, TaskResult, TaskUsage } from '../supervisor/taskSpec.js';
+import type {
+  KillOutcome,
+  LauncherStart,
+  LogLine,
+  TaskHandle,
+  TaskResult,
+  TaskUsage,
+} from '../supervisor/taskSpec.js';
 import type { StatusReport } from '../statuses/parseStatus.js';
 import { taskStatusReport } from './taskStatusReport.js';
 import { EventRows } from './eventRows.js';
@@ -54,7 +61,7 @@ export interface LocalRunnerDeps {
   /** A task's process group appears (true) or ends (false): the worker watchdog tracks them. */
   readonly onProcessGroup?: (pgid: number, alive: boolean) => void;
   /** Extra fields for a task's "task started" line (a worker adds its dispatch latency). */
-  readonly startedFields?: (task: RunningTask) => Record<string, unknown>;
+  readonly startedFields?: (task: RunningTask, started: LauncherStart) => Record<string, unknown>;
 }
 
 /**
@@ -98,8 +105,7 @@ export class LocalRunner implements Runner {
   static hooks(runner: () => LocalRunner) {
     return {
       beforeSpawn: (id: string, cgroupPaths: readonly string[]) => runner().beforeSpawn(id, cgroupPaths),
-      afterSpawn: (id: string, pid: number, startTicks: number | undefined) =>
-        runner().afterSpawn(id, pid, startTicks),
+      afterSpawn: (id: string, started: LauncherStart) => runner().afterSpawn(id, started),
       onEvent: (event: TaskEvent) => runner().onEvent(event),
       onLog: (id: string, line: LogLine) => runner().onLog(id, line),
       onUnkillable: (id: string) => runner().onUnkillable(id),
@@ -368,7 +374,8 @@ export class LocalRunner implements Runner {
     if (task) this.deps.statusStore.recordLaunch(task, cgroupPaths);
   }
 
-  private afterSpawn(invocationId: string, pid: number, startTicks: number | undefined): void {
+  private afterSpawn(invocationId: string, started: LauncherStart): void {
+    const { pid, startTicks } = started;
     const task = this.taskOf(invocationId);
     if (!task) return;
     this.deps.logger.info(
@@ -378,7 +385,7 @@ export class LocalRunner implements Runner {
         invocationId,
         pid,
         worker: this.deps.arguments.hostname,
-        ...this.deps.startedFields?.(task),
+        ...this.deps.startedFields?.(task, started),
       },
       'task started',
     );

@@ -27,33 +27,37 @@ interface NativeAddon {
   boottimeMs(): number;
   /**
    * Starts `file` (argv[0] included in `argv`, env as "NAME=value"); child fd i gets
-   * fds[i], -1 meaning /dev/null. Returns the pid; `onExit` runs once, after the process is
-   * reaped; `ran` is false only for a child the kernel killed inside the clone, before it
-   * ran an instruction. The child keeps the caller's priority until its exec (it shares
-   * the caller's memory until then: see native/src/spawn.c). With `cgroupDir` (a cgroup v2 directory), the child is cloned straight into it
-   * (clone3 with CLONE_INTO_CGROUP; ENOSYS where that is missing): see
-   * containment/startInCgroup.ts for when that is safe.
-   * Throws an errno error (code, errno, syscall) if it cannot start.
+   * fds[i], -1 meaning /dev/null; the caller may close its fds as soon as this returns.
+   * The clone happens on the addon's launch thread, so the event loop never waits for it:
+   * `onStarted` runs once it happened (an errno error, or the pid, the start time in clock
+   * ticks since boot as /proc/<pid>/stat shows it, -1 when unsure, and the wall clock in
+   * epoch milliseconds right after the clone), then `onExit`
+   * once the process is reaped; `ran` is false only for a child that died before it ran
+   * an instruction (killed inside the clone). The child keeps the caller's priority until
+   * its exec (it shares the caller's memory until then: see native/src/spawn.c). With
+   * `cgroupDir` (a cgroup v2 directory), the child is cloned straight into it (clone3 with
+   * CLONE_INTO_CGROUP; ENOSYS where that is missing): see containment/startInCgroup.ts for
+   * when that is safe. Throws on bad arguments, or an errno error if it cannot queue.
    */
   spawnProcess(
     file: string,
     argv: readonly string[],
     env: readonly string[],
     fds: readonly number[],
+    onStarted: (
+      error: NodeJS.ErrnoException | null,
+      pid: number,
+      startTicks: number,
+      startedAtMs: number,
+    ) => void,
     onExit: (exitCode: number | null, signalNumber: number | null, ran: boolean) => void,
     cgroupDir?: string,
-  ): number;
+  ): void;
   /**
    * Clones a child that exits at once straight into the cgroup v2 `dir`: "started",
    * "killed" (the kernel SIGKILLed it inside the clone), "unsupported" or "error <errno>".
    */
   probeStartInCgroup(dir: string): string;
-  /**
-   * The start time of the process the last spawnProcess started, in clock
-   * ticks since boot as /proc/<pid>/stat shows it (the boot-time clock read
-   * the same tick before and after the clone); -1 when the clone spanned a tick.
-   */
-  lastSpawnStartTicks(): number;
 }
 
 export class NativeBuildMissing extends Error {

@@ -1,8 +1,10 @@
 /**
  * Starts one task's launcher: makes its pipes, writes the durable records
- * (the beforeSpawn hook) and spawns, with the task's marker in its
- * environment. Returns the launcher's pid and our read ends; a failure is a
- * LaunchStepError naming the step, with nothing left open.
+ * (the beforeSpawn hook) and queues the spawn, with the task's marker in its
+ * environment. The clone itself happens off the event loop (the addon's
+ * launch thread); `onStarted` gets the launcher's pid and our read ends, or
+ * a LaunchStepError naming the step, with nothing left open. A failure
+ * before the spawn is queued is thrown instead.
  */
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +12,7 @@ import { launcherInvocation, type TaskPipeFds } from './launcherArguments.js';
 import { launcherPath, native } from './native.js';
 import { taskMarker } from './processScan.js';
 import type { PipeName } from './taskPipes.js';
-import type { TaskContainment, TaskSpec } from './taskSpec.js';
+import type { LauncherStart, TaskContainment, TaskSpec } from './taskSpec.js';
 
 export interface SpawnHooks {
   /** Called right before the spawn, with the task's cgroups; throwing fails the launch. */
@@ -19,10 +21,7 @@ export interface SpawnHooks {
   readonly taskNice?: number;
 }
 
-export interface SpawnedTask {
-  readonly pid: number;
-  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22), when the spawn knew it. */
-  readonly startTicks: number | undefined;
+export interface SpawnedTask extends LauncherStart {
   /** Our read ends of the task's pipes. */
   readonly readFds: Partial<Record<PipeName, number>>;
   /** The launcher was cloned straight into this cgroup (TaskContainment.startCgroup). */
@@ -42,13 +41,19 @@ export class LaunchStepError extends Error {
   }
 }
 
+export interface SpawnCallbacks {
+  /** The launcher exists (or could not be started). */
+  readonly onStarted: (spawned: SpawnedTask | LaunchStepError) => void;
+  /** `ran` is false only for a launcher that died before its first instruction: the task never started. */
+  readonly onExit: (code: number | null, signal: NodeJS.Signals | null, ran: boolean) => void;
+}
+
 export function spawnTask(
   spec: TaskSpec,
   containment: TaskContainment | undefined,
   hooks: SpawnHooks,
-  /** `ran` is false only for a launcher the kernel killed inside the clone: the task never started. */
-  onExit: (code: number | null, signal: NodeJS.Signals | null, ran: boolean) => void,
-): SpawnedTask {
+  callbacks: SpawnCallbacks,
+): void {
   const made: (readonly [number, number])[] = [];
   const pipe = () => {
     const pair = native().createPipe();
@@ -68,6 +73,7 @@ export function spawnTask(
     closeFds(made.flat());
     throw new LaunchStepError('pipe', error as NodeJS.ErrnoException);
   }
+  const readEnds = made.map((pair) => pair[0]);
   const startCgroup = containment?.startCgroup?.();
   const { args, childFds } = launcherInvocation(
     spec.argv,
@@ -78,7 +84,6 @@ export function spawnTask(
     process.pid,
     hooks.taskNice,
   );
-  let pid: number;
   try {
     // Durable records come first: a crash right after the spawn must still find the task.
     hooks.beforeSpawn?.(spec.invocationId, containment?.paths ?? []);
@@ -86,36 +91,43 @@ export function spawnTask(
     const environment = spec.env
       ? environmentList(spec.env)
       : (hooks.environment?.() ?? environmentList(process.env));
-    pid = native().spawnProcess(
+    native().spawnProcess(
       launcher,
       [launcher, ...args],
       // The marker every process of the task inherits: how recovery and the last step of a
       // shutdown recognise its escaped descendants (supervisor/processScan.ts).
       [...environment, taskMarker(spec.invocationId)],
       childFds,
-      (code, signalNumber, ran) => onExit(code, signalName(signalNumber), ran),
+      (error, pid, startTicks, startedAtMs) => {
+        if (error) {
+          closeFds(readEnds);
+          callbacks.onStarted(new LaunchStepError('spawn', error));
+          return;
+        }
+        callbacks.onStarted({
+          pid,
+          startCgroup,
+          startedAtMs,
+          startTicks: startTicks >= 0 ? startTicks : undefined,
+          readFds: {
+            stdout: pipes.stdout[0],
+            stderr: pipes.stderr[0],
+            status: pipes.status[0],
+            launcher: pipes.launcher[0],
+            ...(pipes.canary ? { canary: pipes.canary[0] } : {}),
+          },
+        });
+      },
+      (code, signalNumber, ran) => callbacks.onExit(code, signalName(signalNumber), ran),
       startCgroup,
     );
   } catch (error) {
-    closeFds(made.map((pair) => pair[0]));
+    closeFds(readEnds);
     throw new LaunchStepError('spawn', error as NodeJS.ErrnoException);
   } finally {
-    // The child has its copies; ours must go so EOF means "every holder closed it".
+    // The addon keeps its own copies until the clone; ours must go so EOF means "every holder closed it".
     closeFds(made.map((pair) => pair[1]));
   }
-  const startTicks = native().lastSpawnStartTicks();
-  return {
-    pid,
-    startCgroup,
-    startTicks: startTicks >= 0 ? startTicks : undefined,
-    readFds: {
-      stdout: pipes.stdout[0],
-      stderr: pipes.stderr[0],
-      status: pipes.status[0],
-      launcher: pipes.launcher[0],
-      ...(pipes.canary ? { canary: pipes.canary[0] } : {}),
-    },
-  };
 }
 
 /** The cgroup.procs files the launcher writes itself into: all but the one it is cloned into. */

@@ -16,7 +16,7 @@ import { findTaskProcesses } from './processScan.js';
 import { environmentList } from './spawnTask.js';
 import { TaskProcess } from './taskProcess.js';
 import type { TaskEvent } from './taskEvents.js';
-import type { KillOutcome, LogLine, TaskHandle, TaskResult, TaskSpec } from './taskSpec.js';
+import type { KillOutcome, LauncherStart, LogLine, TaskHandle, TaskResult, TaskSpec } from './taskSpec.js';
 
 export type { TaskHandle } from './taskSpec.js';
 
@@ -30,11 +30,11 @@ export interface SupervisorOptions {
   /** Called right before each spawn (write durable records here); throwing fails the launch. */
   readonly beforeSpawn?: (invocationId: string, cgroupPaths: readonly string[]) => void;
   /**
-   * Called right after each successful spawn, with the process's start time
+   * Called once each spawn succeeded, with the process's pid, its start time
    * (clock ticks since boot, as /proc/<pid>/stat field 22) when the spawn
-   * knew it without reading /proc.
+   * knew it without reading /proc, and when it was cloned (epoch ms).
    */
-  readonly afterSpawn?: (invocationId: string, pid: number, startTicks: number | undefined) => void;
+  readonly afterSpawn?: (invocationId: string, started: LauncherStart) => void;
   /** Creates task cgroups; by default one that detects the hierarchies. `null` never contains. */
   readonly containment?: ContainmentFactory | null;
   /**

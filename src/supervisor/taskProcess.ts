@@ -17,6 +17,7 @@ import type { TaskEvent, TaskEventName } from './taskEvents.js';
 import { MAX_DRAINED_LINES, TaskPipes } from './taskPipes.js';
 import type {
   KillOutcome,
+  LauncherStart,
   LaunchFailure,
   LogLine,
   TaskContainment,
@@ -34,8 +35,8 @@ export interface TaskProcessHooks extends SpawnHooks {
   readonly onLog: (invocationId: string, line: LogLine) => void;
   /** Called once if processes survive SIGKILL past the unkillable timeout. */
   readonly onUnkillable?: (invocationId: string) => void;
-  /** Called right after a successful spawn (the start time when the spawn knew it). */
-  readonly afterSpawn?: (invocationId: string, pid: number, startTicks: number | undefined) => void;
+  /** Called once a spawn succeeded. */
+  readonly afterSpawn?: (invocationId: string, started: LauncherStart) => void;
 }
 
 export class TaskProcess {
@@ -54,6 +55,10 @@ export class TaskProcess {
   private startCgroup: string | undefined;
   /** Set once the spawn was tried; a kill before it cancels the launch instead. */
   private spawnAttempted = false;
+  /** The clone is under way on the launch thread: no pid yet. */
+  private spawning = false;
+  /** A kill that came while the clone was under way, applied once the pid is known. */
+  private pendingKill: { request: KillRequest; reason: string } | undefined;
   private containment: TaskContainment | undefined;
   /** With a PID namespace: its init, as seen from outside. */
   private namespaceInit: { pid: number; startTicks: number | undefined } | undefined;
@@ -120,6 +125,12 @@ export class TaskProcess {
       this.termination.killed = true; // the pending launch sees it and never spawns
       return { ok: true, message: 'cancelled before it started' };
     }
+    if (this.spawning) {
+      // The launcher is being cloned: the kill goes to it as soon as its pid is known.
+      this.termination.killed = true;
+      this.pendingKill = { request, reason };
+      return { ok: true, message: 'the task is starting: the kill is applied as soon as it runs' };
+    }
     return this.termination.apply(request, reason);
   }
 
@@ -135,6 +146,7 @@ export class TaskProcess {
    */
   killReachable(reason: string, escaped: readonly number[]): void {
     if (this.complete) return;
+    if (this.spawning) this.pendingKill = { request: { method: 'kill', killWaitMs: 0 }, reason };
     this.termination.sendKill(reason);
     this.termination.killEscaped(escaped, reason);
   }
@@ -210,20 +222,30 @@ export class TaskProcess {
     this.spawnAttempted = true;
     if (this.containment === undefined) this.completion.containmentEmpty.set();
     if (!options.pidNamespace) this.completion.namespaceGone.set();
-    let spawned: SpawnedTask;
     try {
-      spawned = spawnTask(spec, this.containment, this.hooks, (code, signal, ran) =>
-        this.onExit(code, signal, ran),
-      );
+      this.spawning = true;
+      spawnTask(spec, this.containment, this.hooks, {
+        onStarted: (spawned) => this.onStarted(spawned),
+        onExit: (code, signal, ran) => this.onExit(code, signal, ran),
+      });
     } catch (error) {
-      const failure = error as LaunchStepError;
-      this.failLaunch(failure.step ?? 'spawn', failure);
+      this.onStarted(error as LaunchStepError);
+    }
+  }
+
+  /** The launcher exists, or could not be started; a kill that came meanwhile is applied now. */
+  private onStarted(spawned: SpawnedTask | LaunchStepError): void {
+    const { spec } = this;
+    const options = spec.options;
+    this.spawning = false;
+    if (spawned instanceof Error) {
+      this.failLaunch(spawned.step ?? 'spawn', spawned);
       void this.releaseContainment();
       return;
     }
     this.pid = spawned.pid;
     this.startCgroup = spawned.startCgroup;
-    this.hooks.afterSpawn?.(spec.invocationId, spawned.pid, spawned.startTicks);
+    this.hooks.afterSpawn?.(spec.invocationId, spawned);
     const quota = this.hooks.limiter.quota(options.maxLogLinesPerPollInterval, options.pollMs, {
       pause: () => this.pipes.pause(),
       resume: () => this.pipes.resume(),
@@ -234,6 +256,9 @@ export class TaskProcess {
       pid: spawned.pid,
       ...(spawned.startCgroup !== undefined ? { cloned_into_cgroup: spawned.startCgroup } : {}),
     });
+    const pending = this.pendingKill;
+    this.pendingKill = undefined;
+    if (pending && !this.complete) this.termination.apply(pending.request, pending.reason);
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null, ran: boolean): void {

@@ -59,6 +59,15 @@ export interface TaskContainment {
   usage(): TaskUsage;
 }
 
+/** A task's launcher as it was started. */
+export interface LauncherStart {
+  readonly pid: number;
+  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22), when the spawn knew it. */
+  readonly startTicks: number | undefined;
+  /** When it was cloned, epoch milliseconds (the event loop hears of it a little later). */
+  readonly startedAtMs: number;
+}
+
 export interface ReleaseOptions {
   readonly reusable?: boolean;
   readonly killedFromOutside?: boolean;

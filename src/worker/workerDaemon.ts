@@ -144,7 +144,7 @@ export class WorkerDaemon {
         this.taskInfo.delete(finished.invocationId);
       },
       onProcessGroup: (pgid, alive) => this.leased?.processGroup(pgid, alive),
-      startedFields: (task) => this.startedFields(task),
+      startedFields: (task, started) => this.startedFields(task, started.startedAtMs),
     });
     this.runner = runner as LocalRunner;
   }
@@ -282,14 +282,17 @@ export class WorkerDaemon {
         this.runner.applyKillRequest(invocationId, killRequest as KillRequest);
   }
 
-  /** The worker's name and how long the task waited from its dispatch (database clock) to its process. */
-  private startedFields(task: RunningTask): Record<string, unknown> {
+  /**
+   * The worker's name and how long the task waited from its dispatch
+   * (database clock) to its process (cloned at `startedAtMs`).
+   */
+  private startedFields(task: RunningTask, startedAtMs: number): Record<string, unknown> {
     const info = this.taskInfo.get(task.invocationId);
     return {
       worker: this.options.name,
       ...(info
         ? {
-            dispatch_latency_ms: Math.max(0, Date.now() - info.dispatchedAtMs),
+            dispatch_latency_ms: Math.max(0, startedAtMs - info.dispatchedAtMs),
             claim_latency_ms: Math.max(0, info.claimedAtMs - info.dispatchedAtMs),
           }
         : {}),

@@ -2,6 +2,7 @@
  * The addon's spawnProcess: the supervisor's only way to start a process.
  * Exit codes and signals arrive once, after the reap; fds land where asked;
  * a child that cannot exec says so on fd 3, the launcher's error pipe; the
+ * clone happens off the event loop and is reported before the exit; the
  * start time it reports is the one /proc shows; a child cloned straight into
  * a cgroup v2 is in it from its first instruction, and one the kernel kills
  * inside that clone is reported as never having run.
@@ -22,30 +23,42 @@ interface Exit {
   signal: number | null;
 }
 
-function start(
-  argv: string[],
-  fds: number[],
-  cgroupDir?: string,
-): { pid: number; exit: Promise<Exit>; ran: Promise<boolean> } {
+interface Started {
+  pid: number;
+  startTicks: number;
+  exit: Promise<Exit>;
+  ran: Promise<boolean>;
+}
+
+/** Starts a process; resolves once it was cloned (the clone happens on the addon's launch thread). */
+function start(argv: string[], fds: number[], cgroupDir?: string): Promise<Started> {
   let resolve!: (exit: Exit) => void;
   let resolveRan!: (ran: boolean) => void;
   const exit = new Promise<Exit>((r) => (resolve = r));
   const ran = new Promise<boolean>((r) => (resolveRan = r));
   let calls = 0;
-  const pid = native().spawnProcess(
-    argv[0]!,
-    argv,
-    ENV,
-    fds,
-    (code, signal, childRan) => {
-      calls++;
-      assert.equal(calls, 1, 'onExit runs once');
-      resolveRan(childRan);
-      resolve({ code, signal });
-    },
-    cgroupDir,
-  );
-  return { pid, exit, ran };
+  let started = false;
+  return new Promise<Started>((resolveStarted, rejectStarted) => {
+    native().spawnProcess(
+      argv[0]!,
+      argv,
+      ENV,
+      fds,
+      (error, pid, startTicks) => {
+        if (error) return rejectStarted(error);
+        started = true;
+        resolveStarted({ pid, startTicks, exit, ran });
+      },
+      (code, signal, childRan) => {
+        calls++;
+        assert.equal(calls, 1, 'onExit runs once');
+        assert.equal(started, true, 'onStarted runs first');
+        resolveRan(childRan);
+        resolve({ code, signal });
+      },
+      cgroupDir,
+    );
+  });
 }
 
 /** Reads a pipe's read end to EOF. */
@@ -55,14 +68,14 @@ function drain(fd: number): string {
 
 describe('spawnProcess', () => {
   it('reports the exit code, after which the pid is reaped', async () => {
-    const { pid, exit } = start(['/bin/sh', '-c', 'exit 7'], [-1, -1, -1]);
+    const { pid, exit } = await start(['/bin/sh', '-c', 'exit 7'], [-1, -1, -1]);
     assert.ok(pid > 1);
     assert.deepEqual(await exit, { code: 7, signal: null });
     assert.equal(isAlive(pid), false, 'no zombie left');
   });
 
   it('reports the signal that ended the process', async () => {
-    const { pid, exit } = start(['/bin/sleep', '100'], [-1, -1, -1]);
+    const { pid, exit } = await start(['/bin/sleep', '100'], [-1, -1, -1]);
     process.kill(pid, 'SIGKILL');
     assert.deepEqual(await exit, { code: null, signal: 9 });
   });
@@ -70,7 +83,7 @@ describe('spawnProcess', () => {
   it('puts each fd where asked, stdin from /dev/null, and passes env', async () => {
     const [outRead, outWrite] = native().createPipe();
     const [extraRead, extraWrite] = native().createPipe();
-    const { exit } = start(
+    const { exit } = await start(
       ['/bin/sh', '-c', 'cat; echo "out $PATH"; echo extra >&4'],
       [-1, outWrite, -1, -1, extraWrite],
     );
@@ -85,7 +98,7 @@ describe('spawnProcess', () => {
 
   it('a child that cannot exec exits 127 and names the failure on fd 3', async () => {
     const [errorRead, errorWrite] = native().createPipe();
-    const { exit } = start(['/nonexistent/launcher'], [-1, -1, -1, errorWrite]);
+    const { exit } = await start(['/nonexistent/launcher'], [-1, -1, -1, errorWrite]);
     native().closeFd(errorWrite);
     const report = drain(errorRead);
     native().closeFd(errorRead);
@@ -105,15 +118,15 @@ describe('spawnProcess', () => {
     try {
       assert.equal(native().probeStartInCgroup(dir), 'started');
       const [outRead, outWrite] = native().createPipe();
-      const { exit, ran } = start(['/bin/cat', '/proc/self/cgroup'], [-1, outWrite, -1], dir);
+      const { exit, ran } = await start(['/bin/cat', '/proc/self/cgroup'], [-1, outWrite, -1], dir);
       native().closeFd(outWrite);
       const membership = drain(outRead);
       native().closeFd(outRead);
       assert.deepEqual(await exit, { code: 0, signal: null });
       assert.equal(await ran, true);
       assert.match(membership, new RegExp(`^0::/${relative}$`, 'm'));
-      assert.throws(
-        () => start(['/bin/true'], [-1, -1, -1], join(dir, 'missing')),
+      await assert.rejects(
+        start(['/bin/true'], [-1, -1, -1], join(dir, 'missing')),
         (error: NodeJS.ErrnoException) => error.code === 'ENOENT' && error.errno === -2,
       );
       assert.equal(native().probeStartInCgroup(join(dir, 'missing')), 'error 2');
@@ -134,7 +147,7 @@ describe('spawnProcess', () => {
       const answer = native().probeStartInCgroup(dir);
       assert.ok(answer === 'killed' || answer === 'started', answer);
       const [errRead, errWrite] = native().createPipe();
-      const { exit, ran } = start(['/bin/sh', '-c', 'echo ran >&2'], [-1, -1, errWrite], dir);
+      const { exit, ran } = await start(['/bin/sh', '-c', 'echo ran >&2'], [-1, -1, errWrite], dir);
       native().closeFd(errWrite);
       const output = drain(errRead);
       native().closeFd(errRead);
@@ -147,7 +160,7 @@ describe('spawnProcess', () => {
         assert.equal(await ran, true);
         assert.equal(output, 'ran\n');
       }
-      const killedAfterExec = start(['/bin/sleep', '100'], [-1, -1, -1]);
+      const killedAfterExec = await start(['/bin/sleep', '100'], [-1, -1, -1]);
       await waitFor(() => readFileSync(`/proc/${killedAfterExec.pid}/comm`, 'utf8') === 'sleep\n');
       process.kill(killedAfterExec.pid, 'SIGKILL');
       assert.deepEqual(await killedAfterExec.exit, { code: null, signal: 9 });
@@ -162,10 +175,9 @@ describe('spawnProcess', () => {
   });
 
   it('knows the start time of what it started as /proc/<pid>/stat shows it, or says it does not', async () => {
-    const started = Array.from({ length: 50 }, () => {
-      const child = start(['/bin/sleep', '30'], [-1, -1, -1]);
-      return { ...child, startTicks: native().lastSpawnStartTicks() };
-    });
+    const started = await Promise.all(
+      Array.from({ length: 50 }, () => start(['/bin/sleep', '30'], [-1, -1, -1])),
+    );
     try {
       const known = started.filter((child) => child.startTicks >= 0);
       // The clone spans a tick boundary (10 ms) only rarely.
@@ -180,11 +192,19 @@ describe('spawnProcess', () => {
 
   it('rejects bad arguments with a type error', () => {
     assert.throws(
-      () => native().spawnProcess('/bin/true', ['true'], ENV, [-1], undefined as never),
+      () => native().spawnProcess('/bin/true', ['true'], ENV, [-1], () => undefined, undefined as never),
       TypeError,
     );
     assert.throws(
-      () => native().spawnProcess('/bin/true', ['true'], ENV, Array(17).fill(-1), () => undefined),
+      () =>
+        native().spawnProcess(
+          '/bin/true',
+          ['true'],
+          ENV,
+          Array(17).fill(-1),
+          () => undefined,
+          () => undefined,
+        ),
       RangeError,
     );
   });
