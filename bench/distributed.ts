@@ -7,8 +7,9 @@
  *   (ratio_vs_local, target >= 0.7); three interleaved pairs, the median
  *   pair reported;
  * - dispatch_latency_ms p50/p99: row inserted (its `dispatched_at`, the
- *   database's clock) -> task process running (the worker's clock; one
- *   machine, so one clock) (target p50 <= 20 ms);
+ *   database's clock) -> task process running (the worker's clock right
+ *   after the launcher's clone, on the addon's launch thread; one machine,
+ *   so one clock) (target p50 <= 20 ms);
  * - partition_kill_margin_sec: a worker in a network namespace runs long
  *   tasks and its link is cut; the lease end (its last renewal as seen in
  *   the database + ttl) minus the moment its last task process was gone.

@@ -154,6 +154,31 @@ describe('status rules', () => {
     assert.deepEqual(taskStatusReport(await task.done), { bits: B.DONE });
   });
 
+  it('a kill while the launcher is being cloned is applied once it exists, term_wait_kill included', async () => {
+    // Without cgroups the clone is queued at once; its pid arrives on a later turn of the loop.
+    const killed = recorder.sh('echo $$ >> "$1"; exec sleep 100', [ledger.pidFile()]);
+    const outcome = recorder.supervisor.kill(killed.invocationId, KILL);
+    assert.equal(outcome.ok, true);
+    assert.match(outcome.ok ? outcome.message : '', /starting/);
+    const result = await killed.done;
+    assert.equal(result.killed, true);
+    assert.equal(result.launchFailure, undefined);
+    assert.notEqual(result.pid, undefined);
+    assert.equal(isAlive(result.pid!), false);
+    const terminated = recorder.sh('exec sleep 100');
+    recorder.supervisor.kill(terminated.invocationId, { method: 'term_wait_kill', killWaitMs: 100 });
+    const termResult = await terminated.done;
+    assert.equal(termResult.killed, true);
+    assert.ok(['SIGTERM', 'SIGKILL'].includes(termResult.exitSignal ?? ''), `${termResult.exitSignal}`);
+    assert.deepEqual(
+      recorder
+        .eventsOf(terminated.invocationId)
+        .filter((event) => ['running', 'kill_requested', 'signal_sent'].includes(event))
+        .slice(0, 3),
+      ['kill_requested', 'running', 'signal_sent'],
+    );
+  });
+
   it('a kill request for a completed task is a no-op', async () => {
     const task = recorder.sh('exit 0');
     await task.done;
