@@ -10,6 +10,7 @@ import { waitWithBackoff } from './containment/cgroupFs.js';
 import type { ContainmentFactory } from './containment/containmentFactory.js';
 import { parseLauncherFailure } from './launcherArguments.js';
 import type { LogRateLimiter } from './logRateLimiter.js';
+import { native } from './native.js';
 import { isSameLiveProcess, processStartTicks } from './procStat.js';
 import { spawnTask, type LaunchStepError, type SpawnedTask, type SpawnHooks } from './spawnTask.js';
 import { TaskCompletion } from './taskCompletion.js';
@@ -238,6 +239,11 @@ export class TaskProcess {
     const { spec } = this;
     const options = spec.options;
     this.spawning = false;
+    if (this.complete) {
+      // Given up on while its launcher was being cloned: nothing of it may run on.
+      if (!(spawned instanceof Error)) this.killLateLauncher(spawned);
+      return;
+    }
     if (spawned instanceof Error) {
       this.failLaunch(spawned.step ?? 'spawn', spawned);
       void this.releaseContainment();
@@ -259,6 +265,27 @@ export class TaskProcess {
     const pending = this.pendingKill;
     this.pendingKill = undefined;
     if (pending && !this.complete) this.termination.apply(pending.request, pending.reason);
+  }
+
+  /** SIGKILLs a launcher whose task was completed before its clone was reported, and closes its pipes. */
+  private killLateLauncher(spawned: SpawnedTask): void {
+    this.pid = spawned.pid;
+    // Our own unreaped child (it is reaped only after this turn): neither its pid nor a group
+    // of that id can be anyone else's. The group exists once the launcher made it.
+    for (const target of [-spawned.pid, spawned.pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+    }
+    this.emit('signal_sent', {
+      signal: 'SIGKILL',
+      target: 'process',
+      pid: spawned.pid,
+      reason: 'its task was given up on while it was being started',
+    });
+    for (const fd of Object.values(spawned.readFds)) if (fd !== undefined) native().closeFd(fd);
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null, ran: boolean): void {

@@ -179,6 +179,20 @@ describe('status rules', () => {
     );
   });
 
+  it('a task given up on while its launcher is being cloned: the launcher is SIGKILLed as it appears', async () => {
+    const late = recorder.sh('echo $$ >> "$1"; exec sleep 100', [ledger.pidFile()]);
+    recorder.supervisor.abandon([late.invocationId], 'test gives up');
+    const result = await late.done;
+    assert.match(result.abandonedReason ?? '', /test gives up/);
+    await waitFor(() => recorder.eventsOf(late.invocationId).includes('signal_sent'));
+    const sent = recorder.events.find(
+      (event) => event.invocationId === late.invocationId && event.event === 'signal_sent',
+    )!;
+    assert.equal(sent.signal, 'SIGKILL');
+    assert.match(String(sent.reason), /given up on while it was being started/);
+    await waitFor(() => !isAlive(sent.pid as number), 5000, 'the late launcher to be gone');
+  });
+
   it('a kill request for a completed task is a no-op', async () => {
     const task = recorder.sh('exit 0');
     await task.done;
