@@ -147,7 +147,10 @@ export interface LogLine {
 /** What callers hold for a started task (the supervisor's TaskProcess is one). */
 export interface TaskHandle {
   readonly invocationId: string;
-  /** The launcher's pid (the task's main process after exec); undefined if the spawn failed. */
+  /**
+   * The launcher's pid (the task's main process after exec): undefined until the
+   * clone (on the addon's launch thread) is reported, and if the spawn failed.
+   */
   readonly pid: number | undefined;
   /** Epoch milliseconds. */
   readonly startTime: number;
