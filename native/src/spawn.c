@@ -205,8 +205,7 @@ struct launch_record {
    * the clone), so it certainly never started the task.
    */
   volatile int child_ran;
-  void *stack;
-  size_t stack_size;
+  void *stack; /* CHILD_STACK_SIZE bytes */
 };
 
 static int launch_child_ran(const launch_record *launch) {
@@ -348,6 +347,27 @@ struct clone3_arguments {
       cgroup;
 };
 #define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+
+/*
+ * clone3(CLONE_VM | CLONE_PIDFD | CLONE_INTO_CGROUP) of fn(arg) on `stack`, with every
+ * signal blocked across it (the child starts with them blocked): the pid, or -errno.
+ */
+static long clone_into(void *stack, int *pidfd, int cgroup_fd, int (*fn)(void *), void *arg) {
+  struct clone3_arguments arguments;
+  memset(&arguments, 0, sizeof arguments);
+  arguments.flags = CLONE_VM | CLONE_PIDFD | CLONE_INTO_CGROUP_FLAG;
+  arguments.pidfd = (uint64_t)(uintptr_t)pidfd;
+  arguments.exit_signal = SIGCHLD;
+  arguments.stack = (uint64_t)(uintptr_t)stack;
+  arguments.stack_size = CHILD_STACK_SIZE;
+  arguments.cgroup = (uint64_t)cgroup_fd;
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  long result = bistro_clone3(&arguments, sizeof arguments, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  return result;
+}
 #endif
 
 /* 1 if this build and kernel can start a child directly in a cgroup (clone3 with CLONE_INTO_CGROUP). */
@@ -373,36 +393,20 @@ static int clone_into_cgroup_supported(void) {
  * on the host waits on, and costs the kernel more than the clone itself).
  */
 static pid_t clone_launch(launch_record *launch, int *pidfd, int cgroup_fd) {
-  launch->stack_size = CHILD_STACK_SIZE;
   launch->stack = take_stack();
   if (!launch->stack) return -errno;
+#ifdef HAVE_CLONE3
+  if (cgroup_fd >= 0) return (pid_t)clone_into(launch->stack, pidfd, cgroup_fd, child_main, launch);
+#else
+  (void)cgroup_fd;
+#endif
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid;
-  int err = 0;
-#ifdef HAVE_CLONE3
-  if (cgroup_fd >= 0) {
-    struct clone3_arguments arguments;
-    memset(&arguments, 0, sizeof arguments);
-    arguments.flags = CLONE_VM | CLONE_PIDFD | CLONE_INTO_CGROUP_FLAG;
-    arguments.pidfd = (uint64_t)(uintptr_t)pidfd;
-    arguments.exit_signal = SIGCHLD;
-    arguments.stack = (uint64_t)(uintptr_t)launch->stack;
-    arguments.stack_size = launch->stack_size;
-    arguments.cgroup = (uint64_t)cgroup_fd;
-    long result = bistro_clone3(&arguments, sizeof arguments, child_main, launch);
-    pid = result < 0 ? -1 : (pid_t)result;
-    err = result < 0 ? (int)-result : 0;
-  } else
-#endif
-  {
-    pid = clone(child_main, (char *)launch->stack + launch->stack_size, CLONE_VM | CLONE_PIDFD | SIGCHLD, launch,
-                pidfd);
-    err = errno;
-  }
+  pid_t pid = clone(child_main, (char *)launch->stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_PIDFD | SIGCHLD,
+                    launch, pidfd);
+  int err = errno;
   pthread_sigmask(SIG_SETMASK, &previous, NULL);
-  (void)cgroup_fd;
   return pid < 0 ? -err : pid;
 }
 #else
@@ -678,25 +682,13 @@ static int probe_child(void *arg) {
 
 /* Clones a child that exits at once into the cgroup `cgroup_fd`; how it ended, as probeStartInCgroup says. */
 static const char *probe_clone_into(int cgroup_fd, char *buffer, size_t size) {
-  void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
+  void *stack = take_stack();
+  if (!stack) {
     snprintf(buffer, size, "error %d", errno);
     return buffer;
   }
   int pidfd = -1;
-  struct clone3_arguments arguments;
-  memset(&arguments, 0, sizeof arguments);
-  arguments.flags = CLONE_VM | CLONE_PIDFD | CLONE_INTO_CGROUP_FLAG;
-  arguments.pidfd = (uint64_t)(uintptr_t)&pidfd;
-  arguments.exit_signal = SIGCHLD;
-  arguments.stack = (uint64_t)(uintptr_t)stack;
-  arguments.stack_size = CHILD_STACK_SIZE;
-  arguments.cgroup = (uint64_t)cgroup_fd;
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  long result = bistro_clone3(&arguments, sizeof arguments, probe_child, NULL);
-  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  long result = clone_into(stack, &pidfd, cgroup_fd, probe_child, NULL);
   const char *answer = buffer;
   if (result < 0) {
     snprintf(buffer, size, "error %ld", -result);
@@ -712,7 +704,7 @@ static const char *probe_clone_into(int cgroup_fd, char *buffer, size_t size) {
     else snprintf(buffer, size, "error exit %d/%d", info.si_code, info.si_status);
     close(pidfd);
   }
-  munmap(stack, CHILD_STACK_SIZE); /* only after the wait: the child ran on it */
+  keep_stack(stack); /* only after the wait: the child ran on it */
   return answer;
 }
 #endif
