@@ -21,6 +21,8 @@ export interface LeasedWorkerOptions {
   readonly resources?: Record<string, unknown>;
   /** A `bistro worker` (the leader may dispatch to it); false for a scheduler's own tasks. */
   readonly takesDispatch: boolean;
+  /** The channel its dispatches and kill requests are notified on (a `bistro worker`). */
+  readonly channel?: string;
   /** Task cgroup sub-trees the watchdog empties when it fires. */
   readonly cgroupDirs: readonly string[];
   readonly logger: Logger;
@@ -60,6 +62,7 @@ export class LeasedWorker {
       killBoundMs: options.killBoundMs,
       resources: options.resources ?? {},
       takesDispatch: options.takesDispatch,
+      ...(options.channel === undefined ? {} : { channel: options.channel }),
       watchdog,
       logger: options.logger,
       onLost: (reason) => options.killAllNow(`worker lease lost: ${reason}`),

@@ -40,6 +40,8 @@ export interface WorkerLeaseOptions {
   readonly resources: Record<string, unknown>;
   /** A `bistro worker`: the leader may dispatch tasks to it (a scheduler's own worker takes none). */
   readonly takesDispatch: boolean;
+  /** The notification channel this process listens on for its dispatches and kill requests. */
+  readonly channel?: string;
   readonly watchdog: Watchdog;
   readonly logger: Logger;
   /** The lease is lost: SIGKILL every task now. */
@@ -143,8 +145,8 @@ export class WorkerLease {
     const incarnation = randomUUID();
     const sent = boottimeMs();
     const result = await client.query<{ lease_seq: string }>(
-      `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, resources, takes_dispatch, lease_seq, lease_until)
-       VALUES ($1, $2, $3, $4, $5, 'healthy', $6, $7::int, $8, $9, 1, now() + $7::int * interval '1 millisecond')
+      `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, resources, takes_dispatch, channel, lease_seq, lease_until)
+       VALUES ($1, $2, $3, $4, $5, 'healthy', $6, $7::int, $8, $9, $10, 1, now() + $7::int * interval '1 millisecond')
        RETURNING lease_seq::text`,
       [
         incarnation,
@@ -156,6 +158,7 @@ export class WorkerLease {
         this.options.ttlMs,
         JSON.stringify(this.options.resources),
         this.options.takesDispatch,
+        this.options.channel ?? null,
       ],
     );
     this.current = incarnation;

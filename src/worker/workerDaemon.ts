@@ -27,7 +27,7 @@ import { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import { DatabaseError } from '../store/postgres/connection.js';
 import { NotificationListener } from '../store/postgres/notificationListener.js';
-import { DISPATCH_CHANNEL } from '../store/postgres/pgStatusStore.js';
+import { workerDispatchChannel } from '../store/postgres/pgStatusStore.js';
 import { Poller } from '../store/postgres/poller.js';
 import { PgStorage } from '../store/postgres/pgStorage.js';
 import { claimDispatched, killRequestedRows, type ClaimedTask } from '../store/postgres/remoteTasks.js';
@@ -77,6 +77,8 @@ export class WorkerDaemon {
   private readonly runner: LocalRunner;
   private readonly launches: RemoteLaunches;
   private readonly host = hostname();
+  /** Where the leader notifies this process of its dispatches and kill requests. */
+  private readonly channel = workerDispatchChannel();
   private leased: LeasedWorker | undefined;
   private listener: NotificationListener | undefined;
   private readonly poller = new Poller(
@@ -179,6 +181,7 @@ export class WorkerDaemon {
       killBoundMs: options.killBoundMs,
       resources: { ...resources },
       takesDispatch: true,
+      channel: this.channel,
       cgroupDirs,
       logger: options.logger,
       killAllNow: (reason) => this.runner.killAllNow(reason),
@@ -190,7 +193,7 @@ export class WorkerDaemon {
     );
     this.listener = new NotificationListener(
       options.url,
-      DISPATCH_CHANNEL,
+      this.channel,
       (payload) => this.notified(payload),
       options.logger,
     );

@@ -276,6 +276,22 @@ if (skipReason) {
           ['w2', 'h2'],
         ]);
         assert.ok(healthy.every((w) => w.reported.cpu_cores > 0 && w.reported.ram_mb > 0));
+        // Each worker registered a notification channel of its own and listens on it.
+        const channels = await query<{ name: string; channel: string | null; listening: boolean }>(
+          fleet.url,
+          `SELECT w.name, w.channel, EXISTS (SELECT 1 FROM pg_stat_activity a
+             WHERE a.application_name = 'bistro listen ' || w.channel) AS listening
+           FROM workers w WHERE w.state = 'healthy' ORDER BY w.name`,
+        );
+        assert.deepEqual(
+          channels.map((c) => [c.name, c.listening]),
+          [
+            ['w1', true],
+            ['w2', true],
+          ],
+        );
+        assert.ok(channels.every((c) => /^bistro_dispatch_[0-9a-f]{16}$/.test(c.channel ?? '')));
+        assert.notEqual(channels[0]!.channel, channels[1]!.channel);
         const cli = runBistro(['workers', '--url', `http://127.0.0.1:${port}`]);
         assert.equal(cli.status, 0, cli.stderr);
         assert.match(cli.stdout, /w1\s+h1\s+healthy/);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { openSqliteStorage, type TaskStorage } from '../../src/store/storage.js';
 import { PgStorage } from '../../src/store/postgres/pgStorage.js';
 import { StoreHealth } from '../../src/store/storeHealth.js';
@@ -17,6 +18,7 @@ import { compileLinearRegex } from '../../src/text/linearRegex.js';
 import type { RunningTask } from '../../src/statuses/runningTask.js';
 import { leadWithWorker, PostgresCluster, postgresUnavailable } from '../helpers/postgres.js';
 import { runningTask as task } from '../helpers/runningTask.js';
+import { waitFor } from '../helpers/processes.js';
 
 interface Backend {
   readonly name: string;
@@ -38,12 +40,17 @@ const sqlite: Backend = {
   },
 };
 
-async function postgresPlace(): Promise<{ open(): Promise<PgStorage>; cleanup(): Promise<void> }> {
+async function postgresPlace(): Promise<{
+  readonly url: string;
+  open(): Promise<PgStorage>;
+  cleanup(): Promise<void>;
+}> {
   {
     const url = await cluster!.createDatabase(`contract_${++databases}`);
     const dir = mkdtempSync(join(tmpdir(), 'bistro-contract-'));
     let prepared = false;
     return {
+      url,
       open: async () => {
         const storage = await PgStorage.open({
           url,
@@ -246,6 +253,52 @@ if (skipReason) {
         await storage.close();
         await assert.rejects(place.open(), /schema is version 99, newer than this program understands/);
       } finally {
+        await place.cleanup();
+      }
+    });
+
+    it('a dispatch or kill request wakes only the worker it is for', async () => {
+      const place = await postgresPlace();
+      const listeners: pg.Client[] = [];
+      try {
+        const storage = await place.open();
+        await storage.pool.query(
+          `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, channel)
+           VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_aaaa'),
+                  ('inc-b', 'b', 'b', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_bbbb')`,
+        );
+        const heard = new Map<string, string[]>();
+        for (const channel of ['bistro_dispatch_aaaa', 'bistro_dispatch_bbbb', 'bistro_dispatch']) {
+          const client = new pg.Client({ connectionString: place.url });
+          await client.connect();
+          listeners.push(client);
+          heard.set(channel, []);
+          client.on('notification', (message) => heard.get(message.channel)!.push(message.payload ?? ''));
+          await client.query(`LISTEN ${channel}`);
+        }
+        await storage.statuses.dispatch({ task: task('ta', 'n1'), incarnation: 'inc-a', spec: {} }, 1);
+        // A worker row without a channel (an older worker) is woken on the shared one.
+        await storage.statuses.dispatch(
+          { task: task('t1', 'n2'), incarnation: 'incarnation-1', spec: {} },
+          1,
+        );
+        await storage.statuses.requestKill('ta', { method: 'term' }, 1);
+        // Notifications arrive in commit order: once each listener heard `end`, it heard everything.
+        for (const channel of heard.keys())
+          await storage.pool.query('SELECT pg_notify($1, $2)', [channel, 'end']);
+        await waitFor(
+          () => [...heard.values()].every((payloads) => payloads.at(-1) === 'end'),
+          5000,
+          'notifications',
+        );
+        assert.deepEqual(Object.fromEntries(heard), {
+          bistro_dispatch_aaaa: ['inc-a', 'kill:inc-a', 'end'],
+          bistro_dispatch_bbbb: ['end'],
+          bistro_dispatch: ['incarnation-1', 'end'],
+        });
+        await storage.close();
+      } finally {
+        for (const client of listeners) await client.end();
         await place.cleanup();
       }
     });

@@ -81,6 +81,15 @@ export async function openClient(url: string, options: ConnectionOptions): Promi
   return client;
 }
 
+/**
+ * A statement of the task hot path as a named prepared statement: each
+ * connection parses and plans it once instead of at every execution (the
+ * completion's planning alone cost PostgreSQL more than its execution).
+ */
+export function prepared(name: string, text: string, values: readonly unknown[]): pg.QueryConfig {
+  return { name, text, values: [...values] };
+}
+
 /** Runs `work` in a transaction on a pooled connection; rolls back on any error. */
 export async function inTransaction<T>(
   pool: PgPool,

@@ -177,6 +177,10 @@ export const MIGRATIONS: readonly string[] = [
      PERFORM pg_notify('bistro_config', head::text);
      RETURN head;
    END $$;`,
+  // Each worker process listens on a channel of its own: a dispatch or kill
+  // wakes only the worker it is for, not every worker of the fleet. NULL (a
+  // worker of an older version) means the shared `bistro_dispatch`.
+  `ALTER TABLE workers ADD COLUMN channel text;`,
 ];
 
 export class SchemaTooNewError extends DatabaseError {

@@ -16,12 +16,13 @@
  * While the database cannot be reached, writes stay queued (statuses are
  * never dropped) and are retried every second, in order.
  */
+import { randomBytes } from 'node:crypto';
 import type { RunningTask } from '../../statuses/runningTask.js';
 import { StatusBits as B, type TaskStatus } from '../../statuses/taskStatus.js';
 import type { TaskStatuses } from '../../statuses/taskStatuses.js';
 import { statusFromRow, type StatusRow } from '../statusStore.js';
 import { STORE_RETRY_MS, type StoreHealth } from '../storeHealth.js';
-import { inTransaction, isConnectionError, type PgPool } from './connection.js';
+import { inTransaction, isConnectionError, prepared, type PgPool } from './connection.js';
 import type pg from 'pg';
 
 /** The leader's term fence failed: another scheduler leads now. */
@@ -45,16 +46,27 @@ export interface Dispatch {
   readonly spec?: unknown;
 }
 
-/**
- * Channels whose notifications only say "look": dispatches for workers (the
- * payload names the incarnation to look, `kill:` first for a kill request),
- * completions for the leader.
- */
 /** How long a completion waits for others to share its statement. */
 const COMPLETION_BATCH_MS = 5;
 
+/**
+ * Channels whose notifications only say "look": dispatches for a worker
+ * (the payload names the incarnation to look, `kill:` first for a kill
+ * request) on the channel its process registered (`workers.channel`; the
+ * shared DISPATCH_CHANNEL for a worker row without one), completions for
+ * the leader. A channel per worker: with one shared channel every dispatch
+ * woke every worker of the fleet (and its database connection).
+ */
 export const DISPATCH_CHANNEL = 'bistro_dispatch';
 export const COMPLETION_CHANNEL = 'bistro_completion';
+
+/** A fresh channel for one worker process (an identifier: lower-case letters, digits, `_`). */
+export function workerDispatchChannel(): string {
+  return `${DISPATCH_CHANNEL}_${randomBytes(8).toString('hex')}`;
+}
+
+/** The channel of the worker of a `workers` row `w`, in SQL. */
+const WORKER_CHANNEL_SQL = `coalesce(w.channel, '${DISPATCH_CHANNEL}')`;
 
 export interface Completion {
   readonly task: RunningTask;
@@ -292,7 +304,9 @@ export class PgStatusStore {
           );
           // Its worker looks at once instead of at its next renewal.
           await client.query(
-            `SELECT pg_notify('${DISPATCH_CHANNEL}', 'kill:' || incarnation) FROM running_tasks WHERE invocation_id = $1`,
+            `SELECT pg_notify(${WORKER_CHANNEL_SQL}, 'kill:' || r.incarnation)
+             FROM running_tasks r LEFT JOIN workers w ON w.incarnation = r.incarnation
+             WHERE r.invocation_id = $1`,
             [op.invocationId],
           );
         });
@@ -306,7 +320,9 @@ export class PgStatusStore {
   private async writeDispatch(items: Dispatch[], term: number): Promise<void> {
     // Notifications are sent at commit; identical ones of one transaction are folded into one.
     const result = await this.pool.query<{ inserted: number }>(
-      `WITH fence AS (SELECT 1 FROM leader_term WHERE id = 1 AND term = $1 FOR SHARE),
+      prepared(
+        'bistro_dispatch',
+        `WITH fence AS (SELECT 1 FROM leader_term WHERE id = 1 AND term = $1 FOR SHARE),
        ins AS (
          INSERT INTO running_tasks (invocation_id, job, node, incarnation, term, state, start_time, charges, backoff, worker_shard, spec)
          SELECT v.id, v.job, v.node, v.incarnation, $1, CASE WHEN v.spec IS NULL THEN 'running' ELSE 'dispatched' END,
@@ -317,20 +333,22 @@ export class PgStatusStore {
          RETURNING incarnation, spec IS NOT NULL AS remote
        )
        SELECT (SELECT count(*)::int FROM ins) AS inserted,
-         (SELECT count(*) FROM (SELECT pg_notify('${DISPATCH_CHANNEL}', i.incarnation)
-            FROM (SELECT DISTINCT incarnation FROM ins WHERE remote) i) n) AS notified`,
-      [
-        term,
-        items.map((d) => d.task.invocationId),
-        items.map((d) => d.task.job),
-        items.map((d) => d.task.node),
-        items.map((d) => d.incarnation),
-        items.map((d) => d.task.startTime),
-        items.map((d) => JSON.stringify(d.task.charges)),
-        items.map((d) => JSON.stringify(d.task.backoff)),
-        items.map((d) => d.task.workerShard),
-        items.map((d) => (d.spec === undefined ? null : JSON.stringify(d.spec))),
-      ],
+         (SELECT count(*) FROM (SELECT pg_notify(${WORKER_CHANNEL_SQL}, i.incarnation)
+            FROM (SELECT DISTINCT incarnation FROM ins WHERE remote) i
+            LEFT JOIN workers w ON w.incarnation = i.incarnation) n) AS notified`,
+        [
+          term,
+          items.map((d) => d.task.invocationId),
+          items.map((d) => d.task.job),
+          items.map((d) => d.task.node),
+          items.map((d) => d.incarnation),
+          items.map((d) => d.task.startTime),
+          items.map((d) => JSON.stringify(d.task.charges)),
+          items.map((d) => JSON.stringify(d.task.backoff)),
+          items.map((d) => d.task.workerShard),
+          items.map((d) => (d.spec === undefined ? null : JSON.stringify(d.spec))),
+        ],
+      ),
     );
     if (result.rows[0]?.inserted !== items.length) throw new FencedOutError(term);
   }
@@ -338,7 +356,9 @@ export class PgStatusStore {
   /** One statement (atomic on its own): delete the rows, upsert the statuses of the rows deleted. */
   private async writeCompletions(items: Completion[]): Promise<void> {
     const result = await this.pool.query<{ invocation_id: string }>(
-      `WITH d AS (
+      prepared(
+        'bistro_complete',
+        `WITH d AS (
            DELETE FROM running_tasks r USING unnest($1::text[]) AS v(id)
            WHERE r.invocation_id = v.id RETURNING r.invocation_id
          ), s AS (
@@ -352,16 +372,17 @@ export class PgStatusStore {
              backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data
          )
          SELECT id AS invocation_id, pg_notify('${COMPLETION_CHANNEL}', '') FROM s`,
-      [
-        items.map((c) => c.task.invocationId),
-        items.map((c) => c.task.job),
-        items.map((c) => c.task.node),
-        items.map((c) => c.status.bits),
-        items.map((c) => c.status.time),
-        items.map((c) => c.status.backoffSec),
-        items.map((c) => c.status.progressSec),
-        items.map((c) => (c.status.data === undefined ? null : JSON.stringify(c.status.data))),
-      ],
+        [
+          items.map((c) => c.task.invocationId),
+          items.map((c) => c.task.job),
+          items.map((c) => c.task.node),
+          items.map((c) => c.status.bits),
+          items.map((c) => c.status.time),
+          items.map((c) => c.status.backoffSec),
+          items.map((c) => c.status.progressSec),
+          items.map((c) => (c.status.data === undefined ? null : JSON.stringify(c.status.data))),
+        ],
+      ),
     );
     const applied = new Set(result.rows.map((row) => row.invocation_id));
     for (const item of items) {

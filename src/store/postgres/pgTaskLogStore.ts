@@ -15,7 +15,7 @@ import type { LogLineRow, LogPage, LogQuery } from '../taskLogQueries.js';
 import { DEFAULT_PAGE_SIZE, startLineId } from '../taskLogQueries.js';
 import { MAX_KEPT_EVENTS, type LogTable, type TaskLogs } from '../taskLogStore.js';
 import { STORE_RETRY_MS, type StoreHealth } from '../storeHealth.js';
-import { isConnectionError, type PgPool } from './connection.js';
+import { isConnectionError, prepared, type PgPool } from './connection.js';
 
 const FLUSH_INTERVAL_MS = 100;
 const ROWS_PER_TRANSACTION = 5000;
@@ -183,14 +183,16 @@ export class PgTaskLogStore implements TaskLogs {
 
   /** One statement: the function locks the clock row, issues the ids in order and inserts. */
   private async insert(batch: readonly BufferedLine[]): Promise<void> {
-    await this.pool.query('SELECT bistro_append_task_logs($1, $2, $3, $4, $5, $6)', [
-      batch.map((r) => r.table),
-      batch.map((r) => r.job),
-      batch.map((r) => r.node),
-      batch.map((r) => r.line),
-      batch.map((r) => Math.floor(r.timeMs / 1000)),
-      this.worker ?? null,
-    ]);
+    await this.pool.query(
+      prepared('bistro_append_task_logs', 'SELECT bistro_append_task_logs($1, $2, $3, $4, $5, $6)', [
+        batch.map((r) => r.table),
+        batch.map((r) => r.job),
+        batch.map((r) => r.node),
+        batch.map((r) => r.line),
+        batch.map((r) => Math.floor(r.timeMs / 1000)),
+        this.worker ?? null,
+      ]),
+    );
   }
 
   private dropOldestOutput(): void {

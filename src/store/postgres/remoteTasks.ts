@@ -7,7 +7,7 @@
 import type { RunningTask } from '../../statuses/runningTask.js';
 import type { TaskStatus } from '../../statuses/taskStatus.js';
 import { statusFromRow, type StatusRow } from '../statusStore.js';
-import type { PgPool } from './connection.js';
+import { prepared, type PgPool } from './connection.js';
 import { RUNNING_TASK_COLUMNS, runningTaskFromRow, type RunningTaskColumns } from './pgStatusStore.js';
 
 /** A row a worker claimed: the task, what the leader sent to run it, and when it was dispatched. */
@@ -28,13 +28,16 @@ export async function claimDispatched(
   const result = await pool.query<
     RunningTaskColumns & { spec: unknown; kill_request: unknown; dispatched_ms: number }
   >(
-    `UPDATE running_tasks SET state = 'running'
+    prepared(
+      'bistro_claim',
+      `UPDATE running_tasks SET state = 'running'
      WHERE invocation_id IN (
        SELECT invocation_id FROM running_tasks WHERE incarnation = $1 AND state = 'dispatched'
        ORDER BY dispatched_at LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING ${RUNNING_TASK_COLUMNS}, spec, kill_request,
        extract(epoch FROM dispatched_at)::float8 * 1000 AS dispatched_ms`,
-    [incarnation, limit],
+      [incarnation, limit],
+    ),
   );
   return result.rows
     .map((row) => ({
@@ -55,11 +58,14 @@ export async function completedTasks(
   tasks: readonly RunningTask[],
 ): Promise<{ invocationId: string; status: TaskStatus }[]> {
   const result = await pool.query<StatusRow & { invocation_id: string }>(
-    `SELECT k.id AS invocation_id, s.job, s.node, s.bits, s.time, s.backoff_sec, s.progress_sec, s.data
+    prepared(
+      'bistro_completed',
+      `SELECT k.id AS invocation_id, s.job, s.node, s.bits, s.time, s.backoff_sec, s.progress_sec, s.data
      FROM unnest($1::text[], $2::text[], $3::text[]) AS k(id, job, node)
      JOIN statuses s ON s.job = k.job AND s.node = k.node
      WHERE NOT EXISTS (SELECT 1 FROM running_tasks r WHERE r.invocation_id = k.id)`,
-    [tasks.map((t) => t.invocationId), tasks.map((t) => t.job), tasks.map((t) => t.node)],
+      [tasks.map((t) => t.invocationId), tasks.map((t) => t.job), tasks.map((t) => t.node)],
+    ),
   );
   return result.rows.map((row) => ({ invocationId: row.invocation_id, status: statusFromRow(row) }));
 }
