@@ -62,7 +62,7 @@ export class LeasedWorker {
       killBoundMs: options.killBoundMs,
       resources: options.resources ?? {},
       takesDispatch: options.takesDispatch,
-      ...(options.channel === undefined ? {} : { channel: options.channel }),
+      channel: options.channel,
       watchdog,
       logger: options.logger,
       onLost: (reason) => options.killAllNow(`worker lease lost: ${reason}`),

@@ -86,8 +86,8 @@ export async function openClient(url: string, options: ConnectionOptions): Promi
  * connection parses and plans it once instead of at every execution (the
  * completion's planning alone cost PostgreSQL more than its execution).
  */
-export function prepared(name: string, text: string, values: readonly unknown[]): pg.QueryConfig {
-  return { name, text, values: [...values] };
+export function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name, text, values };
 }
 
 /** Runs `work` in a transaction on a pooled connection; rolls back on any error. */
