@@ -16,6 +16,12 @@
  *   cgroup <dir>   a cgroup sub-tree that holds only this worker's tasks
  *   pgid +<n>|-<n> a task's process group appears or ends
  *   stop           the worker stops cleanly (its tasks are gone): exit 0
+ * With --pgid-fd N, the pgid lines come on that pipe instead, which the
+ * watchdog does not wait on: a task's start or end must not wake it (on a
+ * busy worker that wake-up cost more than the rest of the report). It reads
+ * the pipe whenever it wakes anyway (a command, at least once a second) and
+ * always to its end before it fires, so every group the worker reported
+ * before it froze or died is killed.
  * At an armed deadline, or when stdin ends without "stop" (the worker
  * died), it fires: SIGKILL to the worker (if it is still its parent), to
  * every task process group, and to every process in the cgroup sub-trees
@@ -37,12 +43,19 @@
 #define MAX_CGROUPS 64
 #define MAX_PGIDS 65536
 #define SWEEP_LIMIT_MS 10000
+/* How often the pgid pipe is read when nothing else wakes the watchdog. */
+#define PGID_DRAIN_MS 1000
+/* The pgid pipe's size, if the kernel allows: seconds of a busy worker's reports. */
+#define PGID_PIPE_BYTES (1 << 20)
 
 static char *cgroups[MAX_CGROUPS];
 static int cgroup_count = 0;
 static pid_t pgids[MAX_PGIDS];
 static int pgid_count = 0;
 static pid_t worker_pid = 0;
+static int pgid_fd = -1;
+static char pgid_buf[4096];
+static size_t pgid_used = 0;
 
 static long long boottime_ms(void) {
   struct timespec ts;
@@ -66,6 +79,41 @@ static void remove_pgid(pid_t pgid) {
       pgids[i] = pgids[--pgid_count];
       return;
     }
+  }
+}
+
+static void handle_pgid_line(const char *line) {
+  if (strncmp(line, "pgid +", 6) == 0) {
+    add_pgid((pid_t)atol(line + 6));
+  } else if (strncmp(line, "pgid -", 6) == 0) {
+    remove_pgid((pid_t)atol(line + 6));
+  }
+}
+
+/* Reads the pgid pipe (non-blocking) to its current end. */
+static void drain_pgids(void) {
+  while (pgid_fd >= 0) {
+    ssize_t n = read(pgid_fd, pgid_buf + pgid_used, sizeof pgid_buf - 1 - pgid_used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      /* The worker closed it (or it failed): nothing more will come. */
+      close(pgid_fd);
+      pgid_fd = -1;
+      return;
+    }
+    pgid_used += (size_t)n;
+    pgid_buf[pgid_used] = '\0';
+    char *start = pgid_buf;
+    char *newline;
+    while ((newline = strchr(start, '\n')) != NULL) {
+      *newline = '\0';
+      handle_pgid_line(start);
+      start = newline + 1;
+    }
+    pgid_used = (size_t)(pgid_buf + pgid_used - start);
+    memmove(pgid_buf, start, pgid_used);
+    if (pgid_used == sizeof pgid_buf - 1) pgid_used = 0; /* an overlong line: drop it */
   }
 }
 
@@ -107,6 +155,7 @@ static int kill_cgroup_tree(const char *dir, int depth) {
 }
 
 static void sweep_tasks(void) {
+  drain_pgids();
   for (int i = 0; i < pgid_count; i++) kill(-pgids[i], SIGKILL);
   long long until = boottime_ms() + SWEEP_LIMIT_MS;
   for (;;) {
@@ -143,10 +192,8 @@ static void handle_line(char *line, long long *deadline) {
     reply(0);
   } else if (strncmp(line, "cgroup ", 7) == 0) {
     add_cgroup(line + 7);
-  } else if (strncmp(line, "pgid +", 6) == 0) {
-    add_pgid((pid_t)atol(line + 6));
-  } else if (strncmp(line, "pgid -", 6) == 0) {
-    remove_pgid((pid_t)atol(line + 6));
+  } else if (strncmp(line, "pgid ", 5) == 0) {
+    handle_pgid_line(line);
   } else if (strcmp(line, "stop") == 0) {
     _exit(0);
   }
@@ -158,10 +205,20 @@ int main(int argc, char **argv) {
       worker_pid = (pid_t)atol(argv[++i]);
     } else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
       add_cgroup(argv[++i]);
+    } else if (strcmp(argv[i], "--pgid-fd") == 0 && i + 1 < argc) {
+      pgid_fd = atoi(argv[++i]);
     } else {
-      fprintf(stderr, "usage: bistro-watchdog --worker-pid PID [--cgroup DIR]...\n");
+      fprintf(stderr, "usage: bistro-watchdog --worker-pid PID [--cgroup DIR]... [--pgid-fd N]\n");
       return 2;
     }
+  }
+  if (pgid_fd >= 0) {
+    int flags = fcntl(pgid_fd, F_GETFL);
+    if (flags < 0 || fcntl(pgid_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+      fprintf(stderr, "bistro-watchdog: --pgid-fd %d is not open\n", pgid_fd);
+      return 2;
+    }
+    (void)fcntl(pgid_fd, F_SETPIPE_SZ, PGID_PIPE_BYTES);
   }
   setsid();
   signal(SIGPIPE, SIG_IGN);
@@ -172,11 +229,12 @@ int main(int argc, char **argv) {
   char buf[8192];
   size_t used = 0;
   for (;;) {
-    int timeout = -1;
+    drain_pgids();
+    int timeout = pgid_fd >= 0 ? PGID_DRAIN_MS : -1;
     if (deadline > 0) {
       long long left = deadline - boottime_ms();
       if (left <= 0) fire("lease deadline passed");
-      timeout = left > INT_MAX ? INT_MAX : (int)left;
+      if (timeout < 0 || left < timeout) timeout = left > INT_MAX ? INT_MAX : (int)left;
     }
     struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
     int ready = poll(&pfd, 1, timeout);

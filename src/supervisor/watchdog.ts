@@ -12,7 +12,7 @@
  * await watchdog.stop();                      // clean exit, tasks already gone
  * ```
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { watchdogPath } from './native.js';
 
@@ -21,7 +21,16 @@ export interface WatchdogOptions {
   readonly cgroups?: readonly string[];
   /** Called if the watchdog exits without being stopped (it fired, or crashed). */
   readonly onExit?: (code: number | null, stderr: string) => void;
+  /** The process it kills too when it fires, if that is still its parent (default: this one). */
+  readonly workerPid?: number;
 }
+
+/** The watchdog's pipes: commands in, acknowledgements out, diagnostics, and process groups in. */
+type WatchdogChild = ChildProcess & {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+};
 
 export class Watchdog {
   private acked = 0;
@@ -34,7 +43,9 @@ export class Watchdog {
   private readonly queued: string[] = [];
 
   private constructor(
-    private readonly child: ChildProcessByStdio<Writable, Readable, Readable>,
+    private readonly child: WatchdogChild,
+    /** Process-group lines: a pipe the watchdog reads without waiting on it. */
+    private readonly groups: Writable,
     options: WatchdogOptions,
   ) {
     let pending = '';
@@ -52,6 +63,7 @@ export class Watchdog {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4096)));
     child.stdin.on('error', () => undefined);
+    groups.on('error', () => undefined);
     child.on('exit', (code) => {
       this.exited = true;
       this.acked = 0;
@@ -62,11 +74,12 @@ export class Watchdog {
   }
 
   static start(options: WatchdogOptions = {}): Watchdog {
-    const child = spawn(watchdogPath(), ['--worker-pid', String(process.pid)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
-    return new Watchdog(child, options);
+    const child = spawn(
+      watchdogPath(),
+      ['--worker-pid', String(options.workerPid ?? process.pid), '--pgid-fd', '3'],
+      { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], detached: true },
+    ) as WatchdogChild;
+    return new Watchdog(child, child.stdio[3] as Writable, options);
   }
 
   get pid(): number | undefined {
@@ -116,6 +129,7 @@ export class Watchdog {
       this.child.once('exit', () => resolve());
       this.send('stop');
       this.child.stdin.end();
+      this.groups.end();
     });
   }
 
@@ -126,10 +140,12 @@ export class Watchdog {
   }
 
   /**
-   * Each write to the pipe wakes the watchdog, a context switch that cost a
-   * busy worker about 0.4 ms per task start and end: the lines of one turn
-   * go in one write. (Tasks are contained in cgroups, which the watchdog
-   * already knows; their process groups are its second reach.)
+   * Process groups go on a pipe of their own that the watchdog does not
+   * wait on: it reads it whenever it wakes (a command, or once a second)
+   * and always before it fires. A write that woke it cost a busy worker
+   * more than the rest of a task's start and end together. The lines of
+   * one turn go in one write. (Tasks are contained in cgroups, which the
+   * watchdog already knows; their process groups are its second reach.)
    */
   private queue(line: string): void {
     this.queued.push(line);
@@ -139,8 +155,8 @@ export class Watchdog {
   private flush(): void {
     if (this.queued.length === 0) return;
     const lines = this.queued.splice(0);
-    if (this.exited || this.child.stdin.destroyed) return;
-    this.child.stdin.write(`${lines.join('\n')}\n`);
+    if (this.exited || this.groups.destroyed) return;
+    this.groups.write(`${lines.join('\n')}\n`);
   }
 
   private onAck(deadline: number): void {
