@@ -27,8 +27,22 @@ export class TaskStatuses {
   private readonly running = new Map<string, RunningTask>();
   private listener: StatusListener | undefined;
 
-  constructor(names: NameInterner = new NameInterner()) {
+  /**
+   * `keepStatuses: false` keeps the running tasks only: every status still
+   * goes to the listener, none is kept. For a remote worker, whose statuses
+   * live in the database and come back with each task's spec: otherwise its
+   * memory would grow with every node it ever ran.
+   */
+  constructor(
+    names: NameInterner = new NameInterner(),
+    private readonly keepStatuses = true,
+  ) {
     this.names = names;
+  }
+
+  /** Running tasks only: statuses go to the listener and are not kept (a remote worker's). */
+  static runningOnly(): TaskStatuses {
+    return new TaskStatuses(new NameInterner(), false);
   }
 
   onChange(listener: StatusListener | undefined): void {
@@ -49,6 +63,7 @@ export class TaskStatuses {
 
   /** Sets a status directly (loading from the store, tests). Does not notify. */
   load(job: string, node: string, status: TaskStatus): void {
+    if (!this.keepStatuses) return;
     const nameId = this.names.intern(node);
     this.tableFor(job).set(nameId, status, this.names.size);
   }
@@ -109,7 +124,7 @@ export class TaskStatuses {
     if (this.running.get(key)?.invocationId !== task.invocationId) return;
     this.running.delete(key);
     if (previous) this.load(task.job, task.node, previous);
-    else this.tableFor(task.job).clear(this.names.intern(task.node));
+    else if (this.keepStatuses) this.tableFor(task.job).clear(this.names.intern(task.node));
   }
 
   /** Applies a finished task's report; ignored unless it names the running invocation. */
@@ -165,8 +180,7 @@ export class TaskStatuses {
   }
 
   private update(job: string, node: string, status: TaskStatus): void {
-    const nameId = this.names.intern(node);
-    this.tableFor(job).set(nameId, status, this.names.size);
+    if (this.keepStatuses) this.tableFor(job).set(this.names.intern(node), status, this.names.size);
     this.listener?.(job, node, status);
   }
 

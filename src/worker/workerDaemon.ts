@@ -72,7 +72,8 @@ function workerConfig(): Config {
 export class WorkerDaemon {
   readonly identity: InstanceIdentity;
   readonly storage: PgStorage;
-  private readonly statuses = new TaskStatuses();
+  /** Only what runs here: the statuses are the database's. */
+  private readonly statuses = TaskStatuses.runningOnly();
   private readonly containment: ContainmentFactory;
   private readonly runner: LocalRunner;
   private readonly launches: RemoteLaunches;

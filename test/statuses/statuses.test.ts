@@ -97,6 +97,24 @@ describe('TaskStatuses', () => {
     assert.deepEqual(statuses.get('j', 'n'), { bits: 96, time: 101, backoffSec: 5, progressSec: 5 });
   });
 
+  it('running only (a worker): reports every change, keeps no status and no name', () => {
+    const statuses = TaskStatuses.runningOnly();
+    const seen: string[] = [];
+    statuses.onChange((job, node, status) => seen.push(`${job}/${node}/${status.bits}`));
+    statuses.recordStart(task('a'));
+    assert.throws(() => statuses.recordStart(task('b')), /already running as a/);
+    assert.equal(statuses.runningTask('j', 'n')?.invocationId, 'a');
+    assert.equal(statuses.recordFinish('j', 'n', 'a', { bits: B.DONE }, 101).applied, true);
+    assert.equal(statuses.recordFinish('j', 'n', 'a', { bits: B.DONE }, 102).applied, false, 'once');
+    assert.deepEqual(seen, ['j/n/2', 'j/n/4']);
+    statuses.load('j', 'm', { bits: B.DONE, time: 1, backoffSec: 0, progressSec: 0 });
+    assert.equal(statuses.get('j', 'n'), undefined);
+    assert.equal(statuses.get('j', 'm'), undefined);
+    assert.equal(statuses.runningCount, 0);
+    assert.equal(statuses.names.size, 0, 'no node name is kept');
+    assert.deepEqual([...statuses.jobs()], []);
+  });
+
   it('gives the status JSON form for prev_status', () => {
     assert.deepEqual(statusJson({ bits: 96, time: 7, backoffSec: 5, progressSec: 5, data: { a: 1 } }), {
       result_bits: 96,
