@@ -17,8 +17,8 @@
  *   pgid +<n>|-<n> a task's process group appears or ends
  *   stop           the worker stops cleanly (its tasks are gone): exit 0
  * With --pgid-fd N, the pgid lines come on that pipe instead, which the
- * watchdog does not wait on: a task's start or end must not wake it (on a
- * busy worker that wake-up cost more than the rest of the report). It reads
+ * watchdog does not wait on: a task's start or end must not wake it (a
+ * context switch into this process for every start and end). It reads
  * the pipe whenever it wakes anyway (a command, at least once a second) and
  * always to its end before it fires, so every group the worker reported
  * before it froze or died is killed.

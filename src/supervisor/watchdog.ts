@@ -142,10 +142,10 @@ export class Watchdog {
   /**
    * Process groups go on a pipe of their own that the watchdog does not
    * wait on: it reads it whenever it wakes (a command, or once a second)
-   * and always before it fires. A write that woke it cost a busy worker
-   * more than the rest of a task's start and end together. The lines of
-   * one turn go in one write. (Tasks are contained in cgroups, which the
-   * watchdog already knows; their process groups are its second reach.)
+   * and always before it fires, so a task's start or end is not a context
+   * switch into it. The lines of one turn go in one write. (Tasks are
+   * contained in cgroups, which the watchdog already knows; their process
+   * groups are its second reach.)
    */
   private queue(line: string): void {
     this.queued.push(line);
