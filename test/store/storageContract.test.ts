@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { openSqliteStorage, type TaskStorage } from '../../src/store/storage.js';
 import { PgStorage } from '../../src/store/postgres/pgStorage.js';
+import { claimDispatched } from '../../src/store/postgres/remoteTasks.js';
 import { StoreHealth } from '../../src/store/storeHealth.js';
 import { TaskStatuses } from '../../src/statuses/taskStatuses.js';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
@@ -299,6 +300,44 @@ if (skipReason) {
         await storage.close();
       } finally {
         for (const client of listeners) await client.end();
+        await place.cleanup();
+      }
+    });
+
+    it('a claim changes its rows in place (HOT updates: no new index entries)', async () => {
+      const place = await postgresPlace();
+      // One connection, so that its statistics can be flushed on demand.
+      const claimer = new pg.Pool({ connectionString: place.url, max: 1 });
+      try {
+        const storage = await place.open();
+        await storage.pool.query(
+          `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms)
+           VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000)`,
+        );
+        for (const node of ['n1', 'n2', 'n3'])
+          await storage.statuses.dispatch(
+            { task: task(`t-${node}`, node), incarnation: 'inc-a', spec: {} },
+            1,
+          );
+        const claimed = await claimDispatched(claimer, 'inc-a', 10);
+        assert.deepEqual(claimed.map((row) => row.task.node).sort(), ['n1', 'n2', 'n3']);
+        await claimer.query('SELECT pg_stat_force_next_flush()');
+        let counts = { upd: 0, hot: 0 };
+        await waitFor(
+          async () => {
+            const result = await storage.pool.query<{ upd: string; hot: string }>(
+              `SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'running_tasks'`,
+            );
+            counts = { upd: Number(result.rows[0]!.upd), hot: Number(result.rows[0]!.hot) };
+            return counts.upd >= 3;
+          },
+          15_000,
+          'the claim in the statistics',
+        );
+        assert.deepEqual(counts, { upd: 3, hot: 3 });
+        await storage.close();
+      } finally {
+        await claimer.end();
         await place.cleanup();
       }
     });

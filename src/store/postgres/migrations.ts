@@ -181,6 +181,12 @@ export const MIGRATIONS: readonly string[] = [
   // wakes only the worker it is for, not every worker of the fleet. NULL (a
   // worker of an older version) means the shared `bistro_dispatch`.
   `ALTER TABLE workers ADD COLUMN channel text;`,
+  // A claim or kill request changes a row's `state`, the predicate of the
+  // claim index: that made each a non-HOT update, new entries in every index
+  // of the table. Without it they are HOT (room is left in each page for
+  // the new version), and the incarnation index finds a worker's few rows.
+  `DROP INDEX running_tasks_claim_idx;
+   ALTER TABLE running_tasks SET (fillfactor = 50);`,
 ];
 
 export class SchemaTooNewError extends DatabaseError {
