@@ -108,6 +108,7 @@ describe('worker watchdog', () => {
     const pid = watchdog.pid!;
     await sleep(50);
     const before = wakeUps(pid);
+    const startedAt = performance.now();
     for (let i = 0; i < 50; i++) {
       watchdog.addProcessGroup(100_000 + i);
       await sleep(2);
@@ -115,8 +116,9 @@ describe('worker watchdog', () => {
       await sleep(2);
     }
     const after = wakeUps(pid);
-    // At most its once-a-second read of the pipe, against a hundred reports in ~0.3 s.
-    assert.ok(after - before <= 2, `the watchdog woke ${after - before} times for 100 reports`);
+    // Only its once-a-second read of the pipe, against a hundred reports (each woke it before).
+    const allowed = Math.ceil((performance.now() - startedAt) / 1000) + 1;
+    assert.ok(after - before <= allowed, `the watchdog woke ${after - before} times for 100 reports`);
     await watchdog.stop();
   });
 });
