@@ -69,8 +69,7 @@ import { registerStoreMetrics, reportingStoreHealth } from './storeReporting.js'
 import type { StoreHealth } from '../store/storeHealth.js';
 import { SpaceReserve } from '../store/spaceReserve.js';
 import { ApiServerHost } from '../server/apiServerHost.js';
-import { setPriority } from 'node:os';
-import type { CpuPriority } from './cpuPriority.js';
+import { setProcessNice, type CpuPriority } from './cpuPriority.js';
 import { ErrorRegistry } from './errorRegistry.js';
 import { NodeRefresher } from './nodeRefresher.js';
 import { EventLoopSlicer } from '../nodes/eventLoopSlicer.js';
@@ -568,7 +567,7 @@ export class SchedulerDaemon {
     this.identity?.release();
     // Lowering a priority back is always allowed; it matters to a process that hosts another daemon later.
     if (this.priority && this.priority.schedulerNice !== this.priority.taskNice)
-      setPriority(this.priority.taskNice);
+      setProcessNice(this.priority.taskNice);
     this.logger.info({ abandoned: abandoned.length }, 'scheduler stopped');
     return { abandoned };
   }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
@@ -92,6 +93,36 @@ describe('status semantics', () => {
       (r) => r[0]?.bits === (B.INCOMPLETE | B.USES_BACKOFF | B.DOES_NOT_ADVANCE_BACKOFF),
     );
     assert.match(rows[0]!.data!, /Task killed, no status returned/);
+  });
+});
+
+/** The nice value of each thread of `pid`, by thread id. */
+function threadNices(pid: number): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      nices.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return nices;
+}
+
+describe('CPU priority', () => {
+  it('every thread of the scheduler runs above its tasks (root): the event loop and the threads it waits on', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('raising a priority needs root (CAP_SYS_NICE)');
+    daemon.writeConfig(nodes({ h1: ['d1'] }), { j: { config: LONG } });
+    daemon.start();
+    await waitRunning(1);
+    const schedulerPid = daemon.child!.pid!;
+    const nices = threadNices(schedulerPid);
+    assert.ok(nices.size > 1, 'the scheduler has helper threads');
+    for (const [tid, nice] of nices)
+      assert.equal(nice, -20, `thread ${tid} of the scheduler is at nice ${nice}`);
+    const task = daemon.pids().find((p) => p.kind === 'main' && isAlive(p.pid))!;
+    assert.deepEqual(new Set(threadNices(task.pid).values()), new Set([0]), 'the task runs at its own nice');
   });
 });
 
