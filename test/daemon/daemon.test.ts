@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { getPriority } from 'node:os';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
 import { DaemonProcess } from '../helpers/daemon.js';
@@ -101,8 +102,7 @@ function threadNices(pid: number): Map<number, number> {
   const nices = new Map<number, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      nices.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+      nices.set(Number(tid), getPriority(Number(tid)));
     } catch {
       // the thread ended meanwhile
     }
