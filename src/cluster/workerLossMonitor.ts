@@ -42,6 +42,12 @@ export class WorkerLossMonitor {
     private readonly logger: Logger,
     /** Tasks of a lost worker, after the loss committed. */
     private readonly onLost: (tasks: readonly LostTask[]) => void,
+    /**
+     * A worker may take tasks that could not a look ago (it registered, or
+     * this scheduler just started leading): its slots are empty now, not at
+     * the next timed pass.
+     */
+    private readonly onJoined: () => void = () => undefined,
   ) {}
 
   /** One look at the workers table, while leading in `term`. */
@@ -49,6 +55,7 @@ export class WorkerLossMonitor {
     if (term !== this.term) {
       this.term = term;
       this.seen = new Map();
+      this.fresh = [];
     }
     const now = boottimeMs();
     const workers = await this.pool.query<{
@@ -94,7 +101,9 @@ export class WorkerLossMonitor {
     }
     for (const incarnation of this.seen.keys()) if (!present.has(incarnation)) this.seen.delete(incarnation);
     // Registration order within a name: a restarted worker's new incarnation replaces the old one.
+    const before = new Set(this.fresh.map((worker) => worker.incarnation));
     this.fresh = [...new Map(fresh.map((worker) => [worker.name, worker])).values()];
+    if (this.fresh.some((worker) => !before.has(worker.incarnation))) this.onJoined();
   }
 
   /**

@@ -64,6 +64,8 @@ export interface ClusterHooks {
   ) => void;
   /** Tasks of a lost worker, now error_backoff in the database. */
   readonly onTasksLost: (tasks: readonly LostTask[]) => void;
+  /** A worker may take tasks that could not before (registered, or seen first as leader). */
+  readonly onWorkersJoined: () => void;
   /** A completion found its row gone. */
   readonly onLateStatus: (completion: Completion) => void;
 }
@@ -202,7 +204,12 @@ export class Cluster {
       onFencedOut: (term) => this.leaderLease?.fencedOut(term),
     };
     if (!this.remote) await this.startWorker(hooks, cgroupDirs);
-    const loss = new WorkerLossMonitor(this.storage.pool, options.logger, hooks.onTasksLost);
+    const loss = new WorkerLossMonitor(
+      this.storage.pool,
+      options.logger,
+      hooks.onTasksLost,
+      hooks.onWorkersJoined,
+    );
     this.loss = loss;
     this.leaderLease = new LeaderLease({
       url: options.url,

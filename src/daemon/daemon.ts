@@ -483,6 +483,7 @@ export class SchedulerDaemon {
         }
         this.requestPass(0);
       },
+      onWorkersJoined: () => this.requestPass(0),
       onLateStatus: ({ task, status }) => {
         this.logger.warn(
           { job: task.job, node: task.node, invocationId: task.invocationId },

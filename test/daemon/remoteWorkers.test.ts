@@ -50,6 +50,8 @@ interface FleetOptions {
   readonly slots: number;
   readonly hostPlacement: boolean;
   readonly selector?: 'roundrobin' | 'busiest';
+  /** `working_wait` and `idle_wait` (Bistro's defaults when absent). */
+  readonly passWaitSec?: number;
 }
 
 /** One test's database, schedulers, worker hosts and shared task dir, and their cleanup. */
@@ -82,6 +84,9 @@ class Fleet {
         resources: { worker: { slots: { limit: options.slots, default: 1, weight: 1 } } },
         remote_worker_selector: options.selector ?? 'roundrobin',
         kill_orphan_tasks_after_sec: 0,
+        ...(options.passWaitSec !== undefined
+          ? { working_wait: options.passWaitSec, idle_wait: options.passWaitSec }
+          : {}),
       },
       {
         j: {
@@ -383,6 +388,36 @@ if (skipReason) {
         }
       });
     }
+
+    it('a worker that registers after the leader started gets tasks at once, not at the next timed pass', async () => {
+      // Passes a minute apart: only the worker's arrival can start these tasks in time.
+      const fleet = new Fleet({
+        hosts: { h1: ['a1', 'a2'] },
+        sleepSec: 0.2,
+        slots: 2,
+        hostPlacement: false,
+        passWaitSec: 60,
+      });
+      try {
+        await fleet.open();
+        const { daemon: scheduler } = await fleet.scheduler('s');
+        await scheduler.withOutput(
+          waitFor(() => /took the leader lease/.test(scheduler.output), 15_000, 'leads'),
+        );
+        // Its first pass finds no worker; the next timed one is a minute away.
+        await sleep(1000);
+        const worker = await fleet.worker('w1', 'h1', 4);
+        const joined = performance.now();
+        await worker.withOutput(
+          waitFor(async () => (await fleet.done()).length === 2, 15_000, 'both nodes done'),
+        );
+        const seconds = (performance.now() - joined) / 1000;
+        assert.ok(seconds < 15, `the worker's tasks ran ${seconds.toFixed(1)} s after it registered`);
+        assert.equal(fleet.placements().length, 2, 'each node ran once');
+      } finally {
+        assert.deepEqual(await fleet.cleanup(), [], 'no task left behind');
+      }
+    });
 
     it('a worker role confined by row-level security runs its tasks and touches no other rows', async () => {
       const fleet = new Fleet({ hosts: { h: ['n1', 'n2'] }, sleepSec: 0.2, slots: 2, hostPlacement: false });
