@@ -35,7 +35,7 @@ import { Cluster, type ClusterHooks } from './cluster.js';
 import { RemoteRunner } from '../runners/remoteRunner.js';
 import { NotificationListener } from '../store/postgres/notificationListener.js';
 import { COMPLETION_CHANNEL } from '../store/postgres/pgStatusStore.js';
-import { completedTasks, workerRows } from '../store/postgres/remoteTasks.js';
+import { completedTasks, completionNotices, workerRows } from '../store/postgres/remoteTasks.js';
 import {
   DEFAULT_KILL_BOUND_SEC,
   DEFAULT_LEADER_LEASE_SEC,
@@ -300,7 +300,7 @@ export class SchedulerDaemon {
     this.completions = new NotificationListener(
       cluster.url,
       COMPLETION_CHANNEL,
-      () => runner.wake(),
+      (payload) => runner.notified(payload ? completionNotices(payload) : undefined),
       this.logger,
     );
     return runner;

@@ -4,8 +4,10 @@
  * and inserts its `running_tasks` row for that worker's incarnation in one
  * fenced statement that notifies the workers. It never runs a process: the
  * worker claims the row, runs the task and stores its final status in one
- * statement that deletes the row and notifies the leader, which then takes
- * the stored status (it does not compute it again).
+ * statement that deletes the row and notifies the leader with that status
+ * and the task's completion token, which the leader takes as it is (it does
+ * not compute it again); a notice without a valid token, or too large to
+ * carry the status, makes the leader read it from the database.
  *
  * Stopping the scheduler does not stop remote tasks: they belong to their
  * workers' leases, and whichever scheduler leads next watches them.
@@ -19,11 +21,13 @@ import type { RunningTask } from '../statuses/runningTask.js';
 import { statusLabel, type TaskStatus } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
+import { CompletionTokens } from './completionTokens.js';
 import { remoteTaskSpec, type RemoteTaskSpec } from './remoteTaskSpec.js';
 import type { AbandonedTask, FinishedTask, Runner, StartRefusal, TaskKillOutcome } from './runner.js';
 import { runningTaskFor } from './runningTaskFor.js';
 import { forgiveJob, killTaskByName } from './taskControl.js';
 import { Poller } from '../store/postgres/poller.js';
+import type { CompletionNotice } from '../store/postgres/remoteTasks.js';
 
 /** How often the leader looks for completions when no notification came. */
 const COMPLETION_POLL_MS = 500;
@@ -52,8 +56,12 @@ export class RemoteRunner implements Runner {
   private placement: WorkerPlacement | undefined;
   private cursor: string | undefined;
   /** Dispatches not yet committed; a kill meanwhile is sent once the row exists. */
-  private readonly pending = new Map<string, { kill?: { request: KillRequest; reason: string } }>();
+  private readonly pending = new Map<
+    string,
+    { kill?: { request: KillRequest; reason: string }; completed?: TaskStatus }
+  >();
   private readonly completions: Poller;
+  private readonly tokens = new CompletionTokens();
 
   constructor(private readonly deps: RemoteRunnerDeps) {
     this.completions = new Poller(
@@ -71,6 +79,36 @@ export class RemoteRunner implements Runner {
   /** Looks for completions now (a notification came). */
   wake(): void {
     this.completions.wake();
+  }
+
+  /**
+   * A completion notification: the statuses it carries are the ones their
+   * worker committed, applied at once when each names its task's token;
+   * one without (too large, or a reconnect) wakes the poll.
+   */
+  notified(notices: readonly CompletionNotice[] | undefined): void {
+    if (!notices) {
+      this.wake();
+      return;
+    }
+    if (!this.deps.leads()) return;
+    const now = Date.now() / 1000;
+    for (const { invocationId, token, status } of notices) {
+      if (!this.tokens.verify(invocationId, token)) {
+        // Not provably from the worker that ran it: the database says.
+        this.wake();
+        continue;
+      }
+      const pending = this.pending.get(invocationId);
+      if (pending) {
+        // Its worker finished before this leader heard its dispatch commit.
+        pending.completed = status;
+        continue;
+      }
+      const task = this.deps.statuses.runningInvocation(invocationId);
+      // Not running here (any more): the poll, a loss or an earlier notice took it.
+      if (task) this.finish(task, status, now);
+    }
   }
 
   /** A new pass: workers and their room are read afresh. */
@@ -113,7 +151,10 @@ export class RemoteRunner implements Runner {
         : start.charges;
     const task: RunningTask = { ...local, charges, workerShard: worker.name };
     const previous = deps.statuses.get(task.job, task.node);
-    const spec = remoteTaskSpec(start, previous, charges, deps.config().settings);
+    const spec = {
+      ...remoteTaskSpec(start, previous, charges, deps.config().settings),
+      completion_token: this.tokens.issue(task.invocationId),
+    };
     deps.statuses.recordStart(task);
     this.pending.set(task.invocationId, {});
     deps.dispatch(task, worker.incarnation, spec).then(
@@ -124,7 +165,8 @@ export class RemoteRunner implements Runner {
           { job: task.job, node: task.node, invocationId: task.invocationId, worker: worker.name },
           'task dispatched',
         );
-        if (pending?.kill) deps.requestKill(task, pending.kill.request, pending.kill.reason);
+        if (pending?.completed) this.finish(task, pending.completed, Date.now() / 1000);
+        else if (pending?.kill) deps.requestKill(task, pending.kill.request, pending.kill.reason);
       },
       (error: unknown) => {
         this.pending.delete(task.invocationId);
@@ -194,26 +236,29 @@ export class RemoteRunner implements Runner {
     if (completed.length === 0) return;
     const byId = new Map(watched.map((task) => [task.invocationId, task]));
     const now = Date.now() / 1000;
-    for (const { invocationId, status } of completed) {
-      const task = byId.get(invocationId)!;
-      if (!deps.statuses.finishedElsewhere(task.job, task.node, task.invocationId, status)) continue;
-      const finished: FinishedTask = {
-        invocationId: task.invocationId,
+    for (const { invocationId, status } of completed) this.finish(byId.get(invocationId)!, status, now);
+  }
+
+  /** Takes the status a worker stored for `task` (once: a second report of it is ignored). */
+  private finish(task: RunningTask, status: TaskStatus, now: number): void {
+    const { deps } = this;
+    if (!deps.statuses.finishedElsewhere(task.job, task.node, task.invocationId, status)) return;
+    const finished: FinishedTask = {
+      invocationId: task.invocationId,
+      job: task.job,
+      status: statusLabel(status.bits),
+      durationSec: Math.max(0, now - task.startTime),
+    };
+    deps.logger.info(
+      {
         job: task.job,
-        status: statusLabel(status.bits),
-        durationSec: Math.max(0, now - task.startTime),
-      };
-      deps.logger.info(
-        {
-          job: task.job,
-          node: task.node,
-          invocationId: task.invocationId,
-          worker: task.workerShard,
-          status: finished.status,
-        },
-        'task finished',
-      );
-      deps.onComplete?.(finished);
-    }
+        node: task.node,
+        invocationId: task.invocationId,
+        worker: task.workerShard,
+        status: finished.status,
+      },
+      'task finished',
+    );
+    deps.onComplete?.(finished);
   }
 }

@@ -34,6 +34,8 @@ const specSchema = z.object({
   argument: z.record(z.string(), z.unknown()),
   task_subprocess: z.record(z.string(), z.unknown()),
   kill_subprocess: z.record(z.string(), z.unknown()),
+  /** Named in the completion's notice (CompletionTokens); absent from older leaders. */
+  completion_token: z.string().max(128).optional(),
   limits: z.object({
     memoryBytes: z.number().positive().optional(),
     cpuCores: z.number().positive().optional(),
@@ -93,13 +95,14 @@ export class RemoteLaunches {
     invocationId: string,
     job: string,
     raw: unknown,
-  ): LaunchInput & { readonly killRequest: KillRequest } {
+  ): LaunchInput & { readonly killRequest: KillRequest; readonly completionToken?: string } {
     const parsed = specSchema.safeParse(raw);
     if (!parsed.success) throw new RemoteTaskSpecError(invocationId, parsed.error.message);
     const spec = parsed.data;
     const compiled = this.compile(spec);
     return {
       killRequest: compiled.plan?.killRequest ?? DEFAULT_KILL_REQUEST,
+      ...(spec.completion_token !== undefined ? { completionToken: spec.completion_token } : {}),
       argv: () => argvFor(job, spec.command, spec.node, spec.argument, this.context),
       plan: () => {
         if (compiled.problem !== undefined) throw new RemoteTaskSpecError(invocationId, compiled.problem);

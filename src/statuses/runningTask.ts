@@ -14,6 +14,8 @@ export interface RunningTask {
   readonly charges: ResourceCharges;
   readonly backoff: BackoffAtStart;
   readonly workerShard: string;
+  /** On a remote worker: the token its completion notice names (the task's spec has it). */
+  readonly completionToken?: string;
 }
 
 export function taskKey(job: string, node: string): string {

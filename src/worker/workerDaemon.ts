@@ -250,10 +250,12 @@ export class WorkerDaemon {
     }
     let input: LaunchInput;
     let killRequest: KillRequest = DEFAULT_KILL_REQUEST;
+    let token: string | undefined;
     try {
       const launch = this.launches.inputFor(task.invocationId, task.job, spec);
       input = launch;
       killRequest = launch.killRequest;
+      token = launch.completionToken;
       const plan = launch.plan();
       // The watchdog must reach the task's cgroups before the task exists.
       for (const dir of taskCgroupRoots(plan.containment))
@@ -275,7 +277,7 @@ export class WorkerDaemon {
     }
     this.taskInfo.set(task.invocationId, { killRequest, dispatchedAtMs, claimedAtMs: Date.now() });
     logger.debug({ job: task.job, node: task.node, invocationId: task.invocationId }, 'task claimed');
-    this.runner.run(task, input);
+    this.runner.run(token === undefined ? task : { ...task, completionToken: token }, input);
   }
 
   /** Kill requests on this incarnation's rows; a row killed before it was claimed completes here. */

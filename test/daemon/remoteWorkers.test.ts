@@ -419,6 +419,49 @@ if (skipReason) {
       }
     });
 
+    it('a forged completion notice finishes nothing: the leader takes only statuses that name their token', async () => {
+      const fleet = new Fleet({ hosts: { h1: ['a1'] }, sleepSec: 3, slots: 1, hostPlacement: false });
+      try {
+        await fleet.open();
+        const { daemon: scheduler } = await fleet.scheduler('s');
+        await fleet.worker('w1', 'h1', 4);
+        let running = '';
+        await scheduler.withOutput(
+          waitFor(
+            async () => {
+              const rows = await query<{ invocation_id: string }>(
+                fleet.url,
+                "SELECT invocation_id FROM running_tasks WHERE state = 'running'",
+              );
+              running = rows[0]?.invocation_id ?? '';
+              return running !== '';
+            },
+            15_000,
+            'the task runs',
+          ),
+        );
+        const finishedLines = () =>
+          scheduler.output
+            .split('\n')
+            .filter((line) => line.includes('"task finished"') && line.includes(running));
+        // Anyone who can connect can notify: without the task's token, a status is not taken.
+        for (const token of [null, 'forged-token-000000000', ''])
+          await query(fleet.url, "SELECT pg_notify('bistro_completion', $1)", [
+            JSON.stringify([[running, token, DONE, Date.now() / 1000, 0, 0, null]]),
+          ]);
+        await sleep(1000);
+        assert.deepEqual(finishedLines(), [], 'a forged notice finished the task in the leader');
+        assert.equal(fleet.livePids(['a1']).length, 1, 'the task still runs');
+        await scheduler.withOutput(
+          waitFor(async () => (await fleet.done()).includes('a1'), 15_000, 'the task ends'),
+        );
+        await scheduler.withOutput(waitFor(() => finishedLines().length === 1, 5000, 'the leader hears'));
+        assert.match(finishedLines()[0]!, /"status":"done"/);
+      } finally {
+        assert.deepEqual(await fleet.cleanup(), [], 'no task left behind');
+      }
+    });
+
     it('a worker role confined by row-level security runs its tasks and touches no other rows', async () => {
       const fleet = new Fleet({ hosts: { h: ['n1', 'n2'] }, sleepSec: 0.2, slots: 2, hostPlacement: false });
       try {

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { openSqliteStorage, type TaskStorage } from '../../src/store/storage.js';
 import { PgStorage } from '../../src/store/postgres/pgStorage.js';
-import { claimDispatched } from '../../src/store/postgres/remoteTasks.js';
+import { claimDispatched, completionNotices } from '../../src/store/postgres/remoteTasks.js';
 import { StoreHealth } from '../../src/store/storeHealth.js';
 import { TaskStatuses } from '../../src/statuses/taskStatuses.js';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
@@ -300,6 +300,71 @@ if (skipReason) {
         await storage.close();
       } finally {
         for (const client of listeners) await client.end();
+        await place.cleanup();
+      }
+    });
+
+    it("a completion statement's one notification carries the statuses it committed and their tokens; a large one only says look", async () => {
+      const place = await postgresPlace();
+      const listener = new pg.Client({ connectionString: place.url });
+      try {
+        const storage = await place.open();
+        await storage.pool.query(
+          `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms)
+           VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000)`,
+        );
+        for (const [id, node] of [
+          ['ta', 'n1'],
+          ['tb', 'n2'],
+          ['tc', 'n3'],
+        ] as const)
+          await storage.statuses.dispatch({ task: task(id, node), incarnation: 'inc-a', spec: {} }, 1);
+        const payloads: string[] = [];
+        await listener.connect();
+        listener.on('notification', (message) => payloads.push(message.payload ?? ''));
+        await listener.query('LISTEN bistro_completion');
+        const small = {
+          bits: B.DONE,
+          time: 1_700_000_000.123456,
+          backoffSec: 0,
+          progressSec: 0,
+          data: { n: 'é"\\' },
+        };
+        const other = { bits: B.ERROR, time: 1_700_000_001.5, backoffSec: 3, progressSec: 7 };
+        const large = { ...other, data: 'x'.repeat(9000) };
+        // Queued together: one statement.
+        storage.statuses.complete({ ...task('ta', 'n1'), completionToken: 'token-a' }, small);
+        storage.statuses.complete(task('tb', 'n2'), other);
+        assert.ok(await storage.statuses.drain());
+        storage.statuses.complete(task('tc', 'n3'), large);
+        assert.ok(await storage.statuses.drain());
+        // A task whose row is gone (its worker was declared lost) notifies nothing.
+        storage.statuses.complete(task('tz', 'n9'), small);
+        assert.ok(await storage.statuses.drain());
+        await storage.pool.query("SELECT pg_notify('bistro_completion', 'end')");
+        await waitFor(() => payloads.at(-1) === 'end', 5000, 'notifications');
+        assert.equal(payloads.length, 3, payloads.join(' | '));
+        assert.deepEqual(
+          completionNotices(payloads[0]!)?.sort((a, b) => a.invocationId.localeCompare(b.invocationId)),
+          [
+            { invocationId: 'ta', token: 'token-a', status: small },
+            { invocationId: 'tb', token: null, status: other },
+          ],
+        );
+        assert.equal(payloads[1], '', 'statuses over the payload limit are not sent');
+        for (const garbage of [
+          '',
+          '[[]]',
+          '[["ta", null, 1.5, 1, 0, 0, null]]',
+          '[["ta", null, 4, 1, 0, 0, "{not json"]]',
+          '[["ta", 4, 1, 0, 0, null]]',
+          '[["ta", 7, 4, 1, 0, 0, null]]',
+          '{}',
+        ])
+          assert.equal(completionNotices(garbage), undefined, garbage);
+        await storage.close();
+      } finally {
+        await listener.end();
         await place.cleanup();
       }
     });

@@ -59,6 +59,13 @@ const COMPLETION_BATCH_MS = 5;
  */
 export const DISPATCH_CHANNEL = 'bistro_dispatch';
 export const COMPLETION_CHANNEL = 'bistro_completion';
+/**
+ * A completion statement's one notification carries the statuses it
+ * committed with each task's completion token (under PostgreSQL's
+ * 8000-byte payload limit), so the leader needs no query to learn them; a
+ * larger one says only "look".
+ */
+const COMPLETION_NOTICE_MAX_BYTES = 7900;
 
 /** A fresh channel for one worker process (an identifier: lower-case letters, digits, `_`). */
 export function workerDispatchChannel(): string {
@@ -362,16 +369,22 @@ export class PgStatusStore {
            DELETE FROM running_tasks r USING unnest($1::text[]) AS v(id)
            WHERE r.invocation_id = v.id RETURNING r.invocation_id
          ), s AS (
-           SELECT v.* FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::int[], $7::int[], $8::text[])
-             AS v(id, job, node, bits, time, backoff_sec, progress_sec, data)
+           SELECT v.* FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::int[], $7::int[], $8::text[], $9::text[])
+             AS v(id, job, node, bits, time, backoff_sec, progress_sec, data, token)
            JOIN d ON d.invocation_id = v.id
          ), w AS (
            INSERT INTO statuses (job, node, bits, time, backoff_sec, progress_sec, data)
            SELECT job, node, bits, time, backoff_sec, progress_sec, data FROM s
            ON CONFLICT (job, node) DO UPDATE SET bits = excluded.bits, time = excluded.time,
              backoff_sec = excluded.backoff_sec, progress_sec = excluded.progress_sec, data = excluded.data
+         ), n AS (
+           SELECT pg_notify('${COMPLETION_CHANNEL}',
+             CASE WHEN octet_length(notice) <= ${COMPLETION_NOTICE_MAX_BYTES} THEN notice ELSE '' END)
+           FROM (SELECT json_agg(json_build_array(id, token, bits, time, backoff_sec, progress_sec, data))::text AS notice
+                 FROM s) a
+           WHERE notice IS NOT NULL
          )
-         SELECT id AS invocation_id, pg_notify('${COMPLETION_CHANNEL}', '') FROM s`,
+         SELECT s.id AS invocation_id, (SELECT count(*) FROM n) AS notified FROM s`,
         [
           items.map((c) => c.task.invocationId),
           items.map((c) => c.task.job),
@@ -381,6 +394,7 @@ export class PgStatusStore {
           items.map((c) => c.status.backoffSec),
           items.map((c) => c.status.progressSec),
           items.map((c) => (c.status.data === undefined ? null : JSON.stringify(c.status.data))),
+          items.map((c) => c.task.completionToken ?? null),
         ],
       ),
     );

@@ -70,6 +70,67 @@ export async function completedTasks(
   return result.rows.map((row) => ({ invocationId: row.invocation_id, status: statusFromRow(row) }));
 }
 
+/** A completion a worker's notification carried: the status as committed. */
+export interface CompletionNotice {
+  readonly invocationId: string;
+  /** The task's completion token, as its worker had it (null: none). */
+  readonly token: string | null;
+  readonly status: TaskStatus;
+}
+
+/**
+ * The completions a worker's notification carries (see writeCompletions):
+ * a JSON array of `[invocation id, completion token, bits, time,
+ * backoff_sec, progress_sec, data]`; undefined for anything else (an empty
+ * payload only says "look").
+ */
+export function completionNotices(payload: string): CompletionNotice[] | undefined {
+  if (!payload.startsWith('[')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  const notices: CompletionNotice[] = [];
+  for (const fields of parsed) {
+    const notice = completionNotice(fields);
+    if (!notice) return undefined;
+    notices.push(notice);
+  }
+  return notices;
+}
+
+function completionNotice(fields: unknown): CompletionNotice | undefined {
+  if (!Array.isArray(fields) || fields.length !== 7) return undefined;
+  const [invocationId, token, bits, time, backoffSec, progressSec, data] = fields as unknown[];
+  if (
+    typeof invocationId !== 'string' ||
+    (token !== null && typeof token !== 'string') ||
+    !Number.isInteger(bits) ||
+    typeof time !== 'number' ||
+    !Number.isInteger(backoffSec) ||
+    !Number.isInteger(progressSec) ||
+    (data !== null && typeof data !== 'string')
+  )
+    return undefined;
+  try {
+    const status = statusFromRow({
+      job: '',
+      node: '',
+      bits: bits as number,
+      time,
+      backoff_sec: backoffSec as number,
+      progress_sec: progressSec as number,
+      data,
+    });
+    return { invocationId, token, status };
+  } catch {
+    return undefined; // data that is not JSON: the query reads it as stored
+  }
+}
+
 /** One incarnation in the worker registry. */
 export interface WorkerRow {
   readonly incarnation: string;
