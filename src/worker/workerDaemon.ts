@@ -30,7 +30,12 @@ import { NotificationListener } from '../store/postgres/notificationListener.js'
 import { workerDispatchChannel } from '../store/postgres/pgStatusStore.js';
 import { Poller } from '../store/postgres/poller.js';
 import { PgStorage } from '../store/postgres/pgStorage.js';
-import { claimDispatched, killRequestedRows, type ClaimedTask } from '../store/postgres/remoteTasks.js';
+import {
+  claimDispatched,
+  claimDispatchedIds,
+  killRequestedRows,
+  type ClaimedTask,
+} from '../store/postgres/remoteTasks.js';
 import { StoreHealth } from '../store/storeHealth.js';
 import { ContainmentFactory } from '../supervisor/containment/containmentFactory.js';
 import { claimInstance, type InstanceIdentity } from '../daemon/instanceIdentity.js';
@@ -69,6 +74,16 @@ function workerConfig(): Config {
   return noConfig;
 }
 
+interface Pending {
+  claims: boolean;
+  readonly ids: Set<string>;
+  kills: boolean;
+}
+
+function emptyPending(): Pending {
+  return { claims: false, ids: new Set(), kills: false };
+}
+
 export class WorkerDaemon {
   readonly identity: InstanceIdentity;
   readonly storage: PgStorage;
@@ -87,8 +102,12 @@ export class WorkerDaemon {
     CLAIM_POLL_MS,
     (error) => this.options.logger.warn({ err: error }, 'could not read dispatched tasks'),
   );
-  /** What the next look does: claim dispatched rows, apply kill requests. */
-  private pending = { claims: false, kills: false };
+  /**
+   * What the next look does: claim what waits for this incarnation
+   * (`claims`), claim the rows a dispatch notice named (`ids`), apply kill
+   * requests.
+   */
+  private pending: Pending = emptyPending();
   private stopping: Promise<AbandonedTask[]> | undefined;
   private escalateStop: () => void = () => undefined;
   private readonly escalated = new Promise<void>((resolve) => (this.escalateStop = resolve));
@@ -206,35 +225,56 @@ export class WorkerDaemon {
     return this.leased?.incarnation;
   }
 
-  /** A notification: rows dispatched to this incarnation, or a kill request (`kill:`); none at a (re)connect. */
+  /**
+   * A notification: rows dispatched to this incarnation (`<incarnation>:<ids>`,
+   * or the incarnation alone), or a kill request (`kill:`); none at a
+   * (re)connect.
+   */
   private notified(payload: string | undefined): void {
     const incarnation = this.leased?.incarnation;
-    if (payload === undefined) this.wake({ claims: true, kills: true });
-    else if (payload === incarnation) this.wake({ claims: true, kills: false });
-    else if (payload === `kill:${incarnation}`) this.wake({ claims: false, kills: true });
+    if (payload === undefined || incarnation === undefined) this.wake({ claims: true, kills: true });
+    else if (payload === incarnation) this.wake({ claims: true });
+    else if (payload.startsWith(`${incarnation}:`))
+      this.wake({ ids: payload.slice(incarnation.length + 1).split(',') });
+    else if (payload === `kill:${incarnation}`) this.wake({ kills: true });
   }
 
   /** Claims dispatched rows and applies kill requests now (both by default). */
-  wake(what: { claims: boolean; kills: boolean } = { claims: true, kills: true }): void {
-    this.pending.claims ||= what.claims;
-    this.pending.kills ||= what.kills;
+  wake(
+    what: { claims?: boolean; ids?: readonly string[]; kills?: boolean } = { claims: true, kills: true },
+  ): void {
+    this.pending.claims ||= what.claims ?? false;
+    this.pending.kills ||= what.kills ?? false;
+    for (const id of what.ids ?? []) {
+      // Past a batch, the look claims whatever waits instead.
+      if (this.pending.ids.size < CLAIM_BATCH) this.pending.ids.add(id);
+      else this.pending.claims = true;
+    }
     this.poller.wake();
   }
 
-  /** One look: what was asked for since the last (both on the timer). */
+  /** One look: what was asked for since the last (everything on the timer). */
   private async look(): Promise<void> {
-    const what = this.pending.claims || this.pending.kills ? this.pending : { claims: true, kills: true };
-    this.pending = { claims: false, kills: false };
+    const asked = this.pending;
+    this.pending = emptyPending();
+    const what =
+      asked.claims || asked.kills || asked.ids.size > 0 ? asked : { ...asked, claims: true, kills: true };
     const leased = this.leased;
     const incarnation = leased?.incarnation;
     if (!leased || incarnation === undefined) return;
     if (what.kills) await this.applyKillRequests(incarnation);
     // No fresh, acknowledged lease: leave the rows dispatched (the leader declares them lost if it lasts).
-    if (!what.claims || !leased.mayStart()) return;
-    const claimed = await claimDispatched(this.storage.pool, incarnation, CLAIM_BATCH);
-    for (const row of claimed) this.run(row);
-    // More may wait: look again right after this one.
-    if (claimed.length === CLAIM_BATCH) this.wake({ claims: true, kills: false });
+    if (!leased.mayStart()) return;
+    if (what.claims) {
+      const claimed = await claimDispatched(this.storage.pool, incarnation, CLAIM_BATCH);
+      for (const row of claimed) this.run(row);
+      // More may wait: look again right after this one.
+      if (claimed.length === CLAIM_BATCH) this.wake({ claims: true });
+    } else if (what.ids.size > 0) {
+      // By key: a look through every row of this incarnation visits each one it completed since the last vacuum.
+      for (const row of await claimDispatchedIds(this.storage.pool, incarnation, [...what.ids]))
+        this.run(row);
+    }
   }
 
   private run({ task, spec, killRequest: requested, dispatchedAtMs }: ClaimedTask): void {

@@ -10,7 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { openSqliteStorage, type TaskStorage } from '../../src/store/storage.js';
 import { PgStorage } from '../../src/store/postgres/pgStorage.js';
-import { claimDispatched, completionNotices } from '../../src/store/postgres/remoteTasks.js';
+import {
+  claimDispatched,
+  claimDispatchedIds,
+  completionNotices,
+} from '../../src/store/postgres/remoteTasks.js';
 import { StoreHealth } from '../../src/store/storeHealth.js';
 import { TaskStatuses } from '../../src/statuses/taskStatuses.js';
 import { StatusBits as B } from '../../src/statuses/taskStatus.js';
@@ -293,9 +297,9 @@ if (skipReason) {
           'notifications',
         );
         assert.deepEqual(Object.fromEntries(heard), {
-          bistro_dispatch_aaaa: ['inc-a', 'kill:inc-a', 'end'],
+          bistro_dispatch_aaaa: ['inc-a:ta', 'kill:inc-a', 'end'],
           bistro_dispatch_bbbb: ['end'],
-          bistro_dispatch: ['incarnation-1', 'end'],
+          bistro_dispatch: ['incarnation-1:t1', 'end'],
         });
         await storage.close();
       } finally {
@@ -362,6 +366,55 @@ if (skipReason) {
           '{}',
         ])
           assert.equal(completionNotices(garbage), undefined, garbage);
+        await storage.close();
+      } finally {
+        await listener.end();
+        await place.cleanup();
+      }
+    });
+
+    it('a dispatch notice names its rows, which the worker claims by key; a long list names only the incarnation', async () => {
+      const place = await postgresPlace();
+      const listener = new pg.Client({ connectionString: place.url });
+      try {
+        const storage = await place.open();
+        await storage.pool.query(
+          `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, channel)
+           VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_aaaa'),
+                  ('inc-b', 'b', 'b', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_bbbb')`,
+        );
+        const payloads: string[] = [];
+        await listener.connect();
+        listener.on('notification', (message) => payloads.push(message.payload ?? ''));
+        await listener.query('LISTEN bistro_dispatch_aaaa');
+        // Queued together: one statement, one notice per incarnation.
+        await Promise.all([
+          storage.statuses.dispatch({ task: task('ta1', 'n1'), incarnation: 'inc-a', spec: {} }, 1),
+          storage.statuses.dispatch({ task: task('ta2', 'n2'), incarnation: 'inc-a', spec: {} }, 1),
+          storage.statuses.dispatch({ task: task('tb1', 'n3'), incarnation: 'inc-b', spec: {} }, 1),
+        ]);
+        // Long enough that the ids pass the notice's limit.
+        const many = Array.from({ length: 400 }, (_, i) => `t-${'x'.repeat(16)}-${i}`);
+        await Promise.all(
+          many.map((id, i) =>
+            storage.statuses.dispatch({ task: task(id, `m${i}`), incarnation: 'inc-a', spec: {} }, 1),
+          ),
+        );
+        await storage.pool.query("SELECT pg_notify('bistro_dispatch_aaaa', 'end')");
+        await waitFor(() => payloads.at(-1) === 'end', 5000, 'notifications');
+        assert.equal(payloads.length, 3, payloads.map((p) => p.slice(0, 40)).join(' | '));
+        assert.match(payloads[0]!, /^inc-a:/);
+        assert.deepEqual(payloads[0]!.slice('inc-a:'.length).split(',').sort(), ['ta1', 'ta2']);
+        assert.equal(payloads[1], 'inc-a', 'a list over the limit leaves the worker to look');
+        // By key, a worker claims only its own rows that still wait.
+        const first = await claimDispatchedIds(storage.pool, 'inc-a', ['ta1', 'tb1', 'unknown']);
+        assert.deepEqual(
+          first.map((row) => row.task.invocationId),
+          ['ta1'],
+        );
+        assert.deepEqual(await claimDispatchedIds(storage.pool, 'inc-a', ['ta1']), [], 'claimed once');
+        const rest = await claimDispatched(storage.pool, 'inc-a', 1000);
+        assert.equal(rest.length, 401, 'the look claims what the notice did not name');
         await storage.close();
       } finally {
         await listener.end();

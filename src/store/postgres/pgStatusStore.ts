@@ -46,16 +46,22 @@ export interface Dispatch {
   readonly spec?: unknown;
 }
 
+/** A dispatch notice lists its rows' ids up to this size (PostgreSQL's payload limit is 8000 bytes). */
+const DISPATCH_NOTICE_MAX_IDS_BYTES = 7000;
+
 /** How long a completion waits for others to share its statement. */
 const COMPLETION_BATCH_MS = 5;
 
 /**
- * Channels whose notifications only say "look": dispatches for a worker
- * (the payload names the incarnation to look, `kill:` first for a kill
- * request) on the channel its process registered (`workers.channel`; the
- * shared DISPATCH_CHANNEL for a worker row without one), completions for
- * the leader. A channel per worker: with one shared channel every dispatch
- * woke every worker of the fleet (and its database connection).
+ * Notification channels: dispatches for a worker on the channel its
+ * process registered (`workers.channel`; the shared DISPATCH_CHANNEL for a
+ * worker row without one), completions for the leader. A dispatch's
+ * payload is `<incarnation>:<invocation id>,...` (the rows it inserted for
+ * that incarnation, which the worker claims by key), or the incarnation
+ * alone when the list would be too long (the worker claims whatever waits);
+ * a kill request's is `kill:<incarnation>`. A channel per worker: with one
+ * shared channel every dispatch woke every worker of the fleet (and its
+ * database connection).
  */
 export const DISPATCH_CHANNEL = 'bistro_dispatch';
 export const COMPLETION_CHANNEL = 'bistro_completion';
@@ -337,11 +343,12 @@ export class PgStatusStore {
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[])
            AS v(id, job, node, incarnation, start_time, charges, backoff, shard, spec)
          WHERE EXISTS (SELECT 1 FROM fence)
-         RETURNING incarnation, spec IS NOT NULL AS remote
+         RETURNING invocation_id, incarnation, spec IS NOT NULL AS remote
        )
        SELECT (SELECT count(*)::int FROM ins) AS inserted,
-         (SELECT count(*) FROM (SELECT pg_notify(${WORKER_CHANNEL_SQL}, i.incarnation)
-            FROM (SELECT DISTINCT incarnation FROM ins WHERE remote) i
+         (SELECT count(*) FROM (SELECT pg_notify(${WORKER_CHANNEL_SQL},
+              i.incarnation || CASE WHEN octet_length(i.ids) <= ${DISPATCH_NOTICE_MAX_IDS_BYTES} THEN ':' || i.ids ELSE '' END)
+            FROM (SELECT incarnation, string_agg(invocation_id, ',') AS ids FROM ins WHERE remote GROUP BY incarnation) i
             LEFT JOIN workers w ON w.incarnation = i.incarnation) n) AS notified`,
         [
           term,

@@ -19,27 +19,56 @@ export interface ClaimedTask {
   readonly dispatchedAtMs: number;
 }
 
+type ClaimedRow = RunningTaskColumns & { spec: unknown; kill_request: unknown; dispatched_ms: number };
+
+const CLAIMED_COLUMNS = `${RUNNING_TASK_COLUMNS}, spec, kill_request,
+  extract(epoch FROM dispatched_at)::float8 * 1000 AS dispatched_ms`;
+
 /** Moves this incarnation's `dispatched` rows to `running` and returns them, oldest first. */
 export async function claimDispatched(
   pool: PgPool,
   incarnation: string,
   limit: number,
 ): Promise<ClaimedTask[]> {
-  const result = await pool.query<
-    RunningTaskColumns & { spec: unknown; kill_request: unknown; dispatched_ms: number }
-  >(
+  const result = await pool.query<ClaimedRow>(
     prepared(
       'bistro_claim',
       `UPDATE running_tasks SET state = 'running'
      WHERE invocation_id IN (
        SELECT invocation_id FROM running_tasks WHERE incarnation = $1 AND state = 'dispatched'
        ORDER BY dispatched_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-     RETURNING ${RUNNING_TASK_COLUMNS}, spec, kill_request,
-       extract(epoch FROM dispatched_at)::float8 * 1000 AS dispatched_ms`,
+     RETURNING ${CLAIMED_COLUMNS}`,
       [incarnation, limit],
     ),
   );
-  return result.rows
+  return claimedTasks(result.rows);
+}
+
+/**
+ * Claims the rows a dispatch notice named, by key: those still
+ * `dispatched` to this incarnation (any other id claims nothing). Unlike a
+ * look through the incarnation's rows, it never visits the rows the worker
+ * completed since the table's last vacuum.
+ */
+export async function claimDispatchedIds(
+  pool: PgPool,
+  incarnation: string,
+  invocationIds: readonly string[],
+): Promise<ClaimedTask[]> {
+  const result = await pool.query<ClaimedRow>(
+    prepared(
+      'bistro_claim_ids',
+      `UPDATE running_tasks SET state = 'running'
+     WHERE invocation_id = ANY($2::text[]) AND incarnation = $1 AND state = 'dispatched'
+     RETURNING ${CLAIMED_COLUMNS}`,
+      [incarnation, invocationIds],
+    ),
+  );
+  return claimedTasks(result.rows);
+}
+
+function claimedTasks(rows: readonly ClaimedRow[]): ClaimedTask[] {
+  return rows
     .map((row) => ({
       task: runningTaskFromRow(row),
       spec: row.spec,
