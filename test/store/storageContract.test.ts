@@ -76,6 +76,43 @@ async function postgresPlace(): Promise<{
   }
 }
 
+/**
+ * A PostgreSQL store with two healthy workers (`inc-a` on its own channel
+ * `bistro_dispatch_aaaa`, `inc-b` on `bistro_dispatch_bbbb`) and a client
+ * LISTENing on `channels`; `heard()` returns what each channel was sent
+ * since the last call.
+ */
+async function withListener(
+  channels: readonly string[],
+  test: (storage: PgStorage, heard: () => Promise<Record<string, string[]>>) => Promise<void>,
+): Promise<void> {
+  const place = await postgresPlace();
+  const listener = new pg.Client({ connectionString: place.url });
+  try {
+    const storage = await place.open();
+    await storage.pool.query(
+      `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, channel)
+       VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_aaaa'),
+              ('inc-b', 'b', 'b', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_bbbb')`,
+    );
+    const payloads = new Map(channels.map((channel) => [channel, [] as string[]]));
+    await listener.connect();
+    listener.on('notification', (message) => payloads.get(message.channel)?.push(message.payload ?? ''));
+    for (const channel of channels) await listener.query(`LISTEN ${channel}`);
+    const heard = async () => {
+      // Notifications arrive in commit order: once `end` is heard, everything before it was.
+      for (const channel of channels) await storage.pool.query('SELECT pg_notify($1, $2)', [channel, 'end']);
+      await waitFor(() => [...payloads.values()].every((p) => p.at(-1) === 'end'), 5000, 'notifications');
+      return Object.fromEntries([...payloads].map(([channel, p]) => [channel, p.splice(0).slice(0, -1)]));
+    };
+    await test(storage, heard);
+    await storage.close();
+  } finally {
+    await listener.end();
+    await place.cleanup();
+  }
+}
+
 const postgres: Backend = { name: 'PostgreSQL', place: postgresPlace };
 
 async function start(storage: TaskStorage, statuses: TaskStatuses, running: RunningTask): Promise<void> {
@@ -263,24 +300,8 @@ if (skipReason) {
     });
 
     it('a dispatch or kill request wakes only the worker it is for', async () => {
-      const place = await postgresPlace();
-      const listeners: pg.Client[] = [];
-      try {
-        const storage = await place.open();
-        await storage.pool.query(
-          `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, channel)
-           VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_aaaa'),
-                  ('inc-b', 'b', 'b', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_bbbb')`,
-        );
-        const heard = new Map<string, string[]>();
-        for (const channel of ['bistro_dispatch_aaaa', 'bistro_dispatch_bbbb', 'bistro_dispatch']) {
-          const client = new pg.Client({ connectionString: place.url });
-          await client.connect();
-          listeners.push(client);
-          heard.set(channel, []);
-          client.on('notification', (message) => heard.get(message.channel)!.push(message.payload ?? ''));
-          await client.query(`LISTEN ${channel}`);
-        }
+      const channels = ['bistro_dispatch_aaaa', 'bistro_dispatch_bbbb', 'bistro_dispatch'];
+      await withListener(channels, async (storage, heard) => {
         await storage.statuses.dispatch({ task: task('ta', 'n1'), incarnation: 'inc-a', spec: {} }, 1);
         // A worker row without a channel (an older worker) is woken on the shared one.
         await storage.statuses.dispatch(
@@ -288,51 +309,28 @@ if (skipReason) {
           1,
         );
         await storage.statuses.requestKill('ta', { method: 'term' }, 1);
-        // Notifications arrive in commit order: once each listener heard `end`, it heard everything.
-        for (const channel of heard.keys())
-          await storage.pool.query('SELECT pg_notify($1, $2)', [channel, 'end']);
-        await waitFor(
-          () => [...heard.values()].every((payloads) => payloads.at(-1) === 'end'),
-          5000,
-          'notifications',
-        );
-        assert.deepEqual(Object.fromEntries(heard), {
-          bistro_dispatch_aaaa: ['inc-a:ta', 'kill:inc-a', 'end'],
-          bistro_dispatch_bbbb: ['end'],
-          bistro_dispatch: ['incarnation-1:t1', 'end'],
+        assert.deepEqual(await heard(), {
+          bistro_dispatch_aaaa: ['inc-a:ta', 'kill:inc-a'],
+          bistro_dispatch_bbbb: [],
+          bistro_dispatch: ['incarnation-1:t1'],
         });
-        await storage.close();
-      } finally {
-        for (const client of listeners) await client.end();
-        await place.cleanup();
-      }
+      });
     });
 
     it("a completion statement's one notification carries the statuses it committed and their tokens; a large one only says look", async () => {
-      const place = await postgresPlace();
-      const listener = new pg.Client({ connectionString: place.url });
-      try {
-        const storage = await place.open();
-        await storage.pool.query(
-          `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms)
-           VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000)`,
-        );
+      await withListener(['bistro_completion'], async (storage, heard) => {
         for (const [id, node] of [
           ['ta', 'n1'],
           ['tb', 'n2'],
           ['tc', 'n3'],
         ] as const)
           await storage.statuses.dispatch({ task: task(id, node), incarnation: 'inc-a', spec: {} }, 1);
-        const payloads: string[] = [];
-        await listener.connect();
-        listener.on('notification', (message) => payloads.push(message.payload ?? ''));
-        await listener.query('LISTEN bistro_completion');
         const small = {
           bits: B.DONE,
           time: 1_700_000_000.123456,
           backoffSec: 0,
           progressSec: 0,
-          data: { n: 'é"\\' },
+          data: { n: 'é"\\\\' },
         };
         const other = { bits: B.ERROR, time: 1_700_000_001.5, backoffSec: 3, progressSec: 7 };
         const large = { ...other, data: 'x'.repeat(9000) };
@@ -345,11 +343,10 @@ if (skipReason) {
         // A task whose row is gone (its worker was declared lost) notifies nothing.
         storage.statuses.complete(task('tz', 'n9'), small);
         assert.ok(await storage.statuses.drain());
-        await storage.pool.query("SELECT pg_notify('bistro_completion', 'end')");
-        await waitFor(() => payloads.at(-1) === 'end', 5000, 'notifications');
-        assert.equal(payloads.length, 3, payloads.join(' | '));
+        const payloads = (await heard())['bistro_completion']!;
+        assert.equal(payloads.length, 2, payloads.join(' | '));
         assert.deepEqual(
-          completionNotices(payloads[0]!)?.sort((a, b) => a.invocationId.localeCompare(b.invocationId)),
+          completionNotices(payloads[0]!)?.sort((x, y) => x.invocationId.localeCompare(y.invocationId)),
           [
             { invocationId: 'ta', token: 'token-a', status: small },
             { invocationId: 'tb', token: null, status: other },
@@ -366,27 +363,11 @@ if (skipReason) {
           '{}',
         ])
           assert.equal(completionNotices(garbage), undefined, garbage);
-        await storage.close();
-      } finally {
-        await listener.end();
-        await place.cleanup();
-      }
+      });
     });
 
     it('a dispatch notice names its rows, which the worker claims by key; a long list names only the incarnation', async () => {
-      const place = await postgresPlace();
-      const listener = new pg.Client({ connectionString: place.url });
-      try {
-        const storage = await place.open();
-        await storage.pool.query(
-          `INSERT INTO workers (incarnation, name, host, pid, version, state, kill_bound_ms, lease_ms, channel)
-           VALUES ('inc-a', 'a', 'a', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_aaaa'),
-                  ('inc-b', 'b', 'b', 1, 'test', 'healthy', 1000, 10000, 'bistro_dispatch_bbbb')`,
-        );
-        const payloads: string[] = [];
-        await listener.connect();
-        listener.on('notification', (message) => payloads.push(message.payload ?? ''));
-        await listener.query('LISTEN bistro_dispatch_aaaa');
+      await withListener(['bistro_dispatch_aaaa'], async (storage, heard) => {
         // Queued together: one statement, one notice per incarnation.
         await Promise.all([
           storage.statuses.dispatch({ task: task('ta1', 'n1'), incarnation: 'inc-a', spec: {} }, 1),
@@ -400,9 +381,8 @@ if (skipReason) {
             storage.statuses.dispatch({ task: task(id, `m${i}`), incarnation: 'inc-a', spec: {} }, 1),
           ),
         );
-        await storage.pool.query("SELECT pg_notify('bistro_dispatch_aaaa', 'end')");
-        await waitFor(() => payloads.at(-1) === 'end', 5000, 'notifications');
-        assert.equal(payloads.length, 3, payloads.map((p) => p.slice(0, 40)).join(' | '));
+        const payloads = (await heard())['bistro_dispatch_aaaa']!;
+        assert.equal(payloads.length, 2, payloads.map((p) => p.slice(0, 40)).join(' | '));
         assert.match(payloads[0]!, /^inc-a:/);
         assert.deepEqual(payloads[0]!.slice('inc-a:'.length).split(',').sort(), ['ta1', 'ta2']);
         assert.equal(payloads[1], 'inc-a', 'a list over the limit leaves the worker to look');
@@ -415,11 +395,7 @@ if (skipReason) {
         assert.deepEqual(await claimDispatchedIds(storage.pool, 'inc-a', ['ta1']), [], 'claimed once');
         const rest = await claimDispatched(storage.pool, 'inc-a', 1000);
         assert.equal(rest.length, 401, 'the look claims what the notice did not name');
-        await storage.close();
-      } finally {
-        await listener.end();
-        await place.cleanup();
-      }
+      });
     });
 
     it('a claim changes its rows in place (HOT updates: no new index entries)', async () => {
