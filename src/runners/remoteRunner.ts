@@ -12,6 +12,7 @@
  * Stopping the scheduler does not stop remote tasks: they belong to their
  * workers' leases, and whichever scheduler leads next watches them.
  */
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { KillRequest } from '../config/killRequest.js';
 import type { Logger } from '../logging/logger.js';
@@ -21,7 +22,6 @@ import type { RunningTask } from '../statuses/runningTask.js';
 import { statusLabel, type TaskStatus } from '../statuses/taskStatus.js';
 import type { TaskStatuses } from '../statuses/taskStatuses.js';
 import type { KillOutcome, TaskUsage } from '../supervisor/taskSpec.js';
-import { CompletionTokens } from './completionTokens.js';
 import { remoteTaskSpec, type RemoteTaskSpec } from './remoteTaskSpec.js';
 import type { AbandonedTask, FinishedTask, Runner, StartRefusal, TaskKillOutcome } from './runner.js';
 import { runningTaskFor } from './runningTaskFor.js';
@@ -61,7 +61,6 @@ export class RemoteRunner implements Runner {
     { kill?: { request: KillRequest; reason: string }; completed?: TaskStatus }
   >();
   private readonly completions: Poller;
-  private readonly tokens = new CompletionTokens();
 
   constructor(private readonly deps: RemoteRunnerDeps) {
     this.completions = new Poller(
@@ -94,8 +93,11 @@ export class RemoteRunner implements Runner {
     if (!this.deps.leads()) return;
     const now = Date.now() / 1000;
     for (const { invocationId, token, status } of notices) {
-      if (!this.tokens.verify(invocationId, token)) {
-        // Not provably from the worker that ran it: the database says.
+      const task = this.deps.statuses.runningInvocation(invocationId);
+      // Not running here (any more): the poll, a loss or an earlier notice took it.
+      if (!task) continue;
+      if (task.completionToken === undefined || token !== task.completionToken) {
+        // Not provably from the worker that runs it (or dispatched by another leader): the database says.
         this.wake();
         continue;
       }
@@ -105,9 +107,7 @@ export class RemoteRunner implements Runner {
         pending.completed = status;
         continue;
       }
-      const task = this.deps.statuses.runningInvocation(invocationId);
-      // Not running here (any more): the poll, a loss or an earlier notice took it.
-      if (task) this.finish(task, status, now);
+      this.finish(task, status, now);
     }
   }
 
@@ -149,11 +149,12 @@ export class RemoteRunner implements Runner {
       Object.keys(placed.charges).length > 0
         ? { ...start.charges, [worker.name]: placed.charges }
         : start.charges;
-    const task: RunningTask = { ...local, charges, workerShard: worker.name };
+    // Only the worker that claims the row can read the token its completion notice must name.
+    const task: RunningTask = { ...local, charges, workerShard: worker.name, completionToken: randomUUID() };
     const previous = deps.statuses.get(task.job, task.node);
     const spec = {
       ...remoteTaskSpec(start, previous, charges, deps.config().settings),
-      completion_token: this.tokens.issue(task.invocationId),
+      completion_token: task.completionToken,
     };
     deps.statuses.recordStart(task);
     this.pending.set(task.invocationId, {});

@@ -34,7 +34,7 @@ const specSchema = z.object({
   argument: z.record(z.string(), z.unknown()),
   task_subprocess: z.record(z.string(), z.unknown()),
   kill_subprocess: z.record(z.string(), z.unknown()),
-  /** Named in the completion's notice (CompletionTokens); absent from older leaders. */
+  /** Named in the completion's notice (RunningTask.completionToken); absent from older leaders. */
   completion_token: z.string().max(128).optional(),
   limits: z.object({
     memoryBytes: z.number().positive().optional(),

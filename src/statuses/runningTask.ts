@@ -14,7 +14,11 @@ export interface RunningTask {
   readonly charges: ResourceCharges;
   readonly backoff: BackoffAtStart;
   readonly workerShard: string;
-  /** On a remote worker: the token its completion notice names (the task's spec has it). */
+  /**
+   * A remote task's completion token: drawn at random by the leader that
+   * dispatched it and sent in its spec, which only the worker that claims
+   * the row can read; a completion notice is taken only if it names it.
+   */
   readonly completionToken?: string;
 }
 
