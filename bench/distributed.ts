@@ -4,8 +4,9 @@
  * - tasks_per_sec: 1 job x 5000 trivial tasks through `--runner remote` and
  *   4 `bistro worker` processes on this machine (16 slots each), against
  *   `--runner local` on the same database and the same 64 slots
- *   (ratio_vs_local, target >= 0.7); three interleaved pairs, the median
- *   pair reported;
+ *   (ratio_vs_local, target >= 0.7); three interleaved pairs (each run on
+ *   a fresh database dropped after it, the halves taking turns to go
+ *   first), the median pair reported;
  * - dispatch_latency_ms p50/p99: row inserted (its `dispatched_at`, the
  *   database's clock) -> task process running (the worker's clock right
  *   after the launcher's clone, on the addon's launch thread; one machine,
@@ -187,10 +188,26 @@ export async function runDistributedBench(): Promise<void> {
   const cluster = await PostgresCluster.start({ forNamespaces: skip === undefined });
   try {
     // Interleaved pairs, so a slow spell of the machine hits both runners; the median pair is reported.
+    // Each run gets a fresh database, dropped after it (its autovacuum must not run during the next
+    // run), and the halves take turns going first.
+    const onDatabase = async <T>(name: string, run: (url: string) => Promise<T>): Promise<T> => {
+      const result = await run(await cluster.createDatabase(name));
+      await cluster.dropDatabase(name);
+      return result;
+    };
     const pairs: { local: number; remote: { rate: number; latencies: number[]; claims: number[] } }[] = [];
     for (let pair = 0; pair < PAIRS; pair++) {
-      const local = await localRun(await cluster.createDatabase(`local_${pair}`));
-      const remote = await remoteRun(await cluster.createDatabase(`remote_${pair}`));
+      const runLocal = () => onDatabase(`local_${pair}`, localRun);
+      const runRemote = () => onDatabase(`remote_${pair}`, remoteRun);
+      let local: number;
+      let remote: Awaited<ReturnType<typeof remoteRun>>;
+      if (pair % 2 === 0) {
+        local = await runLocal();
+        remote = await runRemote();
+      } else {
+        remote = await runRemote();
+        local = await runLocal();
+      }
       console.log(`pair ${pair + 1}: remote ${round(remote.rate)}/s, local ${round(local)}/s`);
       pairs.push({ local, remote });
     }

@@ -101,6 +101,17 @@ export class PostgresCluster {
     return `postgres://postgres@127.0.0.1:${this.port}/${name}`;
   }
 
+  /** Drops a database made by createDatabase (closing what is still connected to it). */
+  async dropDatabase(name: string): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    } finally {
+      await client.end();
+    }
+  }
+
   async startServer(): Promise<void> {
     this.asPostgres('pg_ctl', [
       '-D',
