@@ -92,10 +92,10 @@ export class RemoteRunner implements Runner {
     }
     if (!this.deps.leads()) return;
     const now = Date.now() / 1000;
-    for (const { invocationId, token, status } of notices) {
-      const task = this.deps.statuses.runningInvocation(invocationId);
+    for (const { invocationId, job, node, token, status } of notices) {
+      const task = this.deps.statuses.runningTask(job, node);
       // Not running here (any more): the poll, a loss or an earlier notice took it.
-      if (!task) continue;
+      if (task?.invocationId !== invocationId) continue;
       if (task.completionToken === undefined || token !== task.completionToken) {
         // Not provably from the worker that runs it (or dispatched by another leader): the database says.
         this.wake();
@@ -150,12 +150,10 @@ export class RemoteRunner implements Runner {
         ? { ...start.charges, [worker.name]: placed.charges }
         : start.charges;
     // Only the worker that claims the row can read the token its completion notice must name.
-    const task: RunningTask = { ...local, charges, workerShard: worker.name, completionToken: randomUUID() };
+    const completionToken = randomUUID();
+    const task: RunningTask = { ...local, charges, workerShard: worker.name, completionToken };
     const previous = deps.statuses.get(task.job, task.node);
-    const spec = {
-      ...remoteTaskSpec(start, previous, charges, deps.config().settings),
-      completion_token: task.completionToken,
-    };
+    const spec = remoteTaskSpec(start, previous, charges, deps.config().settings, completionToken);
     deps.statuses.recordStart(task);
     this.pending.set(task.invocationId, {});
     deps.dispatch(task, worker.incarnation, spec).then(

@@ -54,13 +54,15 @@ export class RemoteTaskSpecError extends Error {
 
 /**
  * The spec of a task the leader dispatches: `charges` are the task's
- * (node and worker resources), from which the physical limits are derived.
+ * (node and worker resources), from which the physical limits are derived;
+ * `completionToken` is what its completion notice must name.
  */
 export function remoteTaskSpec(
   start: TaskStart,
   previous: TaskStatus | undefined,
   charges: ResourceCharges,
   settings: Settings,
+  completionToken: string,
 ): RemoteTaskSpec {
   const { job } = start;
   const amounts: Record<string, number> = {};
@@ -74,6 +76,7 @@ export function remoteTaskSpec(
     task_subprocess: serializeTaskSubprocess(job.taskSubprocess),
     kill_subprocess: serializeKillRequest(job.killSubprocess),
     limits: { ...limits },
+    completion_token: completionToken,
   };
 }
 

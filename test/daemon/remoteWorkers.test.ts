@@ -447,7 +447,7 @@ if (skipReason) {
         // Anyone who can connect can notify: without the task's token, a status is not taken.
         for (const token of [null, 'forged-token-000000000', ''])
           await query(fleet.url, "SELECT pg_notify('bistro_completion', $1)", [
-            JSON.stringify([[running, token, DONE, Date.now() / 1000, 0, 0, null]]),
+            JSON.stringify([[running, 'j', 'a1', token, DONE, Date.now() / 1000, 0, 0, null]]),
           ]);
         await sleep(1000);
         assert.deepEqual(finishedLines(), [], 'a forged notice finished the task in the leader');

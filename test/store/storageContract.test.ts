@@ -348,18 +348,19 @@ if (skipReason) {
         assert.deepEqual(
           completionNotices(payloads[0]!)?.sort((x, y) => x.invocationId.localeCompare(y.invocationId)),
           [
-            { invocationId: 'ta', token: 'token-a', status: small },
-            { invocationId: 'tb', token: null, status: other },
+            { invocationId: 'ta', job: 'j', node: 'n1', token: 'token-a', status: small },
+            { invocationId: 'tb', job: 'j', node: 'n2', token: null, status: other },
           ],
         );
         assert.equal(payloads[1], '', 'statuses over the payload limit are not sent');
         for (const garbage of [
           '',
           '[[]]',
-          '[["ta", null, 1.5, 1, 0, 0, null]]',
-          '[["ta", null, 4, 1, 0, 0, "{not json"]]',
-          '[["ta", 4, 1, 0, 0, null]]',
-          '[["ta", 7, 4, 1, 0, 0, null]]',
+          '[["ta", "j", "n1", null, 1.5, 1, 0, 0, null]]',
+          '[["ta", "j", "n1", null, 4, 1, 0, 0, "{not json"]]',
+          '[["ta", "j", "n1", 4, 1, 0, 0, null]]',
+          '[["ta", "j", 1, null, 4, 1, 0, 0, null]]',
+          '[["ta", "j", "n1", 7, 4, 1, 0, 0, null]]',
           '{}',
         ])
           assert.equal(completionNotices(garbage), undefined, garbage);

@@ -387,7 +387,7 @@ export class PgStatusStore {
          ), n AS (
            SELECT pg_notify('${COMPLETION_CHANNEL}',
              CASE WHEN octet_length(notice) <= ${COMPLETION_NOTICE_MAX_BYTES} THEN notice ELSE '' END)
-           FROM (SELECT json_agg(json_build_array(id, token, bits, time, backoff_sec, progress_sec, data))::text AS notice
+           FROM (SELECT json_agg(json_build_array(id, job, node, token, bits, time, backoff_sec, progress_sec, data))::text AS notice
                  FROM s) a
            WHERE notice IS NOT NULL
          )

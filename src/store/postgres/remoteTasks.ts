@@ -102,6 +102,8 @@ export async function completedTasks(
 /** A completion a worker's notification carried: the status as committed. */
 export interface CompletionNotice {
   readonly invocationId: string;
+  readonly job: string;
+  readonly node: string;
   /** The task's completion token, as its worker had it (null: none). */
   readonly token: string | null;
   readonly status: TaskStatus;
@@ -109,9 +111,9 @@ export interface CompletionNotice {
 
 /**
  * The completions a worker's notification carries (see writeCompletions):
- * a JSON array of `[invocation id, completion token, bits, time,
- * backoff_sec, progress_sec, data]`; undefined for anything else (an empty
- * payload only says "look").
+ * a JSON array of `[invocation id, job, node, completion token, bits,
+ * time, backoff_sec, progress_sec, data]`; undefined for anything else (an
+ * empty payload only says "look").
  */
 export function completionNotices(payload: string): CompletionNotice[] | undefined {
   if (!payload.startsWith('[')) return undefined;
@@ -132,10 +134,12 @@ export function completionNotices(payload: string): CompletionNotice[] | undefin
 }
 
 function completionNotice(fields: unknown): CompletionNotice | undefined {
-  if (!Array.isArray(fields) || fields.length !== 7) return undefined;
-  const [invocationId, token, bits, time, backoffSec, progressSec, data] = fields as unknown[];
+  if (!Array.isArray(fields) || fields.length !== 9) return undefined;
+  const [invocationId, job, node, token, bits, time, backoffSec, progressSec, data] = fields as unknown[];
   if (
     typeof invocationId !== 'string' ||
+    typeof job !== 'string' ||
+    typeof node !== 'string' ||
     (token !== null && typeof token !== 'string') ||
     !Number.isInteger(bits) ||
     typeof time !== 'number' ||
@@ -146,15 +150,15 @@ function completionNotice(fields: unknown): CompletionNotice | undefined {
     return undefined;
   try {
     const status = statusFromRow({
-      job: '',
-      node: '',
+      job,
+      node,
       bits: bits as number,
       time,
       backoff_sec: backoffSec as number,
       progress_sec: progressSec as number,
       data,
     });
-    return { invocationId, token, status };
+    return { invocationId, job, node, token, status };
   } catch {
     return undefined; // data that is not JSON: the query reads it as stored
   }
