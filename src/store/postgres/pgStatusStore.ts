@@ -50,14 +50,12 @@ export interface Dispatch {
 const DISPATCH_NOTICE_MAX_IDS_BYTES = 7000;
 
 /**
- * How long a completion waits for others to share its statement: a worker
- * writes at most 50 completion statements a second, whatever its task
- * rate, so a fleet's database sees at most 50 per worker (and the leader as
- * many notices). A leader hears of a completion up to 20 ms later, which
- * only tasks shorter than that would notice. (With 5 ms, four workers
- * sharing 500 tasks/s wrote a statement per 3 tasks; a scheduler's own
- * completions rarely wait: a dispatch or status write usually takes them
- * along first.)
+ * How long a completion waits for others to share its statement when no
+ * write is under way (while one is, the next ones gather behind it
+ * anyway). A worker's statement is also the leader's notice: with 5 ms,
+ * four workers sharing 500 tasks/s wrote one per 3 tasks. Only a task
+ * shorter than the wait would notice it. A scheduler's own completions do
+ * not wait: the status change queued with each one starts the write.
  */
 const COMPLETION_BATCH_MS = 20;
 
