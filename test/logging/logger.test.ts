@@ -48,7 +48,13 @@ describe('the daemon log', () => {
     const result = spawnSync(
       process.execPath,
       withLogger(`for (let i = 0; i < 5000; i++) logger.info({ i }, 'line'); process.exit(0);`),
-      { cwd: PROJECT_ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 60_000,
+        killSignal: 'SIGKILL',
+      },
     );
     assert.equal(result.status, 0, result.stderr.slice(-2000));
     const lines = result.stderr.split('\n').filter((line) => line.startsWith('{'));
