@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { PROJECT_ROOT } from '../helpers/cli.js';
 
@@ -36,6 +37,19 @@ function start(body: string, stdio: ('pipe' | 'ignore')[]): ChildProcess {
   const child = spawn(process.execPath, withLogger(body), { cwd: PROJECT_ROOT, stdio });
   started.push(child);
   return child;
+}
+
+/** The first line `child` writes on `stream` (rejects if it exits before one). */
+function firstLine(child: ChildProcess, stream: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+    });
+    child.once('exit', (code) => reject(new Error(`exited (${code}) before a whole line: ${text}`)));
+  });
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -72,17 +86,9 @@ describe('the daemon log', () => {
       'pipe',
     ]);
     const startedAt = performance.now();
-    const line = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      child.stderr!.setEncoding('utf8');
-      child.stderr!.on('data', (chunk: string) => {
-        text += chunk;
-        if (text.includes('\n')) resolve(text);
-      });
-      child.once('exit', (code) => reject(new Error(`exited (${code}) before logging: ${text}`)));
-    });
+    const line = await firstLine(child, child.stderr!);
     const elapsedMs = performance.now() - startedAt;
-    assert.equal((JSON.parse(line.split('\n')[0]!) as { msg: string }).msg, 'lone');
+    assert.equal((JSON.parse(line) as { msg: string }).msg, 'lone');
     assert.ok(elapsedMs < 5000, `the line took ${elapsedMs} ms`);
     child.kill('SIGKILL');
     await exited(child);
@@ -115,15 +121,7 @@ describe('the daemon log', () => {
       );
       // Never read: the pipe fills at its capacity and the writer blocks.
       child.stderr!.pause();
-      const report = await new Promise<{ ticks: number; grownMiB: number }>((resolve, reject) => {
-        let text = '';
-        child.stdout!.setEncoding('utf8');
-        child.stdout!.on('data', (chunk: string) => {
-          text += chunk;
-          if (text.includes('\n')) resolve(JSON.parse(text) as { ticks: number; grownMiB: number });
-        });
-        child.once('exit', (code) => reject(new Error(`exited (${code}) before reporting`)));
-      });
+      const report = JSON.parse(await firstLine(child, child.stdout!)) as { ticks: number; grownMiB: number };
       child.kill('SIGKILL');
       await exited(child);
       // A second of 10 ms ticks after the flood (and more during it): a blocked write would give none.
