@@ -52,12 +52,15 @@ const DISPATCH_NOTICE_MAX_IDS_BYTES = 7000;
 /**
  * How long a completion waits for others to share its statement when no
  * write is under way (while one is, the next ones gather behind it
- * anyway). A worker's statement is also the leader's notice: with 5 ms,
- * four workers sharing 500 tasks/s wrote one per 3 tasks. Only a task
- * shorter than the wait would notice it. A scheduler's own completions do
- * not wait: the status change queued with each one starts the write.
+ * anyway). A worker's statement is also the leader's notice, and each
+ * notice sets off a pass, a dispatch and claims: with 5 ms, four workers
+ * sharing 500 tasks/s wrote one per 3 tasks. Four workers on two cores
+ * ran fastest between 30 and 55 ms (20 and 80 were 8-10 % slower; see
+ * BENCHMARKS.md). Only a task shorter than the wait would notice it. A
+ * scheduler's own completions do not wait: the status change queued with
+ * each one starts the write.
  */
-const COMPLETION_BATCH_MS = 20;
+const COMPLETION_BATCH_MS = 40;
 
 /**
  * Notification channels: dispatches for a worker on the channel its
