@@ -7,6 +7,7 @@
  * so a message can say exactly where the mistake is; a job's issues are also
  * turned into Bistro's `errors` record for the `jobs` API.
  */
+import { ownChild, setOwn } from '../text/ownKeys.js';
 
 export type KeyPath = readonly (string | number)[];
 
@@ -73,17 +74,17 @@ export function errorRecordFromIssues(issues: readonly ConfigIssue[], input: unk
     for (let i = 0; i < path.length - 1; i++) {
       const key = String(path[i]);
       record.nested ??= {};
-      record = record.nested[key] ??= {};
+      record = ownChild(record.nested, key, () => ({}));
       level = childOf(level, path[i]!);
     }
     const last = String(path[path.length - 1]);
     if (issue.kind === 'missing') {
       record.key_errors ??= {};
-      record.key_errors[last] = issue.message;
+      setOwn(record.key_errors, last, issue.message);
       record.value = level;
     } else {
       record.nested ??= {};
-      const leaf = (record.nested[last] ??= {});
+      const leaf = ownChild(record.nested, last, () => ({}));
       leaf.error = leaf.error === undefined ? issue.message : `${leaf.error}; ${issue.message}`;
       leaf.value = issue.value;
     }

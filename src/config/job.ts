@@ -26,6 +26,7 @@ import {
   nonNegativeInteger,
   string,
 } from './values.js';
+import { setOwn } from '../text/ownKeys.js';
 
 export interface Job {
   readonly name: string;
@@ -144,11 +145,11 @@ export function parseJob(name: string, input: unknown, settings: Settings): Job 
 
 function readJobResources(reader: ObjectReader, settings: Settings): Record<string, number> {
   const effective: Record<string, number> = {};
-  for (const resource of settings.resources) effective[resource.name] = resource.defaultAmount;
+  for (const resource of settings.resources) setOwn(effective, resource.name, resource.defaultAmount);
   const overrides = reader.object('resources');
   if (!overrides) return effective;
   for (const name of Object.keys(overrides.input)) {
-    if (!(name in effective)) {
+    if (!Object.hasOwn(effective, name)) {
       overrides.invalid(
         [name],
         `unknown resource; configured resources are ${Object.keys(effective).join(', ') || '(none)'}`,
@@ -157,7 +158,7 @@ function readJobResources(reader: ObjectReader, settings: Settings): Record<stri
       overrides.accept(name);
       continue;
     }
-    effective[name] = overrides.optional(name, nonNegativeInteger, effective[name]!);
+    setOwn(effective, name, overrides.optional(name, nonNegativeInteger, effective[name]!));
   }
   return effective;
 }

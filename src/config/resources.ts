@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { describeValue } from './issues.js';
 import type { ObjectReader } from './reader.js';
 import { nonNegativeInteger } from './values.js';
+import { ownChild, setOwn } from '../text/ownKeys.js';
 
 export interface ResourceDefinition {
   readonly name: string;
@@ -84,9 +85,12 @@ export function serializeResources(
 ): Record<string, Record<string, { limit: number; default: number; weight?: number }>> {
   const out: Record<string, Record<string, { limit: number; default: number; weight?: number }>> = {};
   for (const resource of resources) {
-    const level = (out[levels[resource.levelId]!] ??= {});
-    level[resource.name] = { limit: resource.limit, default: resource.defaultAmount };
-    if (resource.weight > 0) level[resource.name]!.weight = resource.weight;
+    const level = ownChild(out, levels[resource.levelId]!, () => ({}));
+    setOwn(level, resource.name, {
+      limit: resource.limit,
+      default: resource.defaultAmount,
+      ...(resource.weight > 0 ? { weight: resource.weight } : {}),
+    });
   }
   return out;
 }

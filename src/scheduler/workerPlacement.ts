@@ -18,6 +18,7 @@ import type { ResourceDefinition } from '../config/resources.js';
 import type { Settings } from '../config/settings.js';
 import type { RunningTask } from '../statuses/runningTask.js';
 import { compileNodeFilter } from './eligibility.js';
+import { setOwn } from '../text/ownKeys.js';
 
 /** A healthy worker as the leader knows it. */
 export interface WorkerCandidate {
@@ -51,9 +52,9 @@ export function workerCapacity(
   worker: WorkerCandidate,
 ): Record<string, number> {
   const capacity: Record<string, number> = {};
-  for (const resource of resources) capacity[resource.name] = resource.limit;
+  for (const resource of resources) setOwn(capacity, resource.name, resource.limit);
   for (const [name, mapping] of Object.entries(settings.physicalResources)) {
-    if (!mapping || !(mapping.logicalResource in capacity)) continue;
+    if (!mapping || !Object.hasOwn(capacity, mapping.logicalResource)) continue;
     const physical = REPORTED[name as PhysicalResourceName](worker);
     // Zero means "not reported": the configured limit stands.
     if (physical <= 0) continue;
@@ -145,7 +146,11 @@ export class WorkerPlacement {
   private needsOf(job: Job): Record<string, number> {
     const needs: Record<string, number> = {};
     for (const resource of this.resources)
-      needs[resource.name] = job.resources[resource.name] ?? resource.defaultAmount;
+      setOwn(
+        needs,
+        resource.name,
+        Object.hasOwn(job.resources, resource.name) ? job.resources[resource.name]! : resource.defaultAmount,
+      );
     return needs;
   }
 

@@ -229,6 +229,24 @@ describe('job parsing', () => {
     assert.equal(job(fixed).errors, undefined);
   });
 
+  it('records a level or resource named like a prototype property as an error, and touches no prototype', () => {
+    // As a config file arrives: JSON.parse makes `__proto__` an own key.
+    const input = JSON.parse(
+      '{"owner": "o", "filters": {"__proto__": {"whitelist": ["a"]}}, "resources": {"__proto__": 1, "constructor": 2}}',
+    ) as unknown;
+    const first = job(input);
+    const nested = first.errors!.nested!;
+    assert.ok(Object.hasOwn(nested['filters']!.nested!, '__proto__'));
+    assert.match(nested['filters']!.nested!['__proto__']!.error!, /unknown level "__proto__"/);
+    assert.match(nested['resources']!.nested!['__proto__']!.error!, /unknown resource/);
+    assert.match(nested['resources']!.nested!['constructor']!.error!, /unknown resource/);
+    assert.equal(Object.hasOwn(first.resources, 'constructor'), false);
+    for (const key of ['error', 'value', 'nested'])
+      assert.equal(key in {}, false, `Object.prototype has no "${key}"`);
+    const saved = JSON.parse(JSON.stringify(serializeJob(first, base.settings))) as Record<string, unknown>;
+    assert.deepEqual(job(saved).errors, JSON.parse(JSON.stringify(first.errors)));
+  });
+
   it('treats an empty errors object as harmless', () => {
     assert.equal(job({ owner: 'o', errors: {} }).errors, undefined);
   });

@@ -1,6 +1,7 @@
 /** `nodes`: configured resources and the disabled flag of nodes, by level. */
 import { EventLoopSlicer, SLICE_ITERATIONS } from '../../nodes/eventLoopSlicer.js';
 import type { Handler } from '../apiContext.js';
+import { ownChild, setOwn } from '../../text/ownKeys.js';
 
 const ALL_FIELDS: readonly string[] = ['resources', 'disabled'];
 
@@ -21,21 +22,22 @@ export const nodes: Handler<'nodes'> = async (args, context) => {
     if (filter && !filter.has(set.nameIds[i]!)) continue;
     const name = set.name(i);
     const level = settings.levels[set.levels[i]!]!;
-    const entry: Record<string, unknown> = (results[level] ??= {})[name] ?? {};
+    const byName = ownChild(results, level, () => ({}));
+    const entry: Record<string, unknown> = Object.hasOwn(byName, name) ? byName[name]! : {};
     if (fields.includes('resources')) {
       const resources: Record<string, unknown> = {};
       for (const r of settings.resources) {
         if (r.levelId !== set.levels[i]) continue;
-        resources[r.name] = {
+        setOwn(resources, r.name, {
           default: r.defaultAmount,
           limit: r.limit,
           ...(r.weight > 0 ? { weight: r.weight } : {}),
-        };
+        });
       }
       entry['resources'] = resources;
     }
     if (fields.includes('disabled') && set.enabled[i] === 0) entry['disabled'] = true;
-    results[level]![name] = entry;
+    setOwn(byName, name, entry);
   }
   return { results };
 };
